@@ -1,0 +1,60 @@
+"""`iggt` command: dispatches to one module per subcommand.
+
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+imported only when their subcommand runs, so `iggt --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+from iggt.errors import IGGTError
+
+SUBCOMMANDS = {
+    "reconstruct": ("iggt.cli.reconstruct", "images or a video in, a segmented 3D scene out"),
+    "synth": ("iggt.cli.synth", "render procedural multi-view scenes with exact ground truth"),
+    "train": ("iggt.cli.train", "train a model (single GPU, CPU, or torchrun)"),
+    "eval": ("iggt.cli.eval", "evaluate a model on a dataset in the scene format"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Parser whose subcommand options are loaded only for the subcommand named in ``argv``."""
+    requested = {a for a in argv if a in SUBCOMMANDS}
+    parser = argparse.ArgumentParser(prog="iggt", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        if name in requested:
+            import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if args.version:
+        from iggt import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(import_module(args._module).run(args) or 0)
+    except IGGTError as exc:
+        print(f"iggt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"iggt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
