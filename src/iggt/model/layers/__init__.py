@@ -1,1 +1,1 @@
-"""model/layers."""
+"""Network building blocks, one concept per module (attention, block, rope, dinov2, fusion, ...)."""

@@ -1,0 +1,96 @@
+"""Instance adaptor (official name `part_adaptor`): trunk tokens -> four instance feature levels.
+
+Each of the four selected trunk layers is layer-normed, projected to `features` channels on the
+patch grid (h, w) and resized to 4x, 2x, 1x and 0.5x the grid, each resize followed by a
+convolutional residual projection (two for the 4x level, one per x2 step).
+"""
+
+import torch
+from torch import nn
+
+from iggt.errors import InputError
+
+
+class ConvResidualProjection(nn.Module):
+    """1x1 conv + BN + ReLU, a residual pair of 3x3 conv + BN, then a 1x1 conv; (B, C, H, W) kept."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.input_proj = nn.Sequential(
+            nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
+        )
+        self.residual_conv = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        self.output_proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_proj(x)
+        return self.output_proj(self.residual_conv(x) + x)
+
+
+def _resize_stages(features: int) -> nn.ModuleList:
+    """The four resampling stages: x4 (two x2 transposed convs), x2, x1, x0.5 (stride-2 conv)."""
+
+    def upsample_x2(kernel_size: int, padding: int) -> nn.ConvTranspose2d:
+        return nn.ConvTranspose2d(features, features, kernel_size, stride=2, padding=padding)
+
+    return nn.ModuleList(
+        [
+            nn.Sequential(
+                upsample_x2(4, 1),
+                ConvResidualProjection(features),
+                upsample_x2(4, 1),
+                ConvResidualProjection(features),
+            ),
+            nn.Sequential(upsample_x2(2, 0), ConvResidualProjection(features)),
+            nn.Sequential(nn.Identity(), ConvResidualProjection(features)),
+            nn.Sequential(
+                nn.Conv2d(features, features, 3, stride=2, padding=1), ConvResidualProjection(features)
+            ),
+        ]
+    )
+
+
+class InstanceAdaptor(nn.Module):
+    """Reprojects trunk tokens into the instance decoder's four input levels."""
+
+    def __init__(self, dim_in: int, features: int = 256, patch_size: int = 14) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.norm = nn.LayerNorm(dim_in)
+        self.projects = nn.ModuleList([nn.Conv2d(dim_in, features, 1) for _ in range(4)])
+        self.resize_layers = _resize_stages(features)
+
+    def forward(
+        self, tokens: list[torch.Tensor], images: torch.Tensor, patch_start_idx: int
+    ) -> list[torch.Tensor]:
+        """Four feature levels for the frames of `images`.
+
+        Args:
+            tokens: the 4 selected trunk layers (official blocks 4, 11, 17, 23), each
+                (B, S, patch_start_idx + h*w, dim_in).
+            images: (B, S, 3, H, W), only its shape is read; h = H // patch_size, w = W // patch_size.
+            patch_start_idx: index of the first patch token.
+
+        Returns:
+            [(B*S, F, 4h, 4w), (B*S, F, 2h, 2w), (B*S, F, h, w), (B*S, F, ceil(h/2), ceil(w/2))].
+        """
+        if len(tokens) != len(self.projects):
+            raise InputError(
+                f"InstanceAdaptor got {len(tokens)} token layers; pass exactly {len(self.projects)}"
+            )
+        batch, frames, _, height, width = images.shape
+        grid_height, grid_width = height // self.patch_size, width // self.patch_size
+        levels = []
+        for layer_tokens, project, resize in zip(tokens, self.projects, self.resize_layers, strict=True):
+            patches = self.norm(
+                layer_tokens[:, :, patch_start_idx:].reshape(batch * frames, -1, layer_tokens.shape[-1])
+            )
+            patches = patches.transpose(1, 2).reshape(batch * frames, -1, grid_height, grid_width)
+            levels.append(resize(project(patches)))
+        return levels

@@ -1,0 +1,1 @@
+"""Parts of the point-tracking head (VGGT's tracker, after CoTracker and VGGSfM)."""

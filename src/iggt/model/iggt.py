@@ -1,0 +1,280 @@
+"""The IGGT network: the VGGT trunk, camera / depth / point / track heads and the instance path.
+
+Module attribute names are those of the official release (``part_adaptor`` and ``part_head``
+are the instance adaptor and head), so the ``large`` preset's state_dict equals the released
+checkpoint key for key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from iggt.errors import InputError
+from iggt.geometry import pose_encoding_to_cameras
+from iggt.model.aggregator import Aggregator
+from iggt.model.checkpoint import (
+    INSTANCE_PREFIXES,
+    LoadReport,
+    check_state_dict,
+    is_vggt_state_dict,
+    read_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from iggt.model.config import IGGTConfig, get_config
+from iggt.model.heads.camera_head import CameraHead
+from iggt.model.heads.dpt_head import DPTHead
+from iggt.model.heads.instance_adaptor import InstanceAdaptor
+from iggt.model.heads.instance_head import InstanceHead
+from iggt.model.heads.track_head import TrackHead
+
+logger = logging.getLogger(__name__)
+
+MODULE_NAMES = (
+    "aggregator",
+    "camera_head",
+    "point_head",
+    "depth_head",
+    "track_head",
+    "part_adaptor",
+    "part_head",
+)
+
+
+class IGGT(nn.Module):
+    """Images (B, S, 3, H, W) in [0, 1] -> cameras, depth, point maps and instance features.
+
+    ``forward`` returns (H, W multiples of the patch size; B scenes of S views):
+    pose_enc (B, S, 9) (last refinement), pose_enc_list (every refinement; training only),
+    extrinsic (B, S, 3, 4) camera-from-world, intrinsic (B, S, 3, 3), depth (B, S, H, W, 1),
+    depth_conf (B, S, H, W), world_points (B, S, H, W, 3), world_points_conf (B, S, H, W),
+    instance_feat (B, S, H, W, C) unit L2 norm, images (B, S, 3, H, W); with ``query_points``
+    (B, N, 2) pixels also track (B, S, N, 2), vis (B, S, N), conf (B, S, N).
+    """
+
+    def __init__(self, config: IGGTConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or IGGTConfig()
+        self.load_report: LoadReport | None = None
+        for name in MODULE_NAMES:
+            setattr(self, name, self.build_module(name))
+
+    def build_module(self, name: str) -> nn.Module | None:
+        """A freshly initialised top-level module (``aggregator``, ``camera_head``, ...)."""
+        config = self.config
+        dim_in = 2 * config.embed_dim
+        patch = config.patch_size
+        dpt = {"features": config.dpt_features, "out_channels": config.dpt_out_channels, "patch_size": patch}
+        if name == "aggregator":
+            return Aggregator(config, output_layers=(*config.intermediate_layer_idx, config.depth - 1))
+        if name == "camera_head":
+            return CameraHead(
+                dim_in,
+                config.camera_trunk_depth,
+                config.camera_num_heads,
+                config.mlp_ratio,
+                config.init_values,
+            )
+        if name == "point_head":
+            return DPTHead(dim_in, output_dim=4, activation="inv_log", conf_activation="expp1", **dpt)
+        if name == "depth_head":
+            return DPTHead(dim_in, output_dim=2, activation="exp", conf_activation="expp1", **dpt)
+        if name == "track_head":
+            if not config.enable_track:
+                return None
+            return TrackHead(
+                dim_in,
+                patch_size=patch,
+                features=config.track_features,
+                iters=config.track_iterations,
+                corr_levels=config.track_corr_levels,
+                hidden_size=config.track_hidden_size,
+                projection_channels=config.dpt_out_channels,
+            )
+        if name == "part_adaptor":
+            return InstanceAdaptor(dim_in, features=config.instance_features, patch_size=patch)
+        if name == "part_head":
+            return InstanceHead(
+                dim_in,
+                features=config.instance_features,
+                out_dim=config.instance_dim,
+                patch_size=patch,
+                window_size=config.instance_window_size,
+                cross_attention_heads=config.instance_cross_attention_heads,
+                window_attention_heads=config.instance_window_attention_heads,
+                legacy_projection_channels=config.dpt_out_channels,
+            )
+        raise KeyError(name)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> IGGT:
+        """A randomly initialised network of the named preset ("large", "small", "tiny")."""
+        return cls(get_config(name, **overrides))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_hub_id: str | Path,
+        strict: bool = True,
+        map_location: str | torch.device = "cpu",
+        config: IGGTConfig | str | None = None,
+    ) -> IGGT:
+        """Load our safetensors (config embedded), the official IGGT checkpoint or VGGT-1B.
+
+        ``config`` (an IGGTConfig or preset name) applies to files without an embedded config,
+        which otherwise are read as ``large``; a VGGT checkpoint leaves part_adaptor and
+        part_head freshly initialised. What the load did is kept in ``model.load_report``.
+        """
+        path = resolve_checkpoint(path_or_hub_id)
+        state_dict, config_dict = read_checkpoint(path, map_location)
+        if config_dict is not None:
+            config = IGGTConfig.from_dict(config_dict)
+        elif not isinstance(config, IGGTConfig):
+            config = get_config(config or "large")
+        model = cls.from_state_dict(config, state_dict, strict=strict)
+        return model.to(map_location)
+
+    @classmethod
+    def from_state_dict(cls, config: IGGTConfig, state_dict: dict[str, Tensor], strict: bool = True) -> IGGT:
+        """Build on the meta device and adopt the given tensors (no second copy of the weights).
+
+        The report of the load is kept in ``model.load_report``.
+        """
+        with torch.device("meta"):
+            model = cls(config)
+        expected = model.state_dict()
+        allowed_missing = INSTANCE_PREFIXES if is_vggt_state_dict(state_dict) else ()
+        report = check_state_dict(expected, state_dict, strict=strict, allowed_missing=allowed_missing)
+        adopted = {k: v.to(expected[k].dtype) for k, v in state_dict.items() if k in expected}
+        model.load_state_dict(adopted, strict=False, assign=True)
+        report.fresh_modules = model._materialize_missing(adopted)
+        if report.missing or report.unexpected:
+            logger.warning("checkpoint load: %s", report.summary())
+        model.load_report = report
+        return model
+
+    def _materialize_missing(self, state_dict: dict[str, Tensor]) -> list[str]:
+        """Rebuild, on the CPU, every top-level module still holding meta tensors; return their names."""
+        fresh = []
+        for name, module in list(self.named_children()):
+            tensors = [*module.parameters(), *module.buffers()]
+            if not any(t.is_meta for t in tensors):
+                continue
+            rebuilt = self.build_module(name)
+            prefix = f"{name}."
+            present = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            rebuilt.load_state_dict(present, strict=False)
+            setattr(self, name, rebuilt)
+            fresh.append(name)
+        return fresh
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write model.safetensors (or the given .safetensors file) with the config in its metadata."""
+        return save_checkpoint(self.state_dict(), self.config.to_dict(), path)
+
+    def num_parameters(self) -> int:
+        """Number of parameter values (buffers excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Recompute the trunk's blocks in the backward pass (saves training memory)."""
+        self.config.activation_checkpointing = enabled
+        self.aggregator.set_activation_checkpointing(enabled)
+
+    def forward(self, images: Tensor, query_points: Tensor | None = None) -> dict[str, Tensor]:
+        images = self._check_images(images)
+        if query_points is not None and query_points.ndim == 2:
+            query_points = query_points[None]
+        with self._trunk_autocast(images):
+            layers, patch_start_idx = self.aggregator(images)
+        with torch.autocast(images.device.type, enabled=False):
+            camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
+            pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)
+            output = self._dense_outputs(layers, images, patch_start_idx)
+            if query_points is not None:
+                output.update(self._track(layers, images, patch_start_idx, query_points))
+        pose_enc = pose_enc_list[-1]
+        extrinsic, intrinsic = pose_encoding_to_cameras(pose_enc, images.shape[-2:])
+        output.update(pose_enc=pose_enc, extrinsic=extrinsic, intrinsic=intrinsic, images=images)
+        if self.training:
+            output["pose_enc_list"] = pose_enc_list
+        return output
+
+    def _check_images(self, images: Tensor) -> Tensor:
+        if images.ndim == 4:
+            images = images[None]
+        if images.ndim != 5 or images.shape[2] != 3:
+            raise InputError(f"images must be (B, S, 3, H, W) or (S, 3, H, W), got {tuple(images.shape)}")
+        height, width = images.shape[-2:]
+        patch = self.config.patch_size
+        if height % patch or width % patch:
+            raise InputError(
+                f"image size {height}x{width} is not a multiple of the patch size {patch}; "
+                "resize or crop first"
+            )
+        if not images.is_floating_point():
+            raise InputError(f"images must be floats in [0, 1], got dtype {images.dtype}")
+        return images
+
+    def _trunk_autocast(self, images: Tensor) -> contextlib.AbstractContextManager:
+        if images.device.type != "cuda" or self.config.trunk_dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=getattr(torch, self.config.trunk_dtype))
+
+    def _head_tokens(self, layers: dict[int, Tensor], start: int = 0, end: int | None = None) -> list[Tensor]:
+        """The four layers the dense heads read, frames [start, end), in float32."""
+        return [layers[i][:, start:end].float() for i in self.config.intermediate_layer_idx]
+
+    def _dense_outputs(
+        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int
+    ) -> dict[str, Tensor]:
+        """Run the per-frame heads in chunks of frames_chunk_size and concatenate along S."""
+        pieces = defaultdict(list)
+        frames, chunk = images.shape[1], self.config.frames_chunk_size
+        for start in range(0, frames, chunk):
+            tokens = self._head_tokens(layers, start, start + chunk)
+            for key, value in self._dense_chunk(
+                tokens, images[:, start : start + chunk], patch_start_idx
+            ).items():
+                pieces[key].append(value)
+        return {key: torch.cat(values, dim=1) for key, values in pieces.items()}
+
+    def _dense_chunk(self, tokens: list[Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Tensor]:
+        depth, depth_conf = self.depth_head(tokens, images, patch_start_idx)
+        points, points_conf, geometry_features = self.point_head(
+            tokens, images, patch_start_idx, return_features=True
+        )
+        adaptor_features = self.part_adaptor(tokens, images, patch_start_idx)
+        instance_feat = self.part_head(adaptor_features, geometry_features, images)
+        return {
+            "depth": depth,
+            "depth_conf": depth_conf,
+            "world_points": points,
+            "world_points_conf": points_conf,
+            "instance_feat": instance_feat,
+        }
+
+    def _track(
+        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int, query_points: Tensor
+    ) -> dict[str, Tensor]:
+        if self.track_head is None:
+            raise InputError(
+                "query_points were given but this model has no track head; build it with enable_track=True"
+            )
+        track_list, vis, conf = self.track_head(
+            self._head_tokens(layers),
+            images,
+            patch_start_idx,
+            query_points,
+            frames_chunk_size=self.config.frames_chunk_size,
+        )
+        output = {"track": track_list[-1], "vis": vis, "conf": conf}
+        if self.training:
+            output["track_list"] = track_list
+        return output

@@ -1,0 +1,36 @@
+"""Multi-head self-attention with optional QK-norm and 2D RoPE, via scaled_dot_product_attention."""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from iggt.model.layers.rope import RotaryPositionEmbedding2D
+
+
+class Attention(nn.Module):
+    """Self-attention over (B, N, dim) tokens; ``positions`` (B, N, 2) are needed when ``rope`` is set."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qk_norm: bool = False,
+        rope: RotaryPositionEmbedding2D | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.q_norm = nn.LayerNorm(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm = nn.LayerNorm(self.head_dim) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+        self.rope = rope
+
+    def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)
+        query, key = self.q_norm(query), self.k_norm(key)
+        if self.rope is not None:
+            query, key = self.rope(query, positions), self.rope(key, positions)
+        x = F.scaled_dot_product_attention(query, key, value)
+        return self.proj(x.transpose(1, 2).reshape(batch, tokens, dim))
