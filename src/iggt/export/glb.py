@@ -1,0 +1,105 @@
+"""GLB scenes (Blender, MeshLab, three.js): the point cloud coloured by RGB, by instance and by
+PCA of the instance features, each with the camera frusta.
+
+glTF's frame differs from ours: glTF is y up, and its cameras look along -z; ours (OpenCV)
+is y down, z forward. Every vertex is rotated 180 degrees about x on its way out,
+``(x, y, z) -> (x, -y, -z)``, so the first camera looks along glTF's -z with y up, and a glTF
+viewer opens the scene the right way up. Lengths and handedness are unchanged.
+
+Files: ``scene_rgb.glb``, ``scene_instances.glb``, ``scene_features.glb``; in each, a point
+cloud named "points" (vertex colours) and one mesh per camera named "camera_<view>".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from iggt.export.colours import instance_colours
+from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
+from iggt.export.naming import view_names
+from iggt.export.options import ExportOptions
+from iggt.export.selection import check_matching, select_points
+from iggt.structures import Instances, Predictions
+
+OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
+"""Rotation by 180 degrees about x: OpenCV (y down, z forward) -> glTF (y up, -z forward)."""
+
+FRUSTUM_WIDTH = 0.01
+"""Half-width of a frustum edge, as a fraction of the frustum depth."""
+
+PCA_FIT_SAMPLE = 100_000
+
+
+def export_glb(
+    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
+) -> list[Path]:
+    """Write the three GLB scenes into ``out_dir``; returns their paths."""
+    options = options or ExportOptions()
+    check_matching(predictions, instances)
+    selection = select_points(predictions, instances, options, options.max_points)
+    features = predictions.instance_feat.reshape(-1, predictions.instance_feat.shape[-1])[selection.index]
+    colourings = {
+        "rgb": selection.rgb,
+        "instances": instance_colours(selection.instance_id),
+        "features": pca_colours(features, options.seed),
+    }
+    cameras = camera_meshes(predictions, options.frustum_depth or default_frustum_depth(predictions))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, colours in colourings.items():
+        scene = trimesh.Scene()
+        if len(selection.xyz):
+            rgba = np.concatenate([colours, np.full((len(colours), 1), 255, np.uint8)], 1)
+            scene.add_geometry(
+                trimesh.PointCloud(selection.xyz @ OPENCV_TO_GLTF.T, colors=rgba), geom_name="points"
+            )
+        for camera_name, mesh in cameras.items():
+            scene.add_geometry(mesh, geom_name=camera_name)
+        path = out_dir / f"scene_{name}.glb"
+        scene.export(path)
+        written.append(path)
+    return written
+
+
+def default_frustum_depth(predictions: Predictions) -> float:
+    """A tenth of the median finite positive predicted depth (0.1 when there is none)."""
+    depth = predictions.depth[np.isfinite(predictions.depth) & (predictions.depth > 0)]
+    return 0.1 * float(np.median(depth)) if len(depth) else 0.1
+
+
+def camera_meshes(predictions: Predictions, depth: float) -> dict[str, trimesh.Trimesh]:
+    """One thin-edged frustum mesh per view, in glTF coordinates, keyed "camera_<view>"."""
+    segments = frustum_segments(predictions.extrinsic, predictions.intrinsic, predictions.image_size, depth)
+    names = view_names(len(segments), "camera", suffix="")
+    meshes = {}
+    for view, (name, edges) in enumerate(zip(names, segments, strict=True)):
+        vertices, faces = segments_to_mesh(edges, FRUSTUM_WIDTH * depth)
+        colour = FIRST_CAMERA_COLOUR if view == 0 else OTHER_CAMERA_COLOUR
+        meshes[name] = trimesh.Trimesh(
+            vertices @ OPENCV_TO_GLTF.T,
+            faces,
+            vertex_colors=np.tile(colour, (len(vertices), 1)),
+            process=False,
+        )
+    return meshes
+
+
+def pca_colours(features: np.ndarray, seed: int) -> np.ndarray:
+    """(M, C) features -> (M, 3) uint8: the first three principal components, each stretched
+    from its 1st to 99th percentile onto [0, 255] (fitted on a seeded subset of the rows)."""
+    colours = np.full((len(features), 3), 0.5)
+    finite = np.isfinite(features).all(1)
+    if finite.sum() < 2:
+        return np.round(colours * 255).astype(np.uint8)
+    rows = np.flatnonzero(finite)
+    fit = features[np.random.default_rng(seed).choice(rows, min(PCA_FIT_SAMPLE, len(rows)), replace=False)]
+    mean = fit.mean(0)
+    components = np.linalg.svd(fit - mean, full_matrices=False)[2][:3]
+    projected = (features[rows] - mean) @ components.T
+    low, high = np.percentile(projected, [1, 99], axis=0)
+    colours[rows, : len(components)] = np.clip((projected - low) / np.maximum(high - low, 1e-12), 0, 1)
+    return np.round(colours * 255).astype(np.uint8)

@@ -1,0 +1,195 @@
+"""Per-pixel vectors -> instance labels shared by all views.
+
+Why this design: the official demo runs HDBSCAN on every pixel of every view, which costs minutes
+for 2 M pixels because HDBSCAN's time grows about quadratically. Instances are large sets of
+pixels with similar features, so a random sample of about ten thousand confident pixels already
+contains every instance worth keeping. We run HDBSCAN (density-based: no number of clusters to
+choose, outliers left out) on that sample only, merge clusters whose means are closer than
+``merge_threshold`` (HDBSCAN splits an object whose features drift, e.g. under lighting), then
+give every pixel of every view the label of its nearest cluster centre with chunked matrix
+products. Because all views are labelled against the same centres, an object has the same ID in
+every view by construction. Pixels far from every centre are noise; when some remain, they are
+sampled and clustered again (``refine_rounds``), which recovers instances too small to show up in
+the first sample. Cost: O(sample_size^2) for HDBSCAN plus O(N x clusters) for the assignment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.cluster import HDBSCAN
+
+from iggt.errors import InputError
+from iggt.instances.assignment import nearest_centre, resolve_device
+from iggt.instances.config import InstanceConfig
+
+SMALLEST_SAMPLE_CLUSTER = 5
+"""HDBSCAN's min_cluster_size never goes below this, so sampling noise does not become clusters."""
+
+POSITION_STATISTICS_SAMPLE = 65536
+"""Rows used to estimate the scene centre and scale of the positions."""
+
+
+def cluster_features(
+    features: np.ndarray,
+    positions: np.ndarray | None = None,
+    config: InstanceConfig | None = None,
+    confidence: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cluster N pixels (of any number of views) into instances.
+
+    Args:
+        features: (N, C) float per-pixel vectors (unit instance features, or any Euclidean
+            features such as RGB); rows with NaN or inf are labelled 0.
+        positions: (N, 3) 3D points or None; when given, they are centred, scaled by the scene's
+            median radius, weighted by ``config.position_weight`` and appended to the features.
+        config: clustering parameters (defaults: ``InstanceConfig()``).
+        confidence: (N,) per-pixel confidence or None; only pixels passing
+            ``config.confidence_quantile`` and ``config.confidence_threshold`` are sampled.
+
+    Returns:
+        (N,) int32 labels: 0 = noise, else 1..K with 1 the largest instance.
+    """
+    config = config or InstanceConfig()
+    _check_inputs(features, positions, confidence)
+    rng = np.random.default_rng(config.seed)
+    vectors = clustering_space(features, positions, config.position_weight, rng)
+    valid = np.isfinite(vectors).all(1)
+    eligible = valid & _confident(confidence, config)
+    min_pixels = config.min_pixels(len(vectors))
+    nearest, centres, counts = _cluster_in_rounds(vectors, valid, eligible, min_pixels, config, rng)
+    if len(centres) == 0:
+        return np.zeros(len(vectors), dtype=np.int32)
+    groups = merge_centres(centres, counts, config.merge_threshold)
+    labels = np.where(nearest >= 0, groups[nearest] + 1, 0)
+    return relabel_by_size(labels, min_pixels)
+
+
+def _cluster_in_rounds(
+    vectors: np.ndarray,
+    valid: np.ndarray,
+    eligible: np.ndarray,
+    min_pixels: int,
+    config: InstanceConfig,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample, cluster and assign; then again on the pixels still unassigned (``refine_rounds``).
+
+    Returns (N,) int64 nearest centre per pixel (-1: noise), (P, D) centres, (P,) sample counts.
+    """
+    device = resolve_device(config.device)
+    rounds = 1 + (config.refine_rounds if config.noise_distance is not None else 0)
+    nearest = np.full(len(vectors), -1, dtype=np.int64)
+    centres, counts = np.zeros((0, vectors.shape[1]), np.float32), np.zeros(0, np.int64)
+    for _ in range(rounds):
+        pool = np.flatnonzero(eligible & (nearest < 0))
+        sample = rng.choice(pool, size=min(config.sample_size, len(pool)), replace=False)
+        # an instance of min_pixels is expected to hold this many samples; half of it is a cluster
+        expected = min_pixels * len(sample) / max(len(pool), 1)
+        new_centres, new_counts = sample_clusters(
+            vectors[sample], max(SMALLEST_SAMPLE_CLUSTER, math.ceil(0.5 * expected))
+        )
+        if len(new_centres) == 0:
+            break
+        targets = np.flatnonzero(valid & (nearest < 0)) if len(centres) else slice(None)
+        index = nearest_centre(
+            vectors[targets], new_centres, config.noise_distance, device, config.chunk_size
+        )
+        nearest[targets] = np.where(index >= 0, index + len(centres), -1)
+        centres, counts = np.concatenate([centres, new_centres]), np.concatenate([counts, new_counts])
+    return nearest, centres, counts
+
+
+def _check_inputs(features: np.ndarray, positions: np.ndarray | None, confidence: np.ndarray | None) -> None:
+    if features.ndim != 2 or len(features) == 0:
+        raise InputError(f"features must be a non-empty (N, C) array, got shape {features.shape}")
+    if positions is not None and positions.shape != (len(features), 3):
+        raise InputError(f"positions must be (N, 3) = {(len(features), 3)}, got {positions.shape}")
+    if confidence is not None and confidence.shape != (len(features),):
+        raise InputError(f"confidence must be (N,) = {(len(features),)}, got {confidence.shape}")
+
+
+def clustering_space(
+    features: np.ndarray, positions: np.ndarray | None, position_weight: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(N, C) features and optional (N, 3) positions -> (N, C) or (N, C + 3) float32 vectors.
+
+    Positions are centred on the median point and divided by the median distance to it, both
+    estimated on a random subset, so ``position_weight`` does not depend on the scene's units.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    if positions is None:
+        return features
+    finite = np.flatnonzero(np.isfinite(positions).all(1))
+    if len(finite) == 0:
+        raise InputError("positions has no finite row; pass positions=None or fix the point map")
+    subset = positions[rng.choice(finite, size=min(POSITION_STATISTICS_SAMPLE, len(finite)), replace=False)]
+    centre = np.median(subset, axis=0)
+    scale = max(float(np.median(np.linalg.norm(subset - centre, axis=1))), 1e-12)
+    scaled = (positions - centre) * (position_weight / scale)
+    return np.concatenate([features, scaled.astype(np.float32)], axis=1)
+
+
+def _confident(confidence: np.ndarray | None, config: InstanceConfig) -> np.ndarray | bool:
+    """(N,) bool: pixels confident enough to be sampled (True when there is no confidence)."""
+    if confidence is None:
+        return True
+    finite = np.isfinite(confidence)
+    if not finite.any():
+        return False
+    cut = max(float(np.quantile(confidence[finite], config.confidence_quantile)), config.confidence_threshold)
+    return finite & (confidence >= cut)
+
+
+def sample_clusters(sample: np.ndarray, min_cluster_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """HDBSCAN on (M, D) sampled vectors -> ((P, D) cluster means, (P,) member counts)."""
+    if len(sample) < max(min_cluster_size, 2):
+        return np.zeros((0, sample.shape[1]), np.float32), np.zeros(0, np.int64)
+    min_samples = min(min_cluster_size, 10)  # official ratio 100/500 would make big clusters very slow
+    labels = (
+        HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit(sample).labels_
+    )
+    kept = labels >= 0
+    counts = np.bincount(labels[kept], minlength=labels.max() + 1)
+    sums = np.zeros((len(counts), sample.shape[1]), np.float64)
+    np.add.at(sums, labels[kept], sample[kept])
+    present = counts > 0
+    return (sums[present] / counts[present, None]).astype(np.float32), counts[present]
+
+
+def merge_centres(centres: np.ndarray, counts: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy centroid-linkage merging of (P, D) centres with (P,) member counts.
+
+    Repeatedly merges the closest pair of groups while their size-weighted means are closer than
+    ``threshold``. Returns (P,) int64 group index per centre, numbered 0..G-1.
+    """
+    means, weights = centres.astype(np.float64), counts.astype(np.float64)
+    parent = np.arange(len(centres))
+    alive = np.ones(len(centres), dtype=bool)
+    distance = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    np.fill_diagonal(distance, np.inf)
+    while alive.sum() > 1:
+        i, j = np.unravel_index(np.argmin(distance), distance.shape)
+        if distance[i, j] >= threshold:
+            break
+        means[i] = (weights[i] * means[i] + weights[j] * means[j]) / (weights[i] + weights[j])
+        weights[i] += weights[j]
+        parent[parent == j] = i
+        alive[j] = False
+        row = np.where(alive, np.linalg.norm(means - means[i], axis=1), np.inf)
+        row[i] = np.inf
+        distance[j, :] = distance[:, j] = np.inf
+        distance[i, :], distance[:, i] = row, row
+    return np.unique(parent, return_inverse=True)[1]
+
+
+def relabel_by_size(labels: np.ndarray, min_pixels: int) -> np.ndarray:
+    """(N,) labels, 0 = noise -> (N,) int32 labels 1..K by decreasing size; below ``min_pixels`` -> 0."""
+    sizes = np.bincount(labels, minlength=1)
+    sizes[0] = 0
+    order = np.argsort(-sizes, kind="stable")
+    kept = order[sizes[order] >= min_pixels]
+    mapping = np.zeros(len(sizes), dtype=np.int32)
+    mapping[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    return mapping[labels]

@@ -1,0 +1,117 @@
+"""How features become instances: one typed config and named granularity presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from iggt.errors import ConfigError
+
+POINT_SOURCES = ("world_points", "depth")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class InstanceConfig:
+    """Parameters of :func:`iggt.instances.extract_instances` and :func:`cluster_features`."""
+
+    min_instance_size: float = 0.001
+    """Smallest instance kept, summed over all views: pixels when >= 1, else a fraction of all
+    pixels. Smaller clusters are dropped and their pixels get ID 0."""
+
+    merge_threshold: float = 0.2
+    """Clusters whose mean vectors (unit features, plus weighted positions when ``use_positions``)
+    are closer than this Euclidean distance are merged into one instance."""
+
+    noise_distance: float | None = 0.5
+    """A pixel farther than this from every cluster centre is noise (ID 0); None assigns every
+    pixel to its nearest centre, as the official demo does with HDBSCAN's noise."""
+
+    sample_size: int = 10000
+    """Most pixels clustered by HDBSCAN (its time grows with the square of this: about 0.6 s for
+    10 000 on one CPU core); every other pixel is assigned to the nearest cluster centre. An
+    instance of 0.1% of the pixels gets about 10 samples; ``refine_rounds`` catches smaller ones."""
+
+    confidence_quantile: float = 0.2
+    """Pixels below this quantile of the point confidence are never sampled (they are still
+    labelled); removes sky, edges and flying pixels from the clustering."""
+
+    confidence_threshold: float = 0.0
+    """Pixels with point confidence below this absolute value are never sampled either."""
+
+    use_positions: bool = False
+    """Append the predicted 3D point to each feature, so that look-alike objects in different
+    places separate."""
+
+    position_weight: float = 0.5
+    """Weight of the positions, which are first centred on the scene median and divided by the
+    median distance to it (so 1.0 weighs the whole scene extent like a unit feature)."""
+
+    majority_radius: int = 1
+    """After assignment, each pixel takes the most common label of its (2r+1) x (2r+1) window in
+    its view (0: off); removes isolated mislabelled pixels without mixing features across object
+    boundaries (a cheap stand-in for the official 3D nearest-neighbour feature averaging)."""
+
+    refine_rounds: int = 1
+    """Times the pixels left as noise are sampled and clustered again, which finds instances too
+    small to be caught by the first sample; needs ``noise_distance``."""
+
+    point_source: str = "world_points"
+    """3D points and confidence used: "world_points" (point head) or "depth" (depth head
+    unprojected with the predicted cameras)."""
+
+    box_percentile: float = 2.0
+    """Instance boxes span the [p, 100 - p] percentiles of the instance's points per axis."""
+
+    seed: int = 0
+    """Seed of the pixel sample; the same seed and input give the same labels."""
+
+    device: str = "auto"
+    """Where pixels are assigned to centres: "auto" (CUDA when available), "cpu" or "cuda"."""
+
+    chunk_size: int = 262144
+    """Pixels per assignment step; bounds memory to chunk_size x clusters distances."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "min_instance_size": self.min_instance_size > 0,
+            "merge_threshold": self.merge_threshold >= 0,
+            "noise_distance": self.noise_distance is None or self.noise_distance > 0,
+            "sample_size": self.sample_size >= 16,
+            "confidence_quantile": 0 <= self.confidence_quantile < 1,
+            "position_weight": self.position_weight >= 0,
+            "majority_radius": self.majority_radius >= 0,
+            "refine_rounds": self.refine_rounds >= 0,
+            "point_source": self.point_source in POINT_SOURCES,
+            "box_percentile": 0 <= self.box_percentile < 50,
+            "device": self.device in DEVICES,
+            "chunk_size": self.chunk_size >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(
+                    f"InstanceConfig.{name}={getattr(self, name)!r} is out of range; see its docstring "
+                    f"(point_source in {POINT_SOURCES}, device in {DEVICES})"
+                )
+
+    def min_pixels(self, total_pixels: int) -> int:
+        """``min_instance_size`` in pixels for a scene of ``total_pixels`` pixels (at least 1)."""
+        if self.min_instance_size >= 1:
+            return int(self.min_instance_size)
+        return max(1, round(self.min_instance_size * total_pixels))
+
+    @classmethod
+    def for_granularity(cls, granularity: str, **overrides) -> InstanceConfig:
+        """A config for "coarse" (whole objects), "medium" (the defaults) or "fine" (parts)."""
+        if granularity not in GRANULARITIES:
+            raise ConfigError(f"unknown granularity {granularity!r}; choose one of {sorted(GRANULARITIES)}")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown InstanceConfig fields {sorted(unknown)}")
+        return cls(**{**GRANULARITIES[granularity], **overrides})
+
+
+GRANULARITIES: dict[str, dict] = {
+    "coarse": {"merge_threshold": 0.35, "min_instance_size": 0.004},
+    "medium": {},
+    "fine": {"merge_threshold": 0.1, "min_instance_size": 0.0003},
+}

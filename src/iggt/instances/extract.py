@@ -1,0 +1,67 @@
+"""Predictions -> Instances: cluster the instance features of all views jointly, then lift to 3D."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from iggt.instances.clustering import cluster_features, relabel_by_size
+from iggt.instances.config import InstanceConfig
+from iggt.instances.lifting import lift_instances
+from iggt.instances.majority import majority_filter
+from iggt.instances.points import scene_points
+from iggt.structures import Instances, Predictions
+
+
+def extract_instances(predictions: Predictions, config: InstanceConfig | None = None) -> Instances:
+    """Instances whose IDs agree across the views of ``predictions``.
+
+    All pixels of all views are clustered together (see :mod:`iggt.instances.clustering`), so
+    one object gets one ID everywhere. IDs are 1..K by decreasing pixel count; 0 = no instance.
+    """
+    config = config or InstanceConfig()
+    views, height, width, channels = predictions.instance_feat.shape
+    points, confidence = scene_points(predictions, config.point_source)
+    labels = cluster_features(
+        predictions.instance_feat.reshape(-1, channels),
+        points.reshape(-1, 3) if config.use_positions else None,
+        config,
+        confidence=confidence.reshape(-1),
+    )
+    return _lift(labels.reshape(views, height, width), points, confidence, predictions, config)
+
+
+def cluster_positions_colours(
+    predictions: Predictions, config: InstanceConfig | None = None, colour_weight: float = 1.0
+) -> Instances:
+    """Baseline without learned features: cluster predicted world points and RGB colours.
+
+    Each pixel becomes ``[colour_weight * rgb, position_weight * normalised xyz]`` and goes
+    through the same sampling, HDBSCAN, merging and assignment as :func:`extract_instances`
+    (``use_positions`` is forced on). ``mean_features`` still summarise the network's features
+    so both methods return comparable :class:`Instances`.
+    """
+    config = replace(config or InstanceConfig(), use_positions=True)
+    views, height, width, _ = predictions.images.shape
+    points, confidence = scene_points(predictions, config.point_source)
+    labels = cluster_features(
+        predictions.images.reshape(-1, 3) * colour_weight,
+        points.reshape(-1, 3),
+        config,
+        confidence=confidence.reshape(-1),
+    )
+    return _lift(labels.reshape(views, height, width), points, confidence, predictions, config)
+
+
+def _lift(
+    labels: np.ndarray,
+    points: np.ndarray,
+    confidence: np.ndarray,
+    predictions: Predictions,
+    config: InstanceConfig,
+) -> Instances:
+    """(S, H, W) labels -> Instances, after the majority filter (then re-ranked, small ones dropped again)."""
+    filtered = majority_filter(labels, config.majority_radius)
+    ranked = relabel_by_size(filtered.ravel(), config.min_pixels(filtered.size)).reshape(filtered.shape)
+    return lift_instances(ranked, points, confidence, predictions.instance_feat, config.box_percentile)

@@ -1,0 +1,92 @@
+"""export_all writes every format or nothing."""
+
+import os
+
+import pytest
+
+from iggt.errors import InputError
+from iggt.export import DEFAULT_FORMATS, EXPORTERS, export_all
+from iggt.export import bundle as bundle_module
+
+
+def broken_exporter(predictions, instances, out_dir, options):
+    (out_dir / "half_written.bin").write_bytes(b"x")
+    raise RuntimeError("disk full")
+
+
+def test_writes_every_format_into_the_directory(scene, tmp_path):
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    written = export_all(predictions, instances, out_dir)
+    assert list(written) == list(DEFAULT_FORMATS)
+    files = [path for paths in written.values() for path in paths]
+    assert all(path.is_file() and out_dir in path.parents for path in files)
+    on_disk = {path for path in out_dir.rglob("*") if path.is_file()}
+    assert on_disk == set(files)
+    assert os.listdir(tmp_path) == ["result"]  # no temporary sibling left behind
+
+
+def test_failing_exporter_leaves_no_directory_and_no_temporary(scene, tmp_path, monkeypatch):
+    predictions, instances = scene
+    monkeypatch.setitem(EXPORTERS, "glb", broken_exporter)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(predictions, instances, tmp_path / "result")
+    assert os.listdir(tmp_path) == []
+
+
+def test_non_empty_directory_needs_overwrite(scene, tmp_path):
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    out_dir.mkdir()
+    (out_dir / "old.txt").write_text("old")
+    with pytest.raises(InputError, match="is not empty; pass overwrite=True"):
+        export_all(predictions, instances, out_dir, formats=("json",))
+    assert os.listdir(out_dir) == ["old.txt"]
+    export_all(predictions, instances, out_dir, formats=("json",), overwrite=True)
+    assert os.listdir(out_dir) == ["instances.json"]
+    assert os.listdir(tmp_path) == ["result"]
+
+
+def test_empty_existing_directory_is_filled(scene, tmp_path):
+    predictions, instances = scene
+    (tmp_path / "result").mkdir()
+    export_all(predictions, instances, tmp_path / "result", formats=("json",))
+    assert os.listdir(tmp_path / "result") == ["instances.json"]
+
+
+def test_failed_overwrite_keeps_the_previous_export(scene, tmp_path, monkeypatch):
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    export_all(predictions, instances, out_dir, formats=("json",))
+    before = (out_dir / "instances.json").read_text()
+    monkeypatch.setitem(EXPORTERS, "ply", broken_exporter)
+    with pytest.raises(RuntimeError):
+        export_all(predictions, instances, out_dir, formats=("json", "ply"), overwrite=True)
+    assert os.listdir(tmp_path) == ["result"] and os.listdir(out_dir) == ["instances.json"]
+    assert (out_dir / "instances.json").read_text() == before
+
+
+def test_failed_final_rename_restores_the_previous_export(scene, tmp_path, monkeypatch):
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    export_all(predictions, instances, out_dir, formats=("json",))
+    original_rename = bundle_module.Path.rename
+
+    def rename(self, target):
+        if ".partial-" in self.name:
+            raise OSError("rename refused")
+        return original_rename(self, target)
+
+    monkeypatch.setattr(bundle_module.Path, "rename", rename)
+    with pytest.raises(OSError, match="rename refused"):
+        export_all(predictions, instances, out_dir, formats=("json",), overwrite=True)
+    assert os.listdir(tmp_path) == ["result"] and os.listdir(out_dir) == ["instances.json"]
+
+
+def test_unknown_format_and_file_destination_raise(scene, tmp_path):
+    predictions, instances = scene
+    with pytest.raises(InputError, match="unknown export formats \\['obj'\\]"):
+        export_all(predictions, instances, tmp_path / "result", formats=("obj",))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a file"):
+        export_all(predictions, instances, tmp_path / "file", formats=("json",))
