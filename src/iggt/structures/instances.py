@@ -6,6 +6,7 @@ IDs are 1..K and mean the same object in every view; 0 means no instance (backgr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,23 +64,28 @@ class Instances:
         return self.pixel_counts[row] > 0
 
     def to_json(self) -> dict:
-        """The per-instance table as plain JSON types (what instances.json holds)."""
-        return {
-            "num_views": int(self.labels.shape[0]),
-            "image_size": [int(self.labels.shape[1]), int(self.labels.shape[2])],
-            "instances": [
-                {
-                    "id": int(i),
-                    "pixel_counts": self.pixel_counts[r].tolist(),
-                    "visible_views": np.flatnonzero(self.pixel_counts[r] > 0).tolist(),
-                    "centroid": self.centroids[r].tolist(),
-                    "bbox_min": self.bbox_min[r].tolist(),
-                    "bbox_max": self.bbox_max[r].tolist(),
-                    "mean_feature": self.mean_features[r].tolist(),
-                }
-                for r, i in enumerate(self.ids)
-            ],
-        }
+        """The per-instance table as strict-JSON types (what instances.json holds).
+
+        Non-finite numbers (an instance without finite 3D points) become None: strict JSON has no NaN.
+        """
+        return _finite_or_none(
+            {
+                "num_views": int(self.labels.shape[0]),
+                "image_size": [int(self.labels.shape[1]), int(self.labels.shape[2])],
+                "instances": [
+                    {
+                        "id": int(i),
+                        "pixel_counts": self.pixel_counts[r].tolist(),
+                        "visible_views": np.flatnonzero(self.pixel_counts[r] > 0).tolist(),
+                        "centroid": self.centroids[r].tolist(),
+                        "bbox_min": self.bbox_min[r].tolist(),
+                        "bbox_max": self.bbox_max[r].tolist(),
+                        "mean_feature": self.mean_features[r].tolist(),
+                    }
+                    for r, i in enumerate(self.ids)
+                ],
+            }
+        )
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
@@ -102,4 +108,14 @@ class Instances:
             raise InputError(f"cannot read instances from {path}: {exc}") from exc
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        Path(path).write_text(json.dumps(self.to_json(), indent=1, allow_nan=False))
+
+
+def _finite_or_none(value):
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
