@@ -1,0 +1,131 @@
+"""`iggt eval`: run a model over a folder of scenes and write per-scene CSV, summary JSON and a table."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from iggt.errors import InputError
+
+DATA_FORMATS = ("auto", "scene", "scannet")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="folder of scenes (scene format or ScanNet)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder (created if missing)")
+    parser.add_argument("--model", default="iggt-small", help="shipped name, weights file/folder, or hub id")
+    parser.add_argument(
+        "--tasks",
+        default="depth,points,cameras,instances",
+        help="comma-separated metric groups (default: all)",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=("xyzrgb", "none"),
+        default="xyzrgb",
+        help="extra instance row: cluster predicted positions + colours (default) or none",
+    )
+    parser.add_argument("--format", choices=DATA_FORMATS, default="auto", help="layout of --data (default: auto)")
+    parser.add_argument("--max-scenes", type=int, help="evaluate only the first N scenes (sorted by name)")
+    parser.add_argument("--views", type=int, help="views per scene, evenly spaced (default: all frames)")
+    compute = parser.add_argument_group("model and compute")
+    compute.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    compute.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")
+    compute.add_argument("--chunk", type=int, help="frames per dense-head pass; lower it if memory runs out")
+    compute.add_argument("--img-size", type=int, help="network width (crop) or side (pad); default: the model's")
+    compute.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit images to the network")
+    protocol = parser.add_argument_group("protocol")
+    protocol.add_argument("--depth-alignment", choices=("median", "scale_shift", "none"), default="median")
+    protocol.add_argument("--point-alignment", choices=("sim3", "se3", "scale", "none"), default="sim3")
+    protocol.add_argument("--absent-views", choices=("skip", "penalise"), default="skip")
+    protocol.add_argument("--max-points", type=int, default=200_000, help="points per scene for Chamfer")
+    protocol.add_argument("--granularity", choices=("coarse", "medium", "fine"), default="medium")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
+    from iggt.eval.report import write_reports
+    from iggt.eval.run_info import run_metadata
+    from iggt.inference.runner import resolve_device, run_model
+    from iggt.instances.config import InstanceConfig
+    from iggt.model.hub import load_model
+
+    if not args.data.is_dir():
+        raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
+    scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
+    if not scene_dirs:
+        raise InputError(f"no scenes found in {args.data} (format {data_format}); check --data and --format")
+    config = BenchmarkConfig(
+        tasks=tuple(task.strip() for task in args.tasks.split(",") if task.strip()),
+        views=args.views,
+        max_scenes=args.max_scenes,
+        preprocess_mode=args.mode,
+        depth_alignment=args.depth_alignment,
+        point_alignment=args.point_alignment,
+        max_points=args.max_points,
+        absent_views=args.absent_views,
+    )
+    device = resolve_device(args.device)
+    # Arguments are checked above, before a possibly large model is loaded.
+    model = load_model(args.model)
+    config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
+    instance_config = InstanceConfig.for_granularity(args.granularity)
+    segmenters = _segmenters(args.baseline, instance_config, model_label=_model_label(args.model))
+
+    def predict(images):
+        return run_model(model, images, device=device, dtype=args.dtype, chunk_size=args.chunk)
+
+    rows = run_benchmark(scene_dirs, read_scene, predict, segmenters, config, progress=not args.quiet)
+    metadata = run_metadata(
+        model=str(args.model),
+        data=args.data,
+        data_format=data_format,
+        device=device,
+        config=config,
+        instance_config=instance_config,
+        num_scenes=len({row["scene"] for row in rows}),
+    )
+    write_reports(rows, config.tasks, metadata, args.out)
+    print((args.out / "results.md").read_text(), end="")
+    print(f"reports written to {args.out}")
+    return 0
+
+
+def _model_label(model: str) -> str:
+    """The model's row name: a shipped name or hub id as given, a local file or folder by its stem."""
+    path = Path(model).expanduser()
+    return path.stem if path.exists() else model
+
+
+def _segmenters(baseline: str, instance_config, model_label: str) -> dict:
+    """{row name: Predictions -> (S, H, W) labels}: the model's instances, then the baseline."""
+    from iggt.instances import cluster_positions_colours, extract_instances
+
+    segmenters = {model_label: lambda predictions: extract_instances(predictions, instance_config).labels}
+    if baseline == "xyzrgb":
+        segmenters["xyzrgb baseline"] = lambda predictions: (
+            cluster_positions_colours(predictions, instance_config).labels
+        )
+    return segmenters
+
+
+def _scene_source(data: Path, data_format: str, views: int | None):
+    """(scene folders, reader, format name) for the layout of ``data``."""
+    from iggt.eval.ground_truth import select_views
+    from iggt.eval.scannet_reader import is_scannet_scene, list_scannet_scenes, read_scannet_scene
+
+    if data_format == "auto":
+        scannet = is_scannet_scene(data) or any(is_scannet_scene(p) for p in data.iterdir() if p.is_dir())
+        data_format = "scannet" if scannet else "scene"
+    if data_format == "scannet":
+        # Reading only the evaluated frames keeps full ScanNet sequences (thousands of frames) cheap.
+        return list_scannet_scenes(data), lambda folder: read_scannet_scene(folder, views=views), data_format
+    from iggt.io.scene_format import list_scenes, read_manifest, read_scene
+
+    def read_views(folder: Path):
+        frames = read_manifest(folder).frames
+        return read_scene(folder, frames=[frames[i] for i in select_views(len(frames), views)])
+
+    return list_scenes(data), read_views, data_format

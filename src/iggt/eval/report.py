@@ -1,0 +1,121 @@
+"""Writing benchmark results: per-scene CSV, summary JSON and a Markdown table.
+
+Machine-readable files (CSV, JSON) hold the metrics as computed (fractions, ground-truth units);
+the Markdown table prints the paper's units: percentages (x100) for every fraction and for AbsRel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+PER_SCENE_CSV = "per_scene.csv"
+SUMMARY_JSON = "summary.json"
+TABLE_MD = "results.md"
+
+TASK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "depth": ("abs_rel", "delta_1.25", "tau_1.03"),
+    "points": ("accuracy", "completeness", "chamfer", "normal_consistency"),
+    "cameras": ("rra@5", "rta@5", "rra@15", "rta@15", "rra@30", "rta@30", "auc@30"),
+    "instances": ("t_miou", "t_sr", "id_consistency", "num_objects", "num_matched", "num_predicted"),
+}
+# Printed x100 in the Markdown table (as the paper does); others are printed as they are.
+PERCENT_COLUMNS = {
+    "abs_rel", "delta_1.25", "tau_1.03", "normal_consistency", "rra@5", "rta@5", "rra@15", "rta@15",
+    "rra@30", "rta@30", "auc@30", "t_miou", "t_sr", "id_consistency",
+}  # fmt: skip
+TABLE_EXCLUDED = {"num_objects", "num_matched", "num_predicted"}
+
+
+def metric_columns(tasks: Sequence[str]) -> list[str]:
+    """The metric columns of the selected tasks, in the order of :data:`TASK_COLUMNS`."""
+    return [column for task in TASK_COLUMNS if task in tasks for column in TASK_COLUMNS[task]]
+
+
+def summarise(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """{method: {column: mean over the scenes where it is defined (None if nowhere)}}."""
+    summary: dict[str, dict[str, float | None]] = {}
+    for method in dict.fromkeys(row["method"] for row in rows):
+        method_rows = [row for row in rows if row["method"] == method]
+        means = {}
+        for column in columns:
+            values = [row[column] for row in method_rows if _defined(row.get(column))]
+            means[column] = float(np.mean(values)) if values else None
+        summary[method] = means
+    return summary
+
+
+def _defined(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a report is never half written."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_csv(rows: list[dict], columns: Sequence[str], path: Path) -> None:
+    """One line per (scene, method); empty cells where a metric does not apply or is undefined."""
+    header = ["scene", "method", "num_views", *columns, "seconds"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([_csv_cell(row.get(key)) for key in header] for row in rows)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _csv_cell(value) -> str:
+    if not _defined(value):
+        return ""
+    return repr(float(value)) if isinstance(value, float | np.floating) else str(value)
+
+
+def write_summary(summary: dict, metadata: dict, path: Path) -> None:
+    """summary.json: the run's metadata and the per-method means."""
+    _atomic_write(path, json.dumps({**metadata, "metrics": summary}, indent=2, sort_keys=False) + "\n")
+
+
+def markdown_table(summary: dict, columns: Sequence[str], num_scenes: int) -> str:
+    """A Markdown table with one row per method; "-" where a metric does not apply."""
+    shown = [column for column in columns if column not in TABLE_EXCLUDED]
+    header = [_header(column) for column in shown]
+    lines = ["| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(shown)]
+    for method, means in summary.items():
+        cells = [_table_cell(means.get(column), column) for column in shown]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    note = (
+        f"\nMeans over {num_scenes} scene(s). Columns marked (%) are x100 (AbsRel too, as in the paper); "
+        "accuracy, completeness and chamfer are in ground-truth units after Sim(3) alignment.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def _header(column: str) -> str:
+    return f"{column} (%)" if column in PERCENT_COLUMNS else column
+
+
+def _table_cell(value, column: str) -> str:
+    if not _defined(value):
+        return "-"
+    return f"{100 * value:.2f}" if column in PERCENT_COLUMNS else f"{value:.4f}"
+
+
+def write_reports(rows: list[dict], tasks: Sequence[str], metadata: dict, out_dir: Path) -> dict:
+    """Write per_scene.csv, summary.json and results.md into ``out_dir``; return the summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = metric_columns(tasks)
+    summary = summarise(rows, columns)
+    write_csv(rows, columns, out_dir / PER_SCENE_CSV)
+    write_summary(summary, metadata, out_dir / SUMMARY_JSON)
+    num_scenes = len({row["scene"] for row in rows})
+    _atomic_write(out_dir / TABLE_MD, markdown_table(summary, columns, num_scenes))
+    return summary
