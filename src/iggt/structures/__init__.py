@@ -2,5 +2,6 @@
 
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
+from iggt.structures.scene import InstanceInfo, Scene
 
-__all__ = ["Instances", "Predictions"]
+__all__ = ["InstanceInfo", "Instances", "Predictions", "Scene"]

@@ -1,0 +1,87 @@
+"""Typed configs of the procedural scene engine: what is in a scene, and how it is rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from iggt.errors import ConfigError
+
+TRAJECTORIES = ("orbit", "look_at", "walk", "sweep")
+
+
+def _check_range(name: str, bounds: tuple[float, float], low: float = 0.0) -> None:
+    if len(bounds) != 2 or not low <= bounds[0] <= bounds[1]:
+        raise ConfigError(f"{name} must be (min, max) with {low} <= min <= max, got {bounds}")
+
+
+@dataclass
+class SceneConfig:
+    """What a procedural scene holds and how its cameras move. Lengths are in metres."""
+
+    room_size_range: tuple[float, float] = (4.0, 9.0)
+    """Range of the room's width and length (each drawn independently)."""
+    room_height_range: tuple[float, float] = (2.5, 3.3)
+    """Range of the room's height (floor to ceiling)."""
+    objects_range: tuple[int, int] = (6, 14)
+    """Range of the number of objects standing on the floor (furniture and primitives)."""
+    small_objects_range: tuple[int, int] = (2, 8)
+    """Range of the number of small objects put on tables, shelves and cabinets."""
+    pictures_range: tuple[int, int] = (0, 3)
+    """Range of the number of pictures hung on the walls."""
+    rug_probability: float = 0.5
+    """Probability of one rug (a thin instance lying on the floor)."""
+    open_ceiling_probability: float = 0.15
+    """Probability of a room without ceiling: sky (depth 0, instance 0) above the walls, sunlight."""
+    fov_range_deg: tuple[float, float] = (50.0, 90.0)
+    """Range of the scene's horizontal field of view in degrees."""
+    fov_jitter_deg: float = 4.0
+    """Per-view change of the field of view (uniform in +-jitter), like a zooming camera."""
+    camera_height_range: tuple[float, float] = (0.9, 1.9)
+    """Range of camera heights above the floor."""
+    camera_clearance: float = 0.4
+    """Smallest distance between a camera and any wall or object footprint."""
+    trajectory_weights: dict[str, float] = field(
+        default_factory=lambda: {"orbit": 0.35, "look_at": 0.25, "walk": 0.2, "sweep": 0.2}
+    )
+    """Relative frequency of each camera trajectory kind (see iggt.synth.cameras)."""
+
+    def __post_init__(self) -> None:
+        _check_range("room_size_range", self.room_size_range, low=2.5)
+        _check_range("room_height_range", self.room_height_range, low=2.3)
+        for name in ("objects_range", "small_objects_range", "pictures_range"):
+            _check_range(name, getattr(self, name))
+        _check_range("fov_range_deg", self.fov_range_deg, low=10.0)
+        if self.fov_range_deg[1] + self.fov_jitter_deg >= 170:
+            raise ConfigError(f"fov_range_deg {self.fov_range_deg} plus jitter must stay below 170 degrees")
+        _check_range("camera_height_range", self.camera_height_range, low=0.1)
+        if self.camera_height_range[1] >= self.room_height_range[0] - 0.2:
+            raise ConfigError(
+                f"camera_height_range {self.camera_height_range} must stay 0.2 m below the lowest ceiling "
+                f"{self.room_height_range[0]}"
+            )
+        unknown = set(self.trajectory_weights) - set(TRAJECTORIES)
+        if unknown or not any(w > 0 for w in self.trajectory_weights.values()):
+            raise ConfigError(
+                f"trajectory_weights must weight some of {TRAJECTORIES} positively, got {self.trajectory_weights}"
+            )
+
+
+@dataclass
+class RenderConfig:
+    """How scenes are rendered; nothing here changes the ground-truth geometry or labels."""
+
+    supersample: int = 1
+    """Odd number k: RGB averages k x k rays per pixel; depth and labels use the pixel-centre ray."""
+    shadows: bool = True
+    """Cast a shadow ray from every visible point to the light (about doubles the cost)."""
+    rays_per_chunk: int = 1 << 18
+    """Rays intersected at once over the whole batch; bounds the memory (about 5 KB per ray in a
+    room of 75 primitives, so 1.2 GB at the default; GPUs go faster with 1 << 20)."""
+    compile: bool = False
+    """Compile the intersection kernels with torch.compile (large speed-up on GPUs)."""
+
+    def __post_init__(self) -> None:
+        if self.supersample < 1 or self.supersample % 2 == 0:
+            raise ConfigError(f"supersample must be an odd number >= 1 (pixel-centre ray), got {self.supersample}")
+        if self.rays_per_chunk < 1024:
+            raise ConfigError(f"rays_per_chunk must be >= 1024, got {self.rays_per_chunk}")
