@@ -1,0 +1,215 @@
+"""Camera, depth and point-map losses, following VGGT's training recipe.
+
+Notation (VGGT / IGGT papers): for view i, D_i the depth map, P_i the point map, Sigma_i the
+predicted confidence (>= 1, ``expp1``), g_i the 9-d pose encoding.
+
+- Camera: sum over refinement iterations k = 1..K of gamma^(K - k) * huber(g_hat_i^k - g_i),
+  divided by K, split into translation (3), rotation (4) and field of view (2) parts weighted
+  1, 1, 0.5 (VGGT's code: gamma 0.6, translation error clamped at 100 against outliers).
+- Depth / points: mean over valid pixels of ||Sigma * (pred - gt)|| - alpha * log Sigma, plus a
+  multi-scale gradient term |Sigma * (grad pred - grad gt)| (L1 over finite differences of the
+  residual, VGGT's "grad" term), plus optionally the unweighted ||pred - gt|| that VGGT's code
+  adds (``plain_weight``). As in VGGT's code, the per-pixel values of the first and last terms
+  lose their top 2 % as outliers before the mean (``valid_quantile``).
+
+Ground truth is already in the first camera's frame and scale-normalised (data contract);
+predictions are compared as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from iggt.errors import ConfigError
+from iggt.geometry import cameras_to_pose_encoding
+
+
+@dataclass
+class CameraLossConfig:
+    """Huber loss on the pose encoding over the camera head's refinement iterations."""
+
+    weight: float = 5.0
+    """Weight of the camera loss in the total (VGGT's training config uses 5)."""
+    loss_type: str = "huber"
+    """"huber" (the VGGT paper) or "l1" (VGGT's released config, reported more stable)."""
+    huber_beta: float = 0.1
+    """Residual below which the Huber loss is quadratic; above it, it grows like L1 (slope 1)."""
+    iteration_gamma: float = 0.6
+    """Iteration k of K is weighted gamma^(K - k): the last refinement weighs 1."""
+    translation_weight: float = 1.0
+    rotation_weight: float = 1.0
+    fov_weight: float = 0.5
+    min_valid_pixels: int = 100
+    """Views with fewer valid GT pixels are left out of the camera loss (VGGT: 100)."""
+
+
+@dataclass
+class DenseLossConfig:
+    """Confidence-weighted regression of a dense map (depth or points)."""
+
+    weight: float = 1.0
+    """Weight of this loss in the total."""
+    alpha: float = 0.2
+    """Weight of the -alpha * log(confidence) term (VGGT: 0.2)."""
+    gradient_weight: float = 1.0
+    """Weight of the confidence-weighted gradient term; 0 disables it."""
+    gradient_scales: int = 4
+    """Scales of the gradient term: residual subsampled by 1, 2, 4, ... (VGGT: 4)."""
+    plain_weight: float = 1.0
+    """Weight of the unweighted ||pred - gt|| term VGGT's code adds; 0 gives the paper's formula."""
+    min_valid_pixels: int = 100
+    """Batches with fewer valid pixels contribute a zero loss (VGGT: 100)."""
+    valid_quantile: float = 0.98
+    """Per-pixel terms at or above this quantile are dropped as outliers, after clamping at 100
+    (VGGT's valid_range 0.98; only with more than 1000 valid pixels); 1 keeps every pixel."""
+
+
+def camera_loss(
+    pose_enc_list: list[torch.Tensor],
+    extrinsic: torch.Tensor,
+    intrinsic: torch.Tensor,
+    valid_mask: torch.Tensor,
+    config: CameraLossConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted pose-encoding loss over refinement iterations.
+
+    Args:
+        pose_enc_list: K tensors (B, S, 9), the encoding after each refinement (last = final).
+        extrinsic: (B, S, 3, 4) GT camera-from-world. intrinsic: (B, S, 3, 3) GT, pixels.
+        valid_mask: (B, S, H, W) valid GT pixels; its size is the image size of the encoding.
+
+    Returns:
+        (weighted scalar loss, {"camera_translation", "camera_rotation", "camera_fov"}).
+    """
+    image_size = tuple(valid_mask.shape[-2:])
+    target = cameras_to_pose_encoding(extrinsic.float(), intrinsic.float(), image_size)
+    frames = valid_mask.flatten(-2).sum(-1) >= config.min_valid_pixels
+    num_iterations = len(pose_enc_list)
+    parts = torch.zeros(3, device=target.device)
+    for index, prediction in enumerate(pose_enc_list):
+        iteration_weight = config.iteration_gamma ** (num_iterations - index - 1)
+        error = _pose_error(prediction.float()[frames], target[frames], config)
+        parts = parts + iteration_weight * error
+    parts = parts / num_iterations
+    part_weights = torch.tensor(
+        [config.translation_weight, config.rotation_weight, config.fov_weight], device=parts.device
+    )
+    total = config.weight * (parts * part_weights).sum()
+    names = ("camera_translation", "camera_rotation", "camera_fov")
+    return total, {name: value.detach() for name, value in zip(names, parts, strict=True)}
+
+
+def _pose_error(prediction: torch.Tensor, target: torch.Tensor, config: CameraLossConfig) -> torch.Tensor:
+    """(N, 9) predicted and GT encodings of the valid views -> (3,) mean translation/rotation/fov error."""
+    if prediction.shape[0] == 0:
+        # Keeps the graph connected so every rank of a distributed run reduces the same tensors.
+        return prediction.sum() * torch.zeros(3, device=prediction.device)
+    if config.loss_type == "huber":
+        error = F.smooth_l1_loss(prediction, target, beta=config.huber_beta, reduction="none")
+    elif config.loss_type == "l1":
+        error = (prediction - target).abs()
+    else:
+        raise ConfigError(f"unknown camera loss_type {config.loss_type!r}; use 'huber' or 'l1'")
+    translation = error[:, :3].clamp(max=100).mean()
+    return torch.stack([translation, error[:, 3:7].mean(), error[:, 7:].mean()])
+
+
+def confidence_regression_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    confidence: torch.Tensor,
+    valid_mask: torch.Tensor,
+    config: DenseLossConfig,
+    prefix: str,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """||C * (pred - gt)|| + |C * (grad pred - grad gt)| - alpha * log C over valid pixels.
+
+    Args:
+        prediction, target: (B, S, H, W, C) predicted and GT maps (C = 1 for depth, 3 for points).
+        confidence: (B, S, H, W) predicted confidence, >= 1.
+        valid_mask: (B, S, H, W) bool, pixels with valid GT.
+        prefix: name of the map in the logged components ("depth" or "points").
+
+    Returns:
+        (weighted scalar loss, {prefix_conf, prefix_grad, prefix_plain}).
+        prefix_conf = mean_valid(C * ||pred - gt|| - alpha * log C);
+        prefix_grad = mean over scales of sum_valid-pairs(C * |delta(pred - gt)|) / (valid pixels * C);
+        prefix_plain = mean_valid ||pred - gt||.
+    """
+    prediction, target, confidence = prediction.float(), target.float(), confidence.float()
+    if valid_mask.sum() < config.min_valid_pixels:
+        zero = (prediction * 0).sum() + (confidence * 0).sum()
+        return zero, {f"{prefix}_{name}": zero.detach() for name in ("conf", "grad", "plain")}
+    residual = torch.linalg.vector_norm(prediction[valid_mask] - target[valid_mask], dim=-1)
+    valid_confidence = confidence[valid_mask]
+    conf_values = valid_confidence * residual - config.alpha * torch.log(valid_confidence)
+    conf_term = drop_outliers(conf_values, config.valid_quantile).mean()
+    plain_term = drop_outliers(residual, config.valid_quantile).mean()
+    grad_term = (prediction * 0).sum()
+    if config.gradient_weight > 0:
+        grad_term = multi_scale_gradient_loss(prediction, target, confidence, valid_mask, config.gradient_scales)
+    total = config.weight * (conf_term + config.gradient_weight * grad_term + config.plain_weight * plain_term)
+    logged = {f"{prefix}_conf": conf_term, f"{prefix}_grad": grad_term, f"{prefix}_plain": plain_term}
+    return total, {name: value.detach() for name, value in logged.items()}
+
+
+def drop_outliers(
+    values: torch.Tensor, quantile: float, min_elements: int = 1000, hard_max: float = 100.0
+) -> torch.Tensor:
+    """(N,) per-pixel losses -> those below their ``quantile`` after clamping at ``hard_max``.
+
+    Unchanged when quantile >= 1, with at most ``min_elements`` values, or when fewer than that
+    would remain (VGGT's filter_by_quantile).
+    """
+    if quantile >= 1 or values.numel() <= min_elements:
+        return values
+    values = values.clamp(max=hard_max)
+    rank = round(quantile * (values.numel() - 1)) + 1
+    threshold = values.detach().kthvalue(rank).values
+    kept = values[values < threshold]
+    return kept if kept.numel() > min_elements else values
+
+
+def multi_scale_gradient_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    confidence: torch.Tensor,
+    valid_mask: torch.Tensor,
+    scales: int,
+) -> torch.Tensor:
+    """Mean over scales 2^0..2^(scales-1) of :func:`gradient_loss` on subsampled maps.
+
+    Shapes: prediction, target (B, S, H, W, C); confidence (B, S, H, W); valid_mask (B, S, H, W).
+    """
+    total = 0.0
+    for scale in range(scales):
+        step = 2**scale
+        total = total + gradient_loss(
+            prediction[:, :, ::step, ::step],
+            target[:, :, ::step, ::step],
+            confidence[:, :, ::step, ::step],
+            valid_mask[:, :, ::step, ::step],
+        )
+    return total / scales
+
+
+def gradient_loss(
+    prediction: torch.Tensor, target: torch.Tensor, confidence: torch.Tensor, valid_mask: torch.Tensor
+) -> torch.Tensor:
+    """sum(C * |d(pred - gt)|) over horizontal and vertical neighbour pairs that are both valid,
+    divided by the number of valid pixel-channels. grad pred - grad gt = grad (pred - gt).
+
+    Shapes as :func:`multi_scale_gradient_loss`; the confidence of the second pixel of a pair
+    weighs it (as VGGT).
+    """
+    mask = valid_mask[..., None].to(prediction.dtype)
+    residual = (prediction - target) * mask
+    conf = confidence[..., None]
+    grad_x = (residual[:, :, :, 1:] - residual[:, :, :, :-1]).abs() * mask[:, :, :, 1:] * mask[:, :, :, :-1]
+    grad_y = (residual[:, :, 1:] - residual[:, :, :-1]).abs() * mask[:, :, 1:] * mask[:, :, :-1]
+    weighted = (grad_x.clamp(max=100) * conf[:, :, :, 1:]).sum() + (grad_y.clamp(max=100) * conf[:, :, 1:]).sum()
+    count = mask.sum() * prediction.shape[-1]
+    return weighted / count.clamp(min=1)

@@ -1,0 +1,132 @@
+"""The trainer on the tiny preset at 28 x 28: freezing, learning, exact resume, time limit, export."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_helpers import HandBuiltSource, tiny_config
+
+from iggt import IGGT
+from iggt.cli.main import main
+from iggt.train.config import FreezeConfig, load_run_config
+from iggt.train.losses import LossConfig, total_loss
+from iggt.train.optim import ALWAYS_FROZEN, GEOMETRY_HEADS, INSTANCE_MODULES, TRUNK, apply_freeze
+from iggt.train.trainer import TIMING_FIELDS, Trainer, build_model
+
+
+@pytest.mark.parametrize(
+    "freeze, trained",
+    [
+        (FreezeConfig(), TRUNK + GEOMETRY_HEADS + INSTANCE_MODULES),
+        (FreezeConfig(trunk=True), GEOMETRY_HEADS + INSTANCE_MODULES),
+        (FreezeConfig(geometry_heads=True), TRUNK + INSTANCE_MODULES),
+        (FreezeConfig(instance_only=True), INSTANCE_MODULES),
+    ],
+)
+def test_gradients_reach_exactly_the_unfrozen_parameters(tmp_path, batch, freeze, trained):
+    config = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    model = build_model(config)
+    fixed_by_model = {name for name, p in model.named_parameters() if not p.requires_grad}
+    apply_freeze(model, freeze)
+    model.train()
+    loss, _ = total_loss(model(batch["images"]), batch, LossConfig())
+    loss.backward()
+    with_grad = {name for name, p in model.named_parameters() if p.grad is not None}
+    expected = {
+        name
+        for name, _ in model.named_parameters()
+        if name.split(".")[0] in trained and name.split(".")[0] not in ALWAYS_FROZEN and name not in fixed_by_model
+    }
+    assert with_grad == expected
+    assert all(p.grad.abs().sum() > 0 for name, p in model.named_parameters() if name in expected and p.ndim > 1)
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
+    config = tiny_config(tmp_path, "train.steps=8")
+    result = Trainer(config, source=HandBuiltSource(fixed=True), show_progress=False).run()
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 8
+    assert sum(losses[-2:]) / 2 < 0.8 * losses[0]
+    assert result.finished
+
+
+def _loss_log(output_dir):
+    records = [json.loads(line) for line in (output_dir / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in record.items() if k not in TIMING_FIELDS} for record in records]
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    # Logged every 3 steps, paused at 2: the record at step 3 averages over the pause.
+    def config(name):
+        return tiny_config(tmp_path / name, "train.log_interval=3")
+
+    straight = Trainer(config("a"), source=HandBuiltSource(), show_progress=False).run()
+    paused = Trainer(config("b"), source=HandBuiltSource(), show_progress=False).run(until_step=2)
+    assert not paused.finished and paused.step == 2
+    resumed = Trainer(config("b"), source=HandBuiltSource(), show_progress=False)
+    assert resumed.step == 2 and resumed.source.index == 2
+    finished = resumed.run()
+    assert finished.finished and finished.step == 4
+    weights_a, weights_b = load_file(straight.final_model), load_file(finished.final_model)
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    log_a, log_b = _loss_log(tmp_path / "a"), _loss_log(tmp_path / "b")
+    assert [r["step"] for r in log_a] == [3, 4] and log_a == log_b
+
+
+def test_time_limit_saves_and_the_same_command_continues(tmp_path):
+    config = tiny_config(tmp_path, "train.steps=2", "train.max_time_minutes=0.0001")
+    first = Trainer(config, source=HandBuiltSource(), show_progress=False).run()
+    assert not first.finished and first.step == 1
+    assert (first.checkpoint / "training_state.pt").is_file()
+    rest = Trainer(tiny_config(tmp_path, "train.steps=2"), source=HandBuiltSource(), show_progress=False).run()
+    assert rest.finished and rest.step == 2
+    assert [r["step"] for r in _loss_log(tmp_path)] == [1, 2]
+
+
+def test_final_export_loads_with_from_pretrained(tmp_path):
+    config = tiny_config(tmp_path, "train.steps=1", "train.export_bf16=true")
+    trainer = Trainer(config, source=HandBuiltSource(), show_progress=False)
+    result = trainer.run()
+    exported = load_file(result.final_model)
+    assert all(v.dtype == torch.bfloat16 for v in exported.values() if v.is_floating_point())
+    model = IGGT.from_pretrained(result.final_model)
+    reference = trainer.model.state_dict()
+    assert model.config.to_dict() == trainer.model.config.to_dict()
+    assert all(torch.equal(model.state_dict()[k], reference[k].bfloat16().float()) for k in reference)
+
+
+def test_init_checkpoint_starts_from_its_weights(tmp_path):
+    source = IGGT.from_preset("tiny")
+    source.save_pretrained(tmp_path / "init")
+    config = tiny_config(tmp_path / "run", f"model.init_checkpoint={tmp_path / 'init'}")
+    model = build_model(config)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in source.state_dict().items())
+
+
+TINY_CPU = Path(__file__).parents[2] / "configs" / "tiny_cpu.yaml"
+
+
+def test_resume_with_the_synthetic_stream_is_bit_identical(tmp_path):
+    def config(name):
+        return load_run_config(TINY_CPU, [f"train.output_dir={tmp_path / name}", "train.steps=2"])
+
+    straight = Trainer(config("a"), show_progress=False).run()
+    Trainer(config("b"), show_progress=False).run(until_step=1)
+    resumed = Trainer(config("b"), show_progress=False)
+    assert resumed.source.state_dict()["sources"][0]["step"] == 1  # the stream's position came back
+    finished = resumed.run()
+    weights_a, weights_b = load_file(straight.final_model), load_file(finished.final_model)
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert _loss_log(tmp_path / "a") == _loss_log(tmp_path / "b")
+
+
+def test_iggt_train_runs_the_tiny_cpu_config(tmp_path, capsys):
+    code = main(["train", "--config", str(TINY_CPU), "train.steps=2", "--output-dir", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert "step 2/2 finished" in capsys.readouterr().out
+    assert len(_loss_log(tmp_path)) == 2
+    assert IGGT.from_pretrained(tmp_path / "final").config.embed_dim == 64
