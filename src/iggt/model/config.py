@@ -64,6 +64,10 @@ class IGGTConfig:
     """Heads of the instance head's global cross-attention to the point-head features."""
     instance_window_attention_heads: int = 4
     """Heads of the instance head's window attention."""
+    instance_official_query_windows: bool = True
+    """Cut the overlapping cross-attention's query windows as the official code does (channels-first
+    memory read as channels-last, which mixes channels and positions). Needed to reproduce the
+    official checkpoint; our own presets train with plain spatial windows instead."""
     enable_track: bool = True
     """Build the point-tracking head (run only when query points are given)."""
     track_features: int = 128
@@ -149,6 +153,7 @@ PRESETS: dict[str, dict] = {
         "dpt_features": 64,
         "dpt_out_channels": (32, 64, 128, 128),
         "instance_features": 64,
+        "instance_official_query_windows": False,
         "enable_track": False,
         "track_features": 64,
         "track_hidden_size": 128,
@@ -172,6 +177,7 @@ PRESETS: dict[str, dict] = {
         "instance_window_size": 4,
         "instance_cross_attention_heads": 2,
         "instance_window_attention_heads": 2,
+        "instance_official_query_windows": False,
         "enable_track": False,
         "track_features": 16,
         "track_iterations": 2,

@@ -109,6 +109,7 @@ class IGGT(nn.Module):
                 cross_attention_heads=config.instance_cross_attention_heads,
                 window_attention_heads=config.instance_window_attention_heads,
                 legacy_projection_channels=config.dpt_out_channels,
+                reference_window_query_layout=config.instance_official_query_windows,
             )
         raise KeyError(name)
 

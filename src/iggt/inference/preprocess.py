@@ -1,0 +1,213 @@
+"""Bringing images of any size to the model's resolution, and mapping outputs back exactly.
+
+Two modes, as VGGT's loader:
+- ``crop``: scale so the width is ``img_size`` and centre-crop the height to a multiple of the
+  patch size (at most ``img_size``); every view shares the first view's network size, and a view
+  of another aspect ratio is scaled to cover it and centre-cropped.
+- ``pad``: scale so the longer side is ``img_size`` and centre the image on an
+  ``img_size x img_size`` canvas of white (or black); nothing is lost.
+
+Each view keeps a :class:`ResizeRecord`. Pixel (u, v) is the centre of column u, row v (the
+project's convention), so a resize by ``scale`` maps coordinate ``x`` to ``(x + 0.5) * scale - 0.5``
+before the crop or pad shift; intrinsics and dense maps are converted with that same map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iggt.errors import InputError
+
+PAD_VALUES = {"white": 1.0, "black": 0.0}
+
+
+@dataclass(frozen=True)
+class ResizeRecord:
+    """How one view went from its original pixels to the network's pixels.
+
+    A point at original pixel coordinate (u, v) lands at network coordinate
+    ``((u + 0.5) * scale_x - 0.5 + left, (v + 0.5) * scale_y - 0.5 + top)``.
+
+    Attributes:
+        original_size: (H, W) of the input image.
+        network_size: (H, W) of the image the model sees.
+        scale_x, scale_y: resized width / original width, resized height / original height.
+        left, top: network pixel of the resized image's top-left pixel edge (negative when cropped,
+            positive when padded).
+    """
+
+    original_size: tuple[int, int]
+    network_size: tuple[int, int]
+    scale_x: float
+    scale_y: float
+    left: int
+    top: int
+
+    def affine(self) -> np.ndarray:
+        """(3, 3) float64 matrix mapping homogeneous original pixels to network pixels."""
+        return np.array(
+            [
+                [self.scale_x, 0.0, 0.5 * self.scale_x - 0.5 + self.left],
+                [0.0, self.scale_y, 0.5 * self.scale_y - 0.5 + self.top],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+
+    def to_network(self, uv: np.ndarray) -> np.ndarray:
+        """(..., 2) original pixel coordinates -> (..., 2) network pixel coordinates."""
+        scale = np.array([self.scale_x, self.scale_y])
+        return (np.asarray(uv, dtype=np.float64) + 0.5) * scale - 0.5 + np.array([self.left, self.top])
+
+    def to_original(self, uv: np.ndarray) -> np.ndarray:
+        """(..., 2) network pixel coordinates -> (..., 2) original pixel coordinates."""
+        scale = np.array([self.scale_x, self.scale_y])
+        return (np.asarray(uv, dtype=np.float64) - np.array([self.left, self.top]) + 0.5) / scale - 0.5
+
+    def intrinsic_to_network(self, intrinsic: np.ndarray) -> np.ndarray:
+        """(3, 3) intrinsics in original pixels -> (3, 3) float64 intrinsics in network pixels."""
+        intrinsic = np.asarray(intrinsic, dtype=np.float64)
+        shift_x, shift_y = self.affine()[:2, 2]
+        # Row operations (not a matrix product) keep an infinite focal length from becoming NaN.
+        mapped = intrinsic.copy()
+        mapped[0] = self.scale_x * intrinsic[0] + shift_x * intrinsic[2]
+        mapped[1] = self.scale_y * intrinsic[1] + shift_y * intrinsic[2]
+        return mapped
+
+    def intrinsic_to_original(self, intrinsic: np.ndarray) -> np.ndarray:
+        """(3, 3) intrinsics in network pixels -> (3, 3) float64 intrinsics in original pixels."""
+        intrinsic = np.asarray(intrinsic, dtype=np.float64)
+        shift_x, shift_y = self.affine()[:2, 2]
+        mapped = intrinsic.copy()
+        mapped[0] = (intrinsic[0] - shift_x * intrinsic[2]) / self.scale_x
+        mapped[1] = (intrinsic[1] - shift_y * intrinsic[2]) / self.scale_y
+        return mapped
+
+
+def network_size(
+    original_size: tuple[int, int], img_size: int, patch_size: int, mode: Literal["crop", "pad"]
+) -> tuple[int, int]:
+    """(H, W) the model sees for a first view of ``original_size`` (H, W)."""
+    height, width = original_size
+    if mode == "pad":
+        return img_size, img_size
+    if mode != "crop":
+        raise InputError(f"unknown preprocessing mode {mode!r}; use 'crop' or 'pad'")
+    if img_size % patch_size:
+        raise InputError(f"img_size {img_size} is not a multiple of the patch size {patch_size}")
+    scaled_height = height * img_size / width
+    patches = min(img_size // patch_size, int(scaled_height // patch_size))
+    if patches < 1:
+        raise InputError(
+            f"image of {width}x{height} is too wide for --mode crop (under {patch_size} rows at width "
+            f"{img_size}); use --mode pad"
+        )
+    return patches * patch_size, img_size
+
+
+def resize_record(
+    original_size: tuple[int, int], target_size: tuple[int, int], mode: Literal["crop", "pad"]
+) -> ResizeRecord:
+    """The record that covers (crop) or fits inside (pad) ``target_size`` with one uniform scale."""
+    height, width = original_size
+    target_height, target_width = target_size
+    choose = max if mode == "crop" else min
+    scale = choose(target_width / width, target_height / height)
+    resized_height = max(1, round(height * scale))
+    resized_width = max(1, round(width * scale))
+    if mode == "pad":
+        resized_height, resized_width = min(resized_height, target_height), min(resized_width, target_width)
+    left = (target_width - resized_width) // 2 if mode == "pad" else -((resized_width - target_width) // 2)
+    top = (target_height - resized_height) // 2 if mode == "pad" else -((resized_height - target_height) // 2)
+    return ResizeRecord(
+        original_size=(height, width),
+        network_size=(target_height, target_width),
+        scale_x=resized_width / width,
+        scale_y=resized_height / height,
+        left=left,
+        top=top,
+    )
+
+
+def preprocess_images(
+    images: Sequence[np.ndarray],
+    img_size: int,
+    patch_size: int,
+    mode: Literal["crop", "pad"] = "crop",
+    pad_color: Literal["white", "black"] = "white",
+) -> tuple[torch.Tensor, list[ResizeRecord]]:
+    """S images (H_i, W_i, 3) float in [0, 1] -> ((S, 3, H, W) float32 tensor, S records)."""
+    if not images:
+        raise InputError("no images to preprocess")
+    if pad_color not in PAD_VALUES:
+        raise InputError(f"unknown pad colour {pad_color!r}; use 'white' or 'black'")
+    target = network_size(images[0].shape[:2], img_size, patch_size, mode)
+    records = [resize_record(image.shape[:2], target, mode) for image in images]
+    tensor = torch.stack(
+        [_resample_view(image, record, PAD_VALUES[pad_color]) for image, record in zip(images, records, strict=True)]
+    )
+    return tensor, records
+
+
+def _resample_view(image: np.ndarray, record: ResizeRecord, pad_value: float) -> torch.Tensor:
+    """(H, W, 3) -> (3, H_net, W_net): resize (antialiased, pixel-centre aligned) then crop or pad."""
+    height, width = record.original_size
+    resized_size = (round(height * record.scale_y), round(width * record.scale_x))
+    chw = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    resized = F.interpolate(chw, size=resized_size, mode="bilinear", align_corners=False, antialias=True)[0]
+    resized = resized.clamp(0, 1)
+    target_height, target_width = record.network_size
+    canvas = torch.full((3, target_height, target_width), pad_value, dtype=torch.float32)
+    # Intersection of the resized image (shifted by left, top) with the canvas.
+    x0, y0 = max(record.left, 0), max(record.top, 0)
+    x1 = min(record.left + resized_size[1], target_width)
+    y1 = min(record.top + resized_size[0], target_height)
+    canvas[:, y0:y1, x0:x1] = resized[:, y0 - record.top : y1 - record.top, x0 - record.left : x1 - record.left]
+    return canvas
+
+
+def map_to_original(
+    maps: np.ndarray, records: Sequence[ResizeRecord], nearest: bool = False, fill: float = 0.0
+) -> list[np.ndarray]:
+    """Resample per-view network maps to each view's original resolution.
+
+    Args:
+        maps: (S, H, W) or (S, H, W, C) at the network resolution.
+        records: S records from :func:`preprocess_images`.
+        nearest: nearest-neighbour sampling (for IDs and masks); bilinear otherwise.
+        fill: value of original pixels the network never saw (cropped away).
+
+    Returns:
+        S arrays (H_i, W_i) or (H_i, W_i, C) with the dtype of ``maps``.
+    """
+    if len(maps) != len(records):
+        raise InputError(f"{len(maps)} maps but {len(records)} resize records")
+    return [_map_view(view, record, nearest, fill) for view, record in zip(maps, records, strict=True)]
+
+
+def _map_view(view: np.ndarray, record: ResizeRecord, nearest: bool, fill: float) -> np.ndarray:
+    height, width = record.original_size
+    net_height, net_width = record.network_size
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    uv = record.to_network(np.stack([cols, rows], -1))
+    inside = (uv[..., 0] >= -0.5) & (uv[..., 0] <= net_width - 0.5) & (uv[..., 1] >= -0.5)
+    inside &= uv[..., 1] <= net_height - 0.5
+    # grid_sample's align_corners=False grid: -1 and 1 are the outer pixel edges.
+    grid = np.stack([(uv[..., 0] + 0.5) / net_width * 2 - 1, (uv[..., 1] + 0.5) / net_height * 2 - 1], -1)
+    channels = view.reshape(net_height, net_width, -1)
+    # float32 holds instance IDs exactly (below 2**24) and keeps large photos' grids small.
+    source = torch.from_numpy(np.ascontiguousarray(channels, dtype=np.float32)).permute(2, 0, 1)[None]
+    sampled = F.grid_sample(
+        source,
+        torch.from_numpy(grid.astype(np.float32))[None],
+        mode="nearest" if nearest else "bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )[0].permute(1, 2, 0)
+    result = np.where(inside[..., None], sampled.numpy(), fill).astype(view.dtype)
+    return result.reshape((height, width) + view.shape[2:])

@@ -1,0 +1,285 @@
+"""Photos or a video in, a reconstruction out: cameras, depth, points and 3D-consistent instances.
+
+``reconstruct`` chains the stages (read -> preprocess -> network -> instances) and returns a
+:class:`Reconstruction`, which holds the network-resolution :class:`Predictions` and
+:class:`Instances` plus the depth, confidence, instance masks and intrinsics mapped back to each
+input's own resolution; ``Reconstruction.save`` writes every export format.
+
+A single image is accepted: the network runs on one view and gives its depth, points and
+instances; there are no relative cameras to estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from iggt.errors import InputError
+from iggt.inference.preprocess import ResizeRecord, map_to_original, preprocess_images
+from iggt.inference.progress import stage_progress
+from iggt.inference.runner import DTYPE_NAMES, check_chunk_size, resolve_device, resolve_dtype, run_model
+from iggt.io.images import LoadedImages, load_images
+from iggt.io.video import evenly_spaced_indices
+from iggt.structures.instances import Instances
+from iggt.structures.predictions import Predictions
+
+ImageSource = str | Path | Sequence[str | Path] | Sequence[np.ndarray] | np.ndarray | LoadedImages
+"""What :func:`reconstruct` reads: paths (folder, scene folder, video, image files) or images."""
+SUMMARY_FILENAME = "reconstruction.json"
+SINGLE_VIEW_NOTE = "1 view: depth, points and instances of that view only; no relative cameras to estimate"
+
+
+@dataclass
+class Reconstruction:
+    """The result of :func:`reconstruct` for S views.
+
+    Attributes:
+        predictions: network outputs at the network resolution (H, W).
+        instances: instance IDs at the network resolution, consistent across views.
+        names: S input names (file names, or ``video#frameNNNNN``).
+        records: S resize records mapping original pixels to network pixels.
+        depth: S arrays (H_i, W_i) float32 z-depth at each input's resolution; 0 where the
+            network never saw the pixel (cropped away).
+        depth_conf: S arrays (H_i, W_i) float32 depth confidence; 0 where unseen.
+        instance_labels: S arrays (H_i, W_i) int32 instance IDs; 0 = none or unseen.
+        intrinsic: (S, 3, 3) float64 intrinsics in each input's pixels.
+        timings: seconds per stage ("read", "load model", "preprocess", "model", "instances", then
+            "export" once saved).
+        notes: facts the user should know (sampling, single view, ...).
+        model_name: what the network was loaded from.
+        device, dtype: where and in which trunk precision the network ran.
+    """
+
+    predictions: Predictions
+    instances: Instances
+    names: list[str]
+    records: list[ResizeRecord]
+    depth: list[np.ndarray]
+    depth_conf: list[np.ndarray]
+    instance_labels: list[np.ndarray]
+    intrinsic: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    model_name: str = ""
+    device: str = ""
+    dtype: str = ""
+
+    @property
+    def num_views(self) -> int:
+        return self.predictions.num_views
+
+    @property
+    def extrinsic(self) -> np.ndarray:
+        """(S, 3, 4) camera-from-world (OpenCV), world = the first camera; independent of resolution."""
+        return self.predictions.extrinsic
+
+    def save(
+        self,
+        out_dir: str | Path,
+        formats: Sequence[str] | None = None,
+        overwrite: bool = False,
+        progress: bool = False,
+    ) -> list[Path]:
+        """Write the export formats (all by default; see ``iggt.export.EXPORTERS``) into ``out_dir``,
+        then ``reconstruction.json`` (inputs, model, timings, cameras in original pixels).
+
+        Returns the written paths. A non-empty ``out_dir`` is an error unless ``overwrite``, which
+        replaces it as a whole. ``progress`` shows the elapsed time on stderr.
+        """
+        from iggt.export import DEFAULT_FORMATS, export_all
+
+        out_dir = Path(out_dir)
+        formats = tuple(formats or DEFAULT_FORMATS)
+        with _timed(self.timings, "export"), stage_progress(f"writing {' '.join(formats)}", progress):
+            written = export_all(self.predictions, self.instances, out_dir, formats=formats, overwrite=overwrite)
+        summary_path = out_dir.absolute() / SUMMARY_FILENAME
+        _write_json_atomically(summary_path, self.to_json())
+        return [path for paths in written.values() for path in paths] + [summary_path]
+
+    def to_json(self) -> dict:
+        """Inputs, model, timings and the per-view resolution mapping, as plain JSON types."""
+        return {
+            "model": self.model_name,
+            "device": self.device,
+            "dtype": self.dtype,
+            "num_views": self.num_views,
+            "num_instances": self.instances.num_instances,
+            "network_size": list(self.predictions.image_size),
+            "notes": self.notes,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "views": [
+                {
+                    "name": name,
+                    "original_size": list(record.original_size),
+                    "scale": [record.scale_x, record.scale_y],
+                    "offset": [record.left, record.top],
+                    "intrinsic": intrinsic.tolist(),
+                    "extrinsic": extrinsic.tolist(),
+                }
+                for name, record, intrinsic, extrinsic in zip(
+                    self.names, self.records, self.intrinsic, self.extrinsic, strict=True
+                )
+            ],
+        }
+
+
+def reconstruct(
+    images_or_paths: ImageSource,
+    model: str | Path | torch.nn.Module = "iggt-small",
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    max_frames: int | None = None,
+    chunk_size: int | None = None,
+    mode: Literal["crop", "pad"] = "crop",
+    instance_config=None,
+    fps: float | None = None,
+    frames: int | None = None,
+    progress: bool = True,
+) -> Reconstruction:
+    """Reconstruct a scene from unposed images.
+
+    Args:
+        images_or_paths: a folder, a scene folder (with images/), a video, image files, or
+            in-memory images (H, W, 3) (uint8, or floats in [0, 1]).
+        model: a shipped model name ("iggt-small"), a weights path, a hub id, or an IGGT.
+        device, dtype: see :func:`iggt.inference.runner.run_model`.
+        max_frames: use at most this many views, evenly spaced.
+        chunk_size: frames per dense-head pass (memory only; outputs unchanged).
+        mode: "crop" or "pad" (see :mod:`iggt.inference.preprocess`).
+        instance_config: an :class:`iggt.instances.config.InstanceConfig`; None for the defaults.
+        fps, frames: video sampling (one of them, or neither for one frame per second).
+        progress: show progress bars on stderr.
+    """
+    # Every option is checked before the slow stages, so a typo never costs a model load.
+    target = resolve_device(device)
+    compute_dtype = resolve_dtype(dtype, target)
+    if mode not in ("crop", "pad"):
+        raise InputError(f"unknown mode {mode!r}; use 'crop' or 'pad'")
+    if chunk_size is not None:
+        check_chunk_size(chunk_size)
+    timings: dict[str, float] = {}
+    with _timed(timings, "read"):
+        loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
+    with _timed(timings, "load model"), stage_progress("loading the model", progress):
+        network, model_name = _resolve_model(model)
+    with _timed(timings, "preprocess"):
+        config = network.config
+        tensor, records = preprocess_images(loaded.images, config.img_size, config.patch_size, mode)
+    with _timed(timings, "model"):
+        predictions = run_model(network, tensor, target, compute_dtype, chunk_size, progress=progress)
+    stage = stage_progress("clustering instances", progress)
+    with _timed(timings, "instances"), stage, _memory_hint("clustering instances of", loaded.num_views):
+        instances = _extract_instances(predictions, instance_config, target)
+    notes = list(loaded.notes) + ([SINGLE_VIEW_NOTE] if loaded.num_views == 1 else [])
+    if len({record.original_size for record in records}) > 1:
+        fit = "scaled to cover it and centre-cropped" if mode == "crop" else "scaled to fit and padded"
+        height, width = records[0].network_size
+        notes.append(f"views differ in size: each was {fit} to {width}x{height}")
+    return Reconstruction(
+        predictions=predictions,
+        instances=instances,
+        names=loaded.names,
+        records=records,
+        depth=map_to_original(predictions.depth, records),
+        depth_conf=map_to_original(predictions.depth_conf, records),
+        instance_labels=map_to_original(instances.labels, records, nearest=True),
+        intrinsic=np.stack([r.intrinsic_to_original(k) for r, k in zip(records, predictions.intrinsic, strict=True)]),
+        timings=timings,
+        notes=notes,
+        model_name=model_name,
+        device=str(target),
+        dtype=DTYPE_NAMES[compute_dtype],
+    )
+
+
+def _read_inputs(images_or_paths: ImageSource, fps, frames, max_frames, progress: bool) -> LoadedImages:
+    if isinstance(images_or_paths, LoadedImages):
+        return images_or_paths
+    if isinstance(images_or_paths, np.ndarray) or (
+        isinstance(images_or_paths, Sequence)
+        and not isinstance(images_or_paths, str)
+        and images_or_paths
+        and all(isinstance(item, np.ndarray) for item in images_or_paths)
+    ):
+        return _in_memory(list(images_or_paths), max_frames)
+    return load_images(images_or_paths, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+
+
+def _in_memory(images: list[np.ndarray], max_frames: int | None) -> LoadedImages:
+    converted = []
+    for index, image in enumerate(images):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise InputError(f"image {index} must be (H, W, 3) RGB, got shape {image.shape}")
+        if image.dtype == np.uint8:
+            converted.append(image.astype(np.float32) / 255.0)
+            continue
+        if not np.issubdtype(image.dtype, np.floating) or image.min() < 0 or image.max() > 1:
+            raise InputError(f"image {index} must be uint8 or floats in [0, 1], got {image.dtype} values")
+        converted.append(image.astype(np.float32))
+    names = [f"image{i:04d}" for i in range(len(converted))]
+    if max_frames is None or len(converted) <= max_frames:
+        return LoadedImages(converted, names)
+    keep = evenly_spaced_indices(len(converted), max_frames)
+    note = f"kept {len(keep)} of {len(converted)} images, evenly spaced (max_frames={max_frames})"
+    return LoadedImages([converted[i] for i in keep], [names[i] for i in keep], [note])
+
+
+def _resolve_model(model) -> tuple[torch.nn.Module, str]:
+    if isinstance(model, torch.nn.Module):
+        return model, type(model).__name__
+    from iggt.model.hub import load_model
+
+    return load_model(model), str(model)
+
+
+def _extract_instances(predictions: Predictions, instance_config, device: torch.device) -> Instances:
+    from iggt.instances import InstanceConfig, extract_instances
+
+    config = instance_config or InstanceConfig()
+    if config.device == "auto":
+        # Cluster where the network ran: --device cpu must keep every stage off the GPU.
+        config = replace(config, device=device.type)
+    return extract_instances(predictions, config)
+
+
+@contextmanager
+def _memory_hint(stage: str, frames: int) -> Iterator[None]:
+    """Turn running out of memory (GPU or host) into a one-line hint."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise InputError(f"out of memory {stage} {frames} frames; try --max-frames with fewer frames") from exc
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - start
+
+
+def _finite_or_none(value):
+    """JSON has no inf or NaN: such numbers (an untrained camera head's focal length) become null."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _write_json_atomically(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(_finite_or_none(content), indent=1, allow_nan=False))
+    temporary.replace(path)

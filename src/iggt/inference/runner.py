@@ -1,0 +1,186 @@
+"""One forward pass of the network over one scene: device placement, precision, frame chunking.
+
+Precision: the trunk (patch embedding + aggregator) runs under autocast in ``trunk_dtype`` on
+CUDA and the heads always run in float32 (``IGGTConfig.trunk_dtype``); ``dtype="auto"`` picks
+bfloat16 on GPUs of compute capability >= 8, float16 on older GPUs and float32 on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from tqdm.auto import tqdm
+
+from iggt.errors import InputError
+from iggt.structures.predictions import Predictions
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for "auto" (the first CUDA GPU if any, else the CPU), "cpu", "cuda" or "cuda:N"."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} asked for but no CUDA GPU is visible; use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise InputError(f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
+    elif resolved.type != "cpu":
+        raise InputError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """The trunk's compute dtype: "auto" -> bfloat16 (CUDA, capability >= 8), float16 (older CUDA),
+    float32 (CPU); names such as "bf16" or "float32" are taken as given."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPE_NAMES:
+            raise InputError(f"dtype {dtype} is not supported; use float32, bfloat16 or float16")
+        dtype = DTYPE_NAMES[dtype]
+    if dtype == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        major, _ = torch.cuda.get_device_capability(device)
+        return torch.bfloat16 if major >= 8 else torch.float16
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    if device.type != "cuda" and DTYPES[dtype] != torch.float32:
+        # The network autocasts its trunk on CUDA only; on the CPU it always computes in float32.
+        raise InputError(f"dtype {dtype!r} needs a CUDA device; on the CPU use --dtype float32 (or auto)")
+    return DTYPES[dtype]
+
+
+def check_chunk_size(chunk_size: int) -> int:
+    """``chunk_size`` as an int, or InputError when it is below one frame."""
+    if chunk_size < 1:
+        raise InputError(f"--chunk must be at least 1 frame, got {chunk_size}")
+    return int(chunk_size)
+
+
+@contextmanager
+def _inference_settings(model, chunk_size: int | None, dtype: torch.dtype) -> Iterator[None]:
+    """Set the model's frame chunk and trunk dtype for one call, restoring the caller's values."""
+    config = model.config
+    saved = (config.frames_chunk_size, config.trunk_dtype)
+    if chunk_size is not None:
+        config.frames_chunk_size = check_chunk_size(chunk_size)
+    config.trunk_dtype = DTYPE_NAMES[dtype]
+    try:
+        yield
+    finally:
+        config.frames_chunk_size, config.trunk_dtype = saved
+
+
+def run_model(
+    model,
+    images: torch.Tensor,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> Predictions:
+    """Run ``model`` on one scene.
+
+    Args:
+        model: an :class:`iggt.IGGT`; it is moved to ``device`` and put in eval mode.
+        images: (S, 3, H, W) float RGB in [0, 1]; H and W multiples of the patch size.
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        dtype: trunk precision, "auto" or a name in ``DTYPES``.
+        chunk_size: frames per chunk of the dense heads (``IGGTConfig.frames_chunk_size``);
+            None keeps the model's value. Lower it when memory runs out; outputs do not change.
+        progress: show a progress bar of the forward pass (blocks and heads done) on stderr.
+
+    Returns:
+        Predictions at the network resolution (H x W).
+    """
+    _check_images(images, model.config.patch_size)
+    target = resolve_device(device)
+    compute_dtype = resolve_dtype(dtype, target)
+    model.to(target).eval()
+    try:
+        settings = _inference_settings(model, chunk_size, compute_dtype)
+        with settings, torch.inference_mode(), _forward_progress(model, images.shape[0], progress):
+            output = model(images.to(target, torch.float32)[None])
+    except torch.OutOfMemoryError as exc:
+        if target.type == "cuda":
+            torch.cuda.empty_cache()
+        raise _out_of_memory(images, target) from exc
+    except RuntimeError as exc:
+        # The CPU allocator and cuBLAS report exhaustion as plain RuntimeErrors.
+        if not any(marker in str(exc) for marker in MEMORY_ERROR_MARKERS):
+            raise
+        raise _out_of_memory(images, target) from exc
+    return Predictions.from_model_output(output)
+
+
+# Top-level modules called once per chunk of frames_chunk_size frames (see IGGT._dense_chunk).
+PER_CHUNK_MODULES = ("depth_head", "point_head", "part_adaptor", "part_head")
+
+
+@contextmanager
+def _forward_progress(model, frames: int, enabled: bool) -> Iterator[tqdm | None]:
+    """A progress bar (yielded; None when disabled) advanced by forward hooks on the trunk's
+    blocks and on the heads."""
+    if not enabled:
+        yield None
+        return
+    aggregator = getattr(model, "aggregator", None)
+    blocks = [*getattr(aggregator, "frame_blocks", ()), *getattr(aggregator, "global_blocks", ())]
+    once = [m for m in (getattr(aggregator, "patch_embed", None), getattr(model, "camera_head", None)) if m]
+    per_chunk = [m for m in (getattr(model, name, None) for name in PER_CHUNK_MODULES) if m is not None]
+    chunks = math.ceil(frames / model.config.frames_chunk_size)
+    bar = tqdm(
+        total=len(blocks) + len(once) + len(per_chunk) * chunks,
+        desc="running the network",
+        unit="step",
+        leave=False,
+    )
+
+    def advance(*_) -> None:  # a forward hook returning a value would replace the module's output
+        bar.update(1)
+
+    handles = [m.register_forward_hook(advance) for m in (*blocks, *once, *per_chunk)]
+    try:
+        yield bar
+    finally:
+        for handle in handles:
+            handle.remove()
+        bar.close()
+
+
+def _check_images(images: torch.Tensor, patch_size: int) -> None:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
+        raise InputError(f"images must be a (S, 3, H, W) tensor, got {shape}")
+    height, width = images.shape[-2:]
+    if height % patch_size or width % patch_size:
+        raise InputError(
+            f"image size {height}x{width} is not a multiple of the patch size {patch_size}; "
+            "preprocess with iggt.inference.preprocess.preprocess_images"
+        )
+
+
+def _out_of_memory(images: torch.Tensor, device: torch.device) -> InputError:
+    frames, _, height, width = images.shape
+    where = "GPU" if device.type == "cuda" else "CPU"
+    return InputError(
+        f"out of {where} memory running {frames} frames at {height}x{width} on {device}; "
+        "try --chunk 2 (fewer frames per head pass) or --max-frames with fewer frames"
+    )

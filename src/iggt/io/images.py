@@ -1,0 +1,185 @@
+"""Reading the user's input: a folder of images, several image files, a scene folder, or a video.
+
+Every image comes out as (H, W, 3) float32 RGB in [0, 1] with its EXIF orientation applied and
+transparency composited onto white; sizes may differ between images. Every failure is an
+:class:`InputError` whose one line names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from iggt.errors import InputError
+from iggt.io.scene_format import MANIFEST, read_manifest
+from iggt.io.video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS, evenly_spaced_indices, read_video_frames
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+SCENE_IMAGES_FOLDER = "images"
+
+
+@dataclass
+class LoadedImages:
+    """Images read from one input, in view order.
+
+    Attributes:
+        images: S arrays (H_i, W_i, 3) float32 RGB in [0, 1]; sizes may differ.
+        names: S names, the file name of each image (``clip.mp4#frame00042`` for video frames).
+        notes: what was done that the user should know (subsampling, frame rate).
+    """
+
+    images: list[np.ndarray]
+    names: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_views(self) -> int:
+        return len(self.images)
+
+
+def load_images(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    fps: float | None = None,
+    frames: int | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+) -> LoadedImages:
+    """Read one folder, one scene folder (with ``images/``), one video, or one or more image files.
+
+    Args:
+        inputs: a path or a sequence of paths.
+        fps, frames: video sampling (see :func:`iggt.io.video.read_video_frames`); an error for images.
+        max_frames: keep at most this many views, spread evenly over the input.
+        progress: show a progress bar on stderr.
+    """
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    if not paths:
+        raise InputError("no input given: pass a folder of images, image files, or a video")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"input {path} does not exist")
+    if len(paths) == 1 and paths[0].is_dir():
+        if fps is not None or frames is not None:
+            raise InputError("--fps and --frames sample a video; to use fewer images pass --max-frames")
+        return _load_files(list_image_files(paths[0]), max_frames, progress)
+    if len(paths) == 1 and paths[0].suffix.lower() in VIDEO_EXTENSIONS:
+        return _load_video(paths[0], fps, frames, max_frames, progress)
+    if fps is not None or frames is not None:
+        raise InputError("--fps and --frames sample a video; to use fewer images pass --max-frames")
+    for path in paths:
+        _check_image_path(path, several=len(paths) > 1)
+    return _load_files(paths, max_frames, progress)
+
+
+def list_image_files(folder: str | Path) -> list[Path]:
+    """Image files of a folder, naturally sorted; for a scene folder (scene.json) its frames in the
+    manifest's order; for a folder with only an ``images/`` subfolder, the images in that."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"input {folder} is not a folder")
+    if (folder / MANIFEST).is_file():
+        return _scene_image_files(folder)
+    files = _image_files_in(folder)
+    if not files and (folder / SCENE_IMAGES_FOLDER).is_dir():
+        files = _image_files_in(folder / SCENE_IMAGES_FOLDER)
+    if not files:
+        raise InputError(
+            f"folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)}) and no images/ subfolder with any"
+        )
+    return files
+
+
+def _scene_image_files(folder: Path) -> list[Path]:
+    """The images of a scene-format folder, in the frame order of its manifest."""
+    manifest = read_manifest(folder)
+    files = [folder / SCENE_IMAGES_FOLDER / f"{frame}.{manifest.image_format}" for frame in manifest.frames]
+    missing = [path.name for path in files if not path.is_file()]
+    if missing:
+        raise InputError(f"scene {folder} lists frames without images: {', '.join(missing[:4])}")
+    return files
+
+
+def _image_files_in(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted((p for p in files if not p.name.startswith(".")), key=_natural_key)
+
+
+def _natural_key(path: Path) -> list:
+    """Sort key that orders frame2 before frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _check_image_path(path: Path, several: bool) -> None:
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: pass one folder on its own, or image files only")
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS and several:
+        raise InputError(f"{path.name} is a video: pass one video on its own, not with other inputs")
+    if suffix not in IMAGE_EXTENSIONS:
+        raise InputError(
+            f"unsupported input {path.name}: expected images ({', '.join(IMAGE_EXTENSIONS)}) "
+            f"or a video ({', '.join(VIDEO_EXTENSIONS)})"
+        )
+
+
+def _load_files(paths: list[Path], max_frames: int | None, progress: bool) -> LoadedImages:
+    notes = []
+    if max_frames is not None and len(paths) > max_frames:
+        keep = evenly_spaced_indices(len(paths), max_frames)
+        notes.append(f"kept {len(keep)} of {len(paths)} images, evenly spaced (--max-frames {max_frames})")
+        paths = [paths[i] for i in keep]
+    # The context closes (clears) the bar when a read fails, so the error line prints cleanly.
+    with tqdm(paths, desc="reading images", unit="image", disable=not progress, leave=False) as bar:
+        images = [read_image(p) for p in bar]
+    return LoadedImages(images, [p.name for p in paths], notes)
+
+
+def _load_video(
+    path: Path, fps: float | None, frames: int | None, max_frames: int | None, progress: bool
+) -> LoadedImages:
+    images, indices, total = read_video_frames(path, fps=fps, frames=frames, progress=progress)
+    how = f"{frames} evenly spaced" if frames is not None else f"{fps or DEFAULT_SAMPLE_FPS:g} per second"
+    notes = [f"sampled {len(images)} of {total} video frames ({how})"]
+    if max_frames is not None and len(images) > max_frames:
+        keep = evenly_spaced_indices(len(images), max_frames)
+        notes.append(f"kept {len(keep)} of those, evenly spaced (--max-frames {max_frames})")
+        images, indices = [images[i] for i in keep], [indices[i] for i in keep]
+    return LoadedImages(images, [f"{path.name}#frame{i:05d}" for i in indices], notes)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file -> (H, W, 3) float32 RGB in [0, 1], EXIF orientation applied."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            image.load()
+            return _to_float_rgb(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read image {path.name}: {reason}; replace or remove the file") from exc
+
+
+def _to_float_rgb(image: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> (H, W, 3) float32 in [0, 1]; alpha composited onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: PIL's convert("RGB") would clip to 255, so scale by the 16-bit range instead.
+        grey = np.asarray(image, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(grey, 0, 1)[..., None], 3, axis=-1)
+    if image.mode == "F":
+        grey = np.asarray(image, dtype=np.float32)
+        return np.repeat(np.clip(grey, 0, 1)[..., None], 3, axis=-1)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        return np.ascontiguousarray(rgba[..., :3] * alpha + (1.0 - alpha))
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0

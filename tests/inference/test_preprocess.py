@@ -1,0 +1,135 @@
+"""Preprocessing to the network's resolution and the exact map back to original pixels."""
+
+import numpy as np
+import pytest
+
+from iggt.errors import InputError
+from iggt.inference.preprocess import map_to_original, network_size, preprocess_images, resize_record
+
+
+def blob_image(height, width, center, sigma=3.0):
+    """(H, W, 3) black image with a Gaussian blob centred at pixel coordinate ``center`` (u, v)."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    blob = np.exp(-((cols - center[0]) ** 2 + (rows - center[1]) ** 2) / (2 * sigma**2))
+    return np.repeat(blob[..., None], 3, -1).astype(np.float32)
+
+
+def centroid(image_chw):
+    """Intensity-weighted (u, v) of channel 0 of a (3, H, W) tensor."""
+    weights = image_chw[0].double().numpy()
+    rows, cols = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
+    return np.array([(weights * cols).sum(), (weights * rows).sum()]) / weights.sum()
+
+
+def intrinsic_for(height, width, focal):
+    return np.array([[focal, 0, width / 2 - 3.2], [0, focal * 1.1, height / 2 + 1.7], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+@pytest.mark.parametrize("original_size", [(97, 131), (300, 200), (40, 60)])
+def test_a_3d_point_lands_on_the_same_pixel_in_both_resolutions(mode, original_size):
+    """The blob drawn at a 3D point's original projection is found at its network projection."""
+    height, width = original_size
+    intrinsic = intrinsic_for(height, width, focal=1.2 * width)
+    point = np.array([0.07, -0.05, 1.0])
+    projected = intrinsic @ point
+    uv_original = projected[:2] / projected[2]
+    images, (record,) = preprocess_images([blob_image(height, width, uv_original)], 56, 14, mode, "black")
+    network_intrinsic = record.intrinsic_to_network(intrinsic)
+    projected_network = network_intrinsic @ point
+    uv_network = projected_network[:2] / projected_network[2]
+    # Resampling moves a symmetric blob's centroid only by discretisation error; a half-pixel
+    # convention slip would move it by 0.5 * |scale - 1| pixels (0.03 to 0.4 here).
+    np.testing.assert_allclose(centroid(images[0]), uv_network, atol=0.02)
+    np.testing.assert_allclose(record.to_original(uv_network), uv_original, atol=1e-9)
+    np.testing.assert_allclose(record.intrinsic_to_original(network_intrinsic), intrinsic, atol=1e-9)
+
+
+def project(points, intrinsic):
+    pixels = points @ intrinsic.T
+    return pixels[:, :2] / pixels[:, 2:]
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+def test_intrinsics_map_both_ways_exactly(mode):
+    rng = np.random.default_rng(0)
+    record = resize_record((480, 640), network_size((480, 640), 518, 14, mode), mode)
+    points = rng.uniform([-1, -1, 2], [1, 1, 5], (100, 3))
+    original = intrinsic_for(480, 640, 500.0)
+    np.testing.assert_allclose(
+        project(points, record.intrinsic_to_network(original)),
+        record.to_network(project(points, original)),
+        atol=1e-9,
+    )
+    network = intrinsic_for(*record.network_size, 400.0)
+    np.testing.assert_allclose(
+        project(points, record.intrinsic_to_original(network)),
+        record.to_original(project(points, network)),
+        atol=1e-9,
+    )
+
+
+def test_crop_size_follows_the_first_view_and_keeps_the_width():
+    assert network_size((480, 640), 518, 14, "crop") == (378, 518)  # 388.5 rows -> 27 patches
+    assert network_size((1080, 1920), 518, 14, "crop") == (280, 518)
+    assert network_size((640, 480), 518, 14, "crop") == (518, 518)  # portrait: height capped
+    assert network_size((640, 480), 518, 14, "pad") == (518, 518)
+    with pytest.raises(InputError, match="--mode pad"):
+        network_size((10, 2000), 518, 14, "crop")
+
+
+def test_pad_keeps_every_pixel_and_fills_with_the_pad_colour():
+    image = np.full((30, 60, 3), 0.25, np.float32)
+    tensor, (record,) = preprocess_images([image], 56, 14, "pad", pad_color="white")
+    assert tuple(tensor.shape) == (1, 3, 56, 56)
+    assert (record.left, record.top, record.scale_x) == (0, 14, 56 / 60)
+    assert tensor[0, :, :14].eq(1).all() and tensor[0, :, 42:].eq(1).all()
+    np.testing.assert_allclose(tensor[0, :, 14:42].numpy(), 0.25, atol=1e-6)
+    black, _ = preprocess_images([image], 56, 14, "pad", pad_color="black")
+    assert black[0, :, :14].eq(0).all()
+
+
+def test_views_of_other_sizes_share_the_first_views_network_size():
+    images = [
+        np.zeros((48, 64, 3), np.float32),
+        np.zeros((64, 48, 3), np.float32),
+        np.zeros((20, 20, 3), np.float32),
+    ]
+    tensor, records = preprocess_images(images, 56, 14, "crop")
+    assert tuple(tensor.shape) == (3, 3, 42, 56)
+    assert all(r.network_size == (42, 56) for r in records)
+    # The portrait view is scaled to cover 56 columns and centre-cropped vertically.
+    assert records[1].scale_x == pytest.approx(56 / 48) and records[1].top < 0
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+def test_maps_return_to_the_original_resolution(mode):
+    images = [np.zeros((45, 70, 3), np.float32), np.zeros((70, 45, 3), np.float32)]
+    tensor, records = preprocess_images(images, 56, 14, mode)
+    net_height, net_width = tensor.shape[-2:]
+    columns = np.broadcast_to(np.arange(net_width, dtype=np.float32), (2, net_height, net_width))
+    back = map_to_original(columns, records, fill=-1.0)
+    for view, record in zip(back, records, strict=True):
+        height, width = record.original_size
+        assert view.shape == (height, width)
+        rows, cols = np.mgrid[0:height, 0:width]
+        expected_u = record.to_network(np.stack([cols, rows], -1))[..., 0]
+        seen = view != -1
+        # Bilinear sampling reproduces a linear ramp exactly away from the clamped border.
+        interior = seen & (expected_u >= 0) & (expected_u <= net_width - 1)
+        np.testing.assert_allclose(view[interior], expected_u[interior], atol=1e-4)
+        if mode == "pad":
+            assert seen.all()
+    assert (back[1] == -1).any() == (mode == "crop")  # the portrait view loses rows only when cropped
+
+
+def test_ids_come_back_by_nearest_neighbour():
+    labels = np.zeros((1, 14, 28), np.int32)
+    labels[0, :, 14:] = 7
+    labels[0, 3, 3] = 2**24 - 1
+    (record,) = [resize_record((28, 56), (14, 28), "crop")]
+    (back,) = map_to_original(labels, [record], nearest=True)
+    assert back.dtype == np.int32 and back.shape == (28, 56)
+    assert set(np.unique(back).tolist()) == {0, 7, 2**24 - 1}
+    assert (back[:, 28:] == 7).all() and (back[:, :28] != 7).all()
+    assert (back[6:8, 6:8] == 2**24 - 1).all()

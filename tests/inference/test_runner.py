@@ -1,0 +1,110 @@
+"""run_model: shapes, chunking invariance, device/dtype resolution and memory errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from iggt.errors import InputError
+from iggt.inference.runner import _forward_progress, resolve_device, resolve_dtype, run_model
+from iggt.model.config import get_config
+from iggt.model.iggt import IGGT
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return IGGT.from_preset("tiny").eval()
+
+
+def test_outputs_have_the_documented_shapes(tiny_model):
+    images = torch.rand(3, 3, 42, 56, generator=torch.Generator().manual_seed(1))
+    predictions = run_model(tiny_model, images, device="cpu")
+    assert predictions.images.shape == (3, 42, 56, 3)
+    assert predictions.depth.shape == (3, 42, 56)
+    assert predictions.world_points.shape == (3, 42, 56, 3)
+    assert predictions.extrinsic.shape == (3, 3, 4) and predictions.intrinsic.shape == (3, 3, 3)
+    assert predictions.instance_feat.shape == (3, 42, 56, tiny_model.config.instance_dim)
+    np.testing.assert_allclose(predictions.images, images.permute(0, 2, 3, 1).numpy())
+    assert all(np.isfinite(getattr(predictions, name)).all() for name in ("depth", "world_points", "extrinsic"))
+
+
+def test_chunked_and_unchunked_runs_agree_and_the_config_is_restored(tiny_model):
+    images = torch.rand(5, 3, 28, 42, generator=torch.Generator().manual_seed(2))
+    whole = run_model(tiny_model, images, device="cpu", chunk_size=5)
+    chunked = run_model(tiny_model, images, device="cpu", chunk_size=2)
+    for name in ("depth", "depth_conf", "world_points", "world_points_conf", "instance_feat", "pose_enc"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-5, atol=1e-5)
+    assert tiny_model.config.frames_chunk_size == get_config("tiny").frames_chunk_size
+
+
+def test_progress_bar_leaves_the_outputs_unchanged(tiny_model):
+    images = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(3))
+    quiet = run_model(tiny_model, images, device="cpu")
+    shown = run_model(tiny_model, images, device="cpu", progress=True)
+    for name in ("depth", "world_points", "instance_feat", "pose_enc"):
+        np.testing.assert_array_equal(getattr(shown, name), getattr(quiet, name))
+
+
+def test_progress_bar_counts_every_block_and_head_call(tiny_model):
+    images = torch.rand(1, 3, 3, 28, 28)
+    tiny_model.config.frames_chunk_size = 2
+    try:
+        with torch.inference_mode(), _forward_progress(tiny_model, 3, enabled=True) as bar:
+            tiny_model(images)
+            assert bar.total == 2 * tiny_model.config.depth + 2 + 4 * 2  # blocks, embed + camera, 4 heads x 2 chunks
+            assert bar.n == bar.total
+    finally:
+        tiny_model.config.frames_chunk_size = get_config("tiny").frames_chunk_size
+
+
+def test_device_and_dtype_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("fp32", torch.device("cpu")) == torch.float32
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        resolve_dtype("bfloat16", torch.device("cpu"))
+    with pytest.raises(InputError, match="unknown dtype 'int8'"):
+        resolve_dtype("int8", torch.device("cpu"))
+    with pytest.raises(InputError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU is visible; use --device cpu"):
+            resolve_device("cuda")
+
+
+def test_images_off_the_patch_grid_are_refused(tiny_model):
+    with pytest.raises(InputError, match="not a multiple of the patch size 14"):
+        run_model(tiny_model, torch.rand(2, 3, 30, 28), device="cpu")
+
+
+class ExhaustedModel(torch.nn.Module):
+    """Stands in for a network that runs out of memory."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.config = get_config("tiny")
+        self.error = error
+
+    def forward(self, images):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes"),
+    ],
+    ids=["gpu", "cpu"],
+)
+def test_out_of_memory_becomes_a_one_line_hint(error):
+    with pytest.raises(
+        InputError, match=r"out of (GPU|CPU) memory running 4 frames at 28x28 .*--chunk .*--max-frames"
+    ) as info:
+        run_model(ExhaustedModel(error), torch.rand(4, 3, 28, 28), device="cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_other_runtime_errors_are_not_disguised():
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_model(ExhaustedModel(RuntimeError("shape mismatch")), torch.rand(1, 3, 28, 28), device="cpu")
