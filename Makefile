@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/iggt reconstruct --example --out $(DEMO_OUT) --device cpu
+	$(VENV)/bin/iggt reconstruct --example --out $(DEMO_OUT) --device cpu --overwrite
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -x

@@ -1,0 +1,1 @@
+"""Files shipped inside the package: the example scene and (in models/) trained weights."""
