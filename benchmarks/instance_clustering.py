@@ -50,9 +50,7 @@ def group_model(groups: int, channels: int, rng: np.random.Generator) -> tuple[n
     return centres, weights / weights.sum()
 
 
-def noisy_features(
-    truth: np.ndarray, centres: np.ndarray, noise: float, rng: np.random.Generator
-) -> np.ndarray:
+def noisy_features(truth: np.ndarray, centres: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
     """(N,) true groups -> (N, C) float32 unit features (centre + noise), written chunk by chunk."""
     features = np.empty((len(truth), centres.shape[1]), dtype=np.float32)
     for start in range(0, len(truth), GENERATION_CHUNK):
@@ -78,9 +76,7 @@ def synthetic_scene_features(args: argparse.Namespace) -> tuple[np.ndarray, np.n
     rng = np.random.default_rng(args.seed)
     centres, weights = group_model(args.groups, args.channels, rng)
     block = 28
-    cells = rng.choice(
-        args.groups, size=(SCENE_VIEWS, SCENE_HEIGHT // block, SCENE_WIDTH // block), p=weights
-    )
+    cells = rng.choice(args.groups, size=(SCENE_VIEWS, SCENE_HEIGHT // block, SCENE_WIDTH // block), p=weights)
     truth = cells.repeat(block, 1).repeat(block, 2)
     features = noisy_features(truth.reshape(-1), centres, args.noise, rng)
     return features.reshape(truth.shape + (-1,)), truth

@@ -57,9 +57,7 @@ def test_ply_subsampling_keeps_rows_intact(scene, tmp_path):
         tuple(np.round(p, 4)): i
         for p, i in zip(predictions.world_points.reshape(-1, 3), instances.labels.reshape(-1), strict=True)
     }
-    for x, y, z, instance_id in zip(
-        vertex["x"], vertex["y"], vertex["z"], vertex["instance_id"], strict=True
-    ):
+    for x, y, z, instance_id in zip(vertex["x"], vertex["y"], vertex["z"], vertex["instance_id"], strict=True):
         assert label_of[tuple(np.round([x, y, z], 4))] == instance_id
 
 
@@ -76,9 +74,7 @@ def test_glb_scenes_have_points_in_gltf_frame_with_each_colouring_and_frusta(sce
         loaded = trimesh.load(path)
         assert sorted(loaded.geometry) == ["camera_000", "camera_001", "camera_002", "points"]
         points = loaded.geometry["points"]
-        assert np.allclose(
-            points.vertices, predictions.world_points.reshape(-1, 3)[kept] * FLIP_YZ, atol=1e-5
-        )
+        assert np.allclose(points.vertices, predictions.world_points.reshape(-1, 3)[kept] * FLIP_YZ, atol=1e-5)
         kind = path.stem.removeprefix("scene_")
         if kind in expected_colours:
             assert np.array_equal(points.colors[:, :3], expected_colours[kind])
@@ -141,9 +137,7 @@ def test_masks_reject_ids_beyond_16_bits(scene, tmp_path):
     predictions, instances = scene
     labels = instances.labels.copy()
     labels[0, 0, 0] = 70000
-    big = lift_instances(
-        labels, predictions.world_points, predictions.world_points_conf, predictions.instance_feat
-    )
+    big = lift_instances(labels, predictions.world_points, predictions.world_points_conf, predictions.instance_feat)
     with pytest.raises(InputError, match="16-bit"):
         export_masks(predictions, big, tmp_path)
 
@@ -204,9 +198,7 @@ def test_instances_json_matches_the_table_and_writes_null_for_nan(scene, tmp_pat
         predictions.instance_feat,
     )
     (path,) = export_json(predictions, no_points, tmp_path / "nan")
-    first = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))[
-        "instances"
-    ][0]
+    first = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))["instances"][0]
     assert first["centroid"] == [None, None, None]
 
 

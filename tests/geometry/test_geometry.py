@@ -81,7 +81,9 @@ def test_inverse_se3_composes_to_identity():
     inv = inverse_se3(extrinsic)
     composed = inv[:, :3, :3] @ extrinsic[:, :3, :3]
     torch.testing.assert_close(composed, torch.eye(3, dtype=torch.float64).expand(100, 3, 3))
-    torch.testing.assert_close(inv[:, :3, :3] @ extrinsic[:, :3, 3:] + inv[:, :3, 3:], torch.zeros(100, 3, 1, dtype=torch.float64))
+    torch.testing.assert_close(
+        inv[:, :3, :3] @ extrinsic[:, :3, 3:] + inv[:, :3, 3:], torch.zeros(100, 3, 1, dtype=torch.float64)
+    )
 
 
 def test_project_unproject_round_trip():
@@ -104,3 +106,13 @@ def test_camera_points_depth_is_z():
     torch.testing.assert_close(pts[..., 2], depth)
     torch.testing.assert_close(pts[6, 8], torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64))
     torch.testing.assert_close(pts[6, 9, 0], torch.tensor(0.02, dtype=torch.float64))
+
+
+def test_zero_field_of_view_decodes_to_finite_intrinsics():
+    encoding = torch.zeros(2, 9, dtype=torch.float64)
+    encoding[:, 6] = 1.0  # identity rotation
+    encoding[1, 7:] = 0.8
+    _, intrinsic = pose_encoding_to_cameras(encoding, (32, 48))
+    assert torch.isfinite(intrinsic).all()
+    assert (intrinsic[0, :2, :2].diagonal() > 1e4).all()  # a near-zero field of view is a huge focal length
+    torch.testing.assert_close(intrinsic[1, 1, 1], 16 / torch.tan(torch.tensor(0.4, dtype=torch.float64)))

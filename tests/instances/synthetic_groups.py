@@ -7,9 +7,7 @@ from iggt.structures import Predictions
 VIEWS, HEIGHT, WIDTH, CHANNELS = 3, 24, 24, 8
 
 
-def separated_unit_vectors(
-    count: int, channels: int, min_distance: float, rng: np.random.Generator
-) -> np.ndarray:
+def separated_unit_vectors(count: int, channels: int, min_distance: float, rng: np.random.Generator) -> np.ndarray:
     """(count, channels) random unit vectors at least ``min_distance`` apart (rejection sampling)."""
     chosen: list[np.ndarray] = []
     while len(chosen) < count:
@@ -36,9 +34,7 @@ def group_map() -> np.ndarray:
     return groups
 
 
-def features_for(
-    groups: np.ndarray, centres: np.ndarray, noise: float, rng: np.random.Generator
-) -> np.ndarray:
+def features_for(groups: np.ndarray, centres: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
     """(..., C) unit features: the group's centre plus Gaussian noise, renormalised."""
     features = centres[groups] + noise * rng.normal(size=groups.shape + (centres.shape[1],))
     return (features / np.linalg.norm(features, axis=-1, keepdims=True)).astype(np.float32)

@@ -54,9 +54,7 @@ def test_far_away_features_are_noise_unless_noise_distance_is_none(rng):
 
 def test_min_instance_size_drops_small_groups(rng):
     groups = group_map()
-    flat = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(
-        -1, CHANNELS
-    )
+    flat = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(-1, CHANNELS)
     small = (groups == 5).ravel()  # 12 pixels
     kept = cluster_features(flat, config=InstanceConfig(min_instance_size=6))
     dropped = cluster_features(flat, config=InstanceConfig(min_instance_size=40))
@@ -82,9 +80,7 @@ def test_merge_threshold_merges_near_duplicate_groups(rng):
 
 def test_refinement_finds_a_group_the_first_sample_misses(rng):
     groups = group_map()
-    flat = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(
-        -1, CHANNELS
-    )
+    flat = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(-1, CHANNELS)
     small = (groups == 5).ravel()
     config = dict(sample_size=48, min_instance_size=6, seed=3)
     once = cluster_features(flat, config=InstanceConfig(refine_rounds=0, **config))
@@ -104,9 +100,7 @@ def test_positions_separate_lookalike_objects(rng):
     points[:, 12:, :12, 0] -= 5
     flat_points = points.reshape(-1, 3)
     without = cluster_features(features.reshape(-1, CHANNELS))
-    with_positions = cluster_features(
-        features.reshape(-1, CHANNELS), flat_points, InstanceConfig(position_weight=1.0)
-    )
+    with_positions = cluster_features(features.reshape(-1, CHANNELS), flat_points, InstanceConfig(position_weight=1.0))
     left = (groups == 0).ravel()
     assert len(np.unique(without[left])) == 1
     assert len(np.unique(with_positions[left])) == 2
@@ -139,17 +133,13 @@ def test_majority_filter_keeps_edges_and_ties():
 
 
 def test_same_seed_same_labels_and_labels_dtype(rng):
-    flat = features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(
-        -1, CHANNELS
-    )
+    flat = features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(-1, CHANNELS)
     first, second = cluster_features(flat), cluster_features(flat)
     assert first.dtype == np.int32 and np.array_equal(first, second)
 
 
 def test_non_finite_rows_are_noise(rng):
-    flat = features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(
-        -1, CHANNELS
-    )
+    flat = features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(-1, CHANNELS)
     flat[:10] = np.nan
     labels = cluster_features(flat)
     assert np.all(labels[:10] == 0) and np.all(labels[10:] > 0)

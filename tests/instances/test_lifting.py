@@ -22,9 +22,7 @@ def test_boxes_and_centroids_ignore_low_confidence_outliers(rng):
     features = rng.normal(size=labels.shape + (4,)).astype(np.float32)
     instances = lift_instances(labels, points, confidence, features, box_percentile=0.0)
     assert np.allclose(instances.centroids, true_centres, atol=0.1)
-    assert np.all(instances.bbox_min >= true_centres - 0.5) and np.all(
-        instances.bbox_max <= true_centres + 0.5
-    )
+    assert np.all(instances.bbox_min >= true_centres - 0.5) and np.all(instances.bbox_max <= true_centres + 0.5)
     assert np.all(instances.bbox_max - instances.bbox_min > 0.8)
     assert np.array_equal(instances.pixel_counts, [[50, 50], [50, 50]])
 
@@ -70,9 +68,7 @@ def test_position_colour_baseline_separates_coloured_objects(rng):
     groups[:, :, 8:16], groups[:, :, 16:] = 1, 2
     colours = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]])
     images = (colours[groups] + rng.normal(scale=0.01, size=groups.shape + (3,))).astype(np.float32)
-    points = np.array([[-2.0, 0, 5], [0, 0, 5], [2, 0, 5]])[groups] + rng.normal(
-        scale=0.1, size=groups.shape + (3,)
-    )
+    points = np.array([[-2.0, 0, 5], [0, 0, 5], [2, 0, 5]])[groups] + rng.normal(scale=0.1, size=groups.shape + (3,))
     features = features_for(np.zeros_like(groups), separated_unit_vectors(1, CHANNELS, 0, rng), 0.01, rng)
     predictions = make_predictions(features, points.astype(np.float32), images=images)
     instances = cluster_positions_colours(predictions)
@@ -81,9 +77,7 @@ def test_position_colour_baseline_separates_coloured_objects(rng):
 
 
 def test_depth_point_source_unprojects_depth(rng):
-    predictions = make_predictions(
-        features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng)
-    )
+    predictions = make_predictions(features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng))
     points, confidence = scene_points(predictions, "depth")
     fx, cx = predictions.intrinsic[0, 0, 0], predictions.intrinsic[0, 0, 2]
     # view 0 has the identity pose: the point of pixel (u=5, v=7) is ((5 - cx) / fx * d, ..., d)

@@ -34,9 +34,7 @@ def test_save_and_load_round_trip_is_exact(tiny, tmp_path):
     assert loaded.load_report.summary() == "0 missing; 0 unexpected"
     images = torch.rand(1, 2, 3, 56, 56)
     with torch.no_grad():
-        torch.testing.assert_close(
-            loaded(images)["instance_feat"], tiny(images)["instance_feat"], rtol=0, atol=0
-        )
+        torch.testing.assert_close(loaded(images)["instance_feat"], tiny(images)["instance_feat"], rtol=0, atol=0)
 
 
 def test_wrapped_ddp_pickle_loads_with_the_given_config(tiny, tmp_path):

@@ -65,8 +65,7 @@ def small_inputs(frames: int, height: int, width: int, patch_start_idx: int = 5,
     generator = torch.Generator().manual_seed(1)
     grid_height, grid_width = height // 14, width // 14
     tokens = [
-        torch.randn(1, frames, patch_start_idx + grid_height * grid_width, 48, generator=generator)
-        for _ in range(4)
+        torch.randn(1, frames, patch_start_idx + grid_height * grid_width, 48, generator=generator) for _ in range(4)
     ]
     images = torch.rand(1, frames, 3, height, width, generator=generator)
     geometry = [
@@ -164,9 +163,7 @@ def test_fusing_geometry_at_2x_uses_the_second_cross_attention():
     head_fused(levels, geometry, images).sum().backward()
     assert head_fused.cross_attention_1.projq.weight.grad is not None
     with torch.no_grad():
-        assert not torch.allclose(
-            head_official(levels, geometry, images), head_fused(levels, geometry, images)
-        )
+        assert not torch.allclose(head_official(levels, geometry, images), head_fused(levels, geometry, images))
 
 
 def test_images_not_a_multiple_of_the_patch_size_are_rejected():
@@ -218,17 +215,13 @@ def reference_overlapping_cross_attention(block, query, key, value, index):
     for top in range(0, height, size):
         for left in range(0, width, size):
             rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-            query_cells = [
-                (r, c) for r, c in zip(rows.flatten().tolist(), cols.flatten().tolist(), strict=True)
-            ]
+            query_cells = [(r, c) for r, c in zip(rows.flatten().tolist(), cols.flatten().tolist(), strict=True)]
             keep_query = [i for i, (r, c) in enumerate(query_cells) if top + r < height and left + c < width]
             key_rows, key_cols = torch.meshgrid(torch.arange(overlap), torch.arange(overlap), indexing="ij")
             key_rows, key_cols = key_rows.flatten(), key_cols.flatten()
             absolute_rows, absolute_cols = top - border + key_rows, left - border + key_cols
             keep_key = (absolute_rows < height + border) & (absolute_cols < width + border)
-            q = torch.stack(
-                [query[:, top + query_cells[i][0], left + query_cells[i][1]] for i in keep_query], 1
-            )
+            q = torch.stack([query[:, top + query_cells[i][0], left + query_cells[i][1]] for i in keep_query], 1)
             k = padded_key[:, top + key_rows, left + key_cols][:, keep_key]
             v = padded_value[:, top + key_rows, left + key_cols][:, keep_key]
             split = [t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v)]
@@ -259,9 +252,7 @@ def test_overlapping_cross_attention_on_any_grid_equals_a_plain_loop(height, wid
 @pytest.mark.parametrize("window_size", [4, 8])
 def test_relative_position_indices_give_each_offset_its_own_table_row(window_size):
     """Same offset -> same row, different offset -> different row (rows taken modulo the table)."""
-    cells = torch.stack(
-        torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij"), -1
-    )
+    cells = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij"), -1)
     cells = cells.reshape(-1, 2)
     self_index = window_relative_position_index(window_size)
     offsets = cells[:, None] - cells[None, :]
@@ -277,9 +268,7 @@ def test_relative_position_indices_give_each_offset_its_own_table_row(window_siz
 
 def _maps_offsets_one_to_one(offsets: torch.Tensor, index: torch.Tensor) -> bool:
     pairs = {}
-    for offset, row in zip(
-        map(tuple, offsets.reshape(-1, 2).tolist()), index.flatten().tolist(), strict=True
-    ):
+    for offset, row in zip(map(tuple, offsets.reshape(-1, 2).tolist()), index.flatten().tolist(), strict=True):
         if pairs.setdefault(offset, row) != row:
             return False
     return len(set(pairs.values())) == len(pairs)

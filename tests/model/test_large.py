@@ -18,9 +18,7 @@ from iggt.model.iggt import IGGT
 SHARED_CANDIDATES = (Path("/work/shared"), Path(__file__).resolve().parents[2] / ".." / "shared")
 SHARED = next((p for p in SHARED_CANDIDATES if (p / "reference").is_dir()), None)
 REFERENCE = SHARED / "reference" if SHARED else None
-requires_reference = pytest.mark.skipif(
-    SHARED is None, reason="../shared/reference (official fixtures) is absent"
-)
+requires_reference = pytest.mark.skipif(SHARED is None, reason="../shared/reference (official fixtures) is absent")
 TOLERANCE = 1e-4
 
 
@@ -102,9 +100,7 @@ def test_stage_parity_at_112(parity):
         tokens = [layers[i] for i in model.config.intermediate_layer_idx]
         poses = model.camera_head(layers[23], 4)
         depth, depth_conf = model.depth_head(tokens, images, patch_start_idx)
-        points, points_conf, geometry = model.point_head(
-            tokens, images, patch_start_idx, return_features=True
-        )
+        points, points_conf, geometry = model.point_head(tokens, images, patch_start_idx, return_features=True)
         adaptor = model.part_adaptor(tokens, images, patch_start_idx)
         instance = model.part_head.decode(adaptor, geometry, images)
     stages = {

@@ -67,9 +67,7 @@ def test_dpt_head_shapes_activations_and_fusion_features():
 
 
 def test_dpt_feature_only_mode_for_the_tracker():
-    head = DPTHead(
-        64, features=16, out_channels=(8, 16, 32, 32), feature_only=True, down_ratio=2, pos_embed=False
-    )
+    head = DPTHead(64, features=16, out_channels=(8, 16, 32, 32), feature_only=True, down_ratio=2, pos_embed=False)
     tokens = [torch.randn(1, 2, 5 + 4, 64) for _ in range(4)]
     features = head(tokens, torch.rand(1, 2, 3, 28, 28), patch_start_idx=5)
     assert features.shape == (1, 2, 16, 14, 14)

@@ -88,9 +88,7 @@ def test_outputs_have_documented_shapes_and_ranges_and_frame_zero_is_the_query()
     head = small_track_head()
     queries = query_points(2, 5, 112, 84)
     with torch.no_grad():
-        track_list, vis, conf = head(
-            small_tokens(2, 3, 112, 84), torch.rand(2, 3, 3, 112, 84), PATCH_START, queries
-        )
+        track_list, vis, conf = head(small_tokens(2, 3, 112, 84), torch.rand(2, 3, 3, 112, 84), PATCH_START, queries)
     assert len(track_list) == 3
     for tracks in track_list:
         assert tracks.shape == (2, 3, 5, 2) and torch.isfinite(tracks).all()
@@ -104,9 +102,7 @@ def test_identical_frames_get_identical_tracks():
     head = small_track_head()
     tokens = [layer[:, [0, 1, 1]] for layer in small_tokens(1, 2, 112, 84)]
     with torch.no_grad():
-        track_list, vis, conf = head(
-            tokens, torch.rand(1, 3, 3, 112, 84), PATCH_START, query_points(1, 4, 112, 84)
-        )
+        track_list, vis, conf = head(tokens, torch.rand(1, 3, 3, 112, 84), PATCH_START, query_points(1, 4, 112, 84))
     torch.testing.assert_close(track_list[-1][:, 1], track_list[-1][:, 2])
     torch.testing.assert_close(vis[:, 1], vis[:, 2])
     torch.testing.assert_close(conf[:, 1], conf[:, 2])

@@ -63,9 +63,7 @@ def build_reconstruction(
     observed = [np.flatnonzero(selection.view == view) for view in range(predictions.num_views)]
     reconstruction = pycolmap.Reconstruction()
     for view, name in enumerate(names):
-        reconstruction.add_camera_with_trivial_rig(
-            _camera(predictions.intrinsic[view], view + 1, width, height)
-        )
+        reconstruction.add_camera_with_trivial_rig(_camera(predictions.intrinsic[view], view + 1, width, height))
         keypoints = np.stack([selection.column[observed[view]], selection.row[observed[view]]], 1)
         image = pycolmap.Image(
             name=name,
@@ -86,6 +84,4 @@ def _camera(intrinsic: np.ndarray, camera_id: int, width: int, height: int) -> p
     """PINHOLE camera (fx, fy, cx, cy) in COLMAP's pixel convention."""
     fx, fy = float(intrinsic[0, 0]), float(intrinsic[1, 1])
     cx, cy = float(intrinsic[0, 2]) + COLMAP_PIXEL_OFFSET, float(intrinsic[1, 2]) + COLMAP_PIXEL_OFFSET
-    return pycolmap.Camera(
-        camera_id=camera_id, model="PINHOLE", width=width, height=height, params=[fx, fy, cx, cy]
-    )
+    return pycolmap.Camera(camera_id=camera_id, model="PINHOLE", width=width, height=height, params=[fx, fy, cx, cy])

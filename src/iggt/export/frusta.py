@@ -25,9 +25,7 @@ def frustum_segments(
         corners, then the 4 sides of the image rectangle; segment [:, 0, 0] starts at the centre.
     """
     height, width = image_size
-    corners_px = np.array(
-        [[0, 0, 1], [width - 1, 0, 1], [width - 1, height - 1, 1], [0, height - 1, 1]], float
-    )
+    corners_px = np.array([[0, 0, 1], [width - 1, 0, 1], [width - 1, height - 1, 1], [0, height - 1, 1]], float)
     rays = np.einsum("sij,kj->ski", np.linalg.inv(intrinsic.astype(np.float64)), corners_px)  # z = 1
     rotation, translation = extrinsic[:, :, :3].astype(np.float64), extrinsic[:, :, 3].astype(np.float64)
     # world = R^T (camera - t), for the centre (camera = 0) and the four corners

@@ -54,9 +54,7 @@ def export_glb(
         scene = trimesh.Scene()
         if len(selection.xyz):
             rgba = np.concatenate([colours, np.full((len(colours), 1), 255, np.uint8)], 1)
-            scene.add_geometry(
-                trimesh.PointCloud(selection.xyz @ OPENCV_TO_GLTF.T, colors=rgba), geom_name="points"
-            )
+            scene.add_geometry(trimesh.PointCloud(selection.xyz @ OPENCV_TO_GLTF.T, colors=rgba), geom_name="points")
         for camera_name, mesh in cameras.items():
             scene.add_geometry(mesh, geom_name=camera_name)
         path = out_dir / f"scene_{name}.glb"

@@ -28,9 +28,7 @@ def export_masks(
     options = options or ExportOptions()
     check_matching(predictions, instances)
     if instances.labels.min(initial=0) < 0 or instances.labels.max(initial=0) > UINT16_MAX:
-        raise InputError(
-            f"instance IDs must lie in [0, {UINT16_MAX}] for 16-bit masks; relabel the instances"
-        )
+        raise InputError(f"instance IDs must lie in [0, {UINT16_MAX}] for 16-bit masks; relabel the instances")
     folder = Path(out_dir) / "masks"
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -44,6 +44,4 @@ class ExportOptions:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ConfigError(
-                    f"ExportOptions.{name}={getattr(self, name)!r} is out of range; see its docstring"
-                )
+                raise ConfigError(f"ExportOptions.{name}={getattr(self, name)!r} is out of range; see its docstring")

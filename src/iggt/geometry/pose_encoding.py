@@ -9,6 +9,10 @@ import torch
 
 from iggt.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 
+# An untrained camera head (ReLU on the field of view) can output 0, an infinite focal length;
+# decoding clamps the field of view here so intrinsics stay finite.
+MIN_FIELD_OF_VIEW = 1e-4
+
 
 def cameras_to_pose_encoding(
     extrinsic: torch.Tensor, intrinsic: torch.Tensor, image_size: tuple[int, int]
@@ -28,8 +32,9 @@ def pose_encoding_to_cameras(
     height, width = image_size
     rotation = quaternion_to_matrix(pose_encoding[..., 3:7])
     extrinsic = torch.cat([rotation, pose_encoding[..., :3, None]], -1)
-    fy = (height / 2) / torch.tan(pose_encoding[..., 7] / 2)
-    fx = (width / 2) / torch.tan(pose_encoding[..., 8] / 2)
+    fov = pose_encoding[..., 7:9].clamp(min=MIN_FIELD_OF_VIEW)
+    fy = (height / 2) / torch.tan(fov[..., 0] / 2)
+    fx = (width / 2) / torch.tan(fov[..., 1] / 2)
     intrinsic = torch.zeros(pose_encoding.shape[:-1] + (3, 3), dtype=pose_encoding.dtype, device=pose_encoding.device)
     intrinsic[..., 0, 0] = fx
     intrinsic[..., 1, 1] = fy

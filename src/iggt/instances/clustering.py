@@ -93,9 +93,7 @@ def _cluster_in_rounds(
         if len(new_centres) == 0:
             break
         targets = np.flatnonzero(valid & (nearest < 0)) if len(centres) else slice(None)
-        index = nearest_centre(
-            vectors[targets], new_centres, config.noise_distance, device, config.chunk_size
-        )
+        index = nearest_centre(vectors[targets], new_centres, config.noise_distance, device, config.chunk_size)
         nearest[targets] = np.where(index >= 0, index + len(centres), -1)
         centres, counts = np.concatenate([centres, new_centres]), np.concatenate([counts, new_counts])
     return nearest, centres, counts
@@ -147,9 +145,7 @@ def sample_clusters(sample: np.ndarray, min_cluster_size: int) -> tuple[np.ndarr
     if len(sample) < max(min_cluster_size, 2):
         return np.zeros((0, sample.shape[1]), np.float32), np.zeros(0, np.int64)
     min_samples = min(min_cluster_size, 10)  # official ratio 100/500 would make big clusters very slow
-    labels = (
-        HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit(sample).labels_
-    )
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit(sample).labels_
     kept = labels >= 0
     counts = np.bincount(labels[kept], minlength=labels.max() + 1)
     sums = np.zeros((len(counts), sample.shape[1]), np.float64)

@@ -40,11 +40,7 @@ def lift_instances(
     Returns:
         Instances with the IDs present in ``labels``, ascending.
     """
-    if (
-        labels.shape != points.shape[:3]
-        or labels.shape != features.shape[:3]
-        or labels.shape != confidence.shape
-    ):
+    if labels.shape != points.shape[:3] or labels.shape != features.shape[:3] or labels.shape != confidence.shape:
         raise InputError(
             f"labels {labels.shape}, points {points.shape}, confidence {confidence.shape} and features "
             f"{features.shape} must share (S, H, W)"
@@ -60,9 +56,7 @@ def lift_instances(
         _robust_geometry(flat_points[members], flat_confidence[members], box_percentile)
         for members in _members(rows, len(ids))
     ]
-    centroids, bbox_min, bbox_max = (
-        np.array([g[k] for g in geometry], np.float32).reshape(-1, 3) for k in range(3)
-    )
+    centroids, bbox_min, bbox_max = (np.array([g[k] for g in geometry], np.float32).reshape(-1, 3) for k in range(3))
     return Instances(
         labels=labels,
         ids=ids,

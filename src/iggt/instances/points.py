@@ -22,9 +22,7 @@ def scene_points(predictions: Predictions, source: str = "world_points") -> tupl
         (S, H, W, 3) float32 points in the world (first camera) frame and (S, H, W) float32 confidence.
     """
     if source == "world_points":
-        return np.asarray(predictions.world_points, np.float32), np.asarray(
-            predictions.world_points_conf, np.float32
-        )
+        return np.asarray(predictions.world_points, np.float32), np.asarray(predictions.world_points_conf, np.float32)
     if source == "depth":
         points = depth_to_world_points(
             torch.from_numpy(predictions.depth).double(),

@@ -97,9 +97,7 @@ class Aggregator(nn.Module):
         patch_tokens = self.patch_embed(normalized)
         camera = _first_and_others(self.camera_token, batch, frames)
         registers = _first_and_others(self.register_token, batch, frames)
-        return torch.cat(
-            [camera.to(patch_tokens.dtype), registers.to(patch_tokens.dtype), patch_tokens], dim=1
-        )
+        return torch.cat([camera.to(patch_tokens.dtype), registers.to(patch_tokens.dtype), patch_tokens], dim=1)
 
     def _run_block(self, block: Block, tokens: Tensor, positions: Tensor | None) -> Tensor:
         if self.use_checkpoint and self.training:

@@ -55,9 +55,7 @@ def resolve_checkpoint(path_or_hub_id: str | Path) -> Path:
     text = str(path_or_hub_id)
     if _looks_like_hub_id(text):
         return _download_from_hub(text)
-    raise CheckpointError(
-        f"checkpoint {text!r} does not exist; pass a .safetensors/.pt/.pth file or its folder"
-    )
+    raise CheckpointError(f"checkpoint {text!r} does not exist; pass a .safetensors/.pt/.pth file or its folder")
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict | None]:
@@ -81,8 +79,7 @@ def clean_state_dict(loaded: Mapping) -> dict[str, torch.Tensor]:
         inner = next((state[k] for k in WRAPPER_KEYS if isinstance(state.get(k), Mapping)), None)
         if inner is None:
             raise CheckpointError(
-                f"checkpoint holds no state_dict (top-level keys: {sorted(state)[:8]}); "
-                "save model.state_dict()"
+                f"checkpoint holds no state_dict (top-level keys: {sorted(state)[:8]}); save model.state_dict()"
             )
         state = inner
     cleaned = {}
@@ -210,6 +207,4 @@ def _pick_weights_file(files: list[str]) -> str:
         candidates = sorted(f for f in files if f.endswith(suffix))
         if candidates:
             return candidates[0]
-    raise CheckpointError(
-        f"no weights file (.safetensors/.pt/.pth) in hub files {files[:8]}; pass a local file"
-    )
+    raise CheckpointError(f"no weights file (.safetensors/.pt/.pth) in hub files {files[:8]}; pass a local file")

@@ -105,9 +105,7 @@ class IGGTConfig:
                 f"{self.patch_embed_num_heads}; change patch_embed_num_heads"
             )
         if len(self.intermediate_layer_idx) != 4:
-            raise ConfigError(
-                f"intermediate_layer_idx needs 4 block indices, got {self.intermediate_layer_idx}"
-            )
+            raise ConfigError(f"intermediate_layer_idx needs 4 block indices, got {self.intermediate_layer_idx}")
         if not all(0 <= i < self.depth for i in self.intermediate_layer_idx):
             raise ConfigError(
                 f"intermediate_layer_idx {self.intermediate_layer_idx} must lie in [0, depth={self.depth})"

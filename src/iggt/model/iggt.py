@@ -216,8 +216,7 @@ class IGGT(nn.Module):
         patch = self.config.patch_size
         if height % patch or width % patch:
             raise InputError(
-                f"image size {height}x{width} is not a multiple of the patch size {patch}; "
-                "resize or crop first"
+                f"image size {height}x{width} is not a multiple of the patch size {patch}; resize or crop first"
             )
         if not images.is_floating_point():
             raise InputError(f"images must be floats in [0, 1], got dtype {images.dtype}")
@@ -232,25 +231,19 @@ class IGGT(nn.Module):
         """The four layers the dense heads read, frames [start, end), in float32."""
         return [layers[i][:, start:end].float() for i in self.config.intermediate_layer_idx]
 
-    def _dense_outputs(
-        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int
-    ) -> dict[str, Tensor]:
+    def _dense_outputs(self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Tensor]:
         """Run the per-frame heads in chunks of frames_chunk_size and concatenate along S."""
         pieces = defaultdict(list)
         frames, chunk = images.shape[1], self.config.frames_chunk_size
         for start in range(0, frames, chunk):
             tokens = self._head_tokens(layers, start, start + chunk)
-            for key, value in self._dense_chunk(
-                tokens, images[:, start : start + chunk], patch_start_idx
-            ).items():
+            for key, value in self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx).items():
                 pieces[key].append(value)
         return {key: torch.cat(values, dim=1) for key, values in pieces.items()}
 
     def _dense_chunk(self, tokens: list[Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Tensor]:
         depth, depth_conf = self.depth_head(tokens, images, patch_start_idx)
-        points, points_conf, geometry_features = self.point_head(
-            tokens, images, patch_start_idx, return_features=True
-        )
+        points, points_conf, geometry_features = self.point_head(tokens, images, patch_start_idx, return_features=True)
         adaptor_features = self.part_adaptor(tokens, images, patch_start_idx)
         instance_feat = self.part_head(adaptor_features, geometry_features, images)
         return {

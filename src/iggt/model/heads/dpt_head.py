@@ -108,8 +108,7 @@ class DPTHead(nn.Module):
         batch, frames, _, height, width = images.shape
         grid = (height // self.patch_size, width // self.patch_size)
         levels = [
-            self._reassemble(index, layer, grid, patch_start_idx, (height, width))
-            for index, layer in enumerate(tokens)
+            self._reassemble(index, layer, grid, patch_start_idx, (height, width)) for index, layer in enumerate(tokens)
         ]
         fused, fusion_features = self._fuse(levels)
         out_size = (

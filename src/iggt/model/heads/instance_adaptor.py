@@ -49,9 +49,7 @@ def _resize_stages(features: int) -> nn.ModuleList:
             ),
             nn.Sequential(upsample_x2(2, 0), ConvResidualProjection(features)),
             nn.Sequential(nn.Identity(), ConvResidualProjection(features)),
-            nn.Sequential(
-                nn.Conv2d(features, features, 3, stride=2, padding=1), ConvResidualProjection(features)
-            ),
+            nn.Sequential(nn.Conv2d(features, features, 3, stride=2, padding=1), ConvResidualProjection(features)),
         ]
     )
 
@@ -66,9 +64,7 @@ class InstanceAdaptor(nn.Module):
         self.projects = nn.ModuleList([nn.Conv2d(dim_in, features, 1) for _ in range(4)])
         self.resize_layers = _resize_stages(features)
 
-    def forward(
-        self, tokens: list[torch.Tensor], images: torch.Tensor, patch_start_idx: int
-    ) -> list[torch.Tensor]:
+    def forward(self, tokens: list[torch.Tensor], images: torch.Tensor, patch_start_idx: int) -> list[torch.Tensor]:
         """Four feature levels for the frames of `images`.
 
         Args:
@@ -81,9 +77,7 @@ class InstanceAdaptor(nn.Module):
             [(B*S, F, 4h, 4w), (B*S, F, 2h, 2w), (B*S, F, h, w), (B*S, F, ceil(h/2), ceil(w/2))].
         """
         if len(tokens) != len(self.projects):
-            raise InputError(
-                f"InstanceAdaptor got {len(tokens)} token layers; pass exactly {len(self.projects)}"
-            )
+            raise InputError(f"InstanceAdaptor got {len(tokens)} token layers; pass exactly {len(self.projects)}")
         batch, frames, _, height, width = images.shape
         grid_height, grid_width = height // self.patch_size, width // self.patch_size
         levels = []

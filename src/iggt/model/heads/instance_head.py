@@ -113,9 +113,7 @@ class InstanceHead(nn.Module):
         self.fuse_geometry_at_2x = fuse_geometry_at_2x
         if legacy_projection_channels is not None:
             self._add_legacy_projections(dim_in, list(legacy_projection_channels))
-        self.scratch = _decoder_scratch(
-            adaptor_features or features, features, out_dim, output_hidden_channels
-        )
+        self.scratch = _decoder_scratch(adaptor_features or features, features, out_dim, output_hidden_channels)
         self.cross_attention_1 = GeometryCrossAttention(features, cross_attention_heads)
         self.cross_attention_2 = GeometryCrossAttention(features, cross_attention_heads)
         if not fuse_geometry_at_2x:
@@ -171,9 +169,7 @@ class InstanceHead(nn.Module):
         fused = interpolate_bilinear(fused, images.shape[-2:])
         return self.scratch.output_conv2(fused)
 
-    def _fuse_levels(
-        self, adaptor_features: list[torch.Tensor], geometry_features: list[torch.Tensor]
-    ) -> torch.Tensor:
+    def _fuse_levels(self, adaptor_features: list[torch.Tensor], geometry_features: list[torch.Tensor]) -> torch.Tensor:
         """Four adaptor levels + three geometry levels -> (B*S, F/2, 8h, 8w)."""
         scratch = self.scratch
         finest = scratch.layer1_rn(adaptor_features[0])
@@ -198,8 +194,7 @@ class InstanceHead(nn.Module):
         height, width = images.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
             raise InputError(
-                f"InstanceHead got images {height}x{width}; "
-                f"resize both sides to multiples of {self.patch_size}"
+                f"InstanceHead got images {height}x{width}; resize both sides to multiples of {self.patch_size}"
             )
         if len(adaptor_features) != 4 or len(geometry_features) != 3:
             raise InputError(
@@ -210,8 +205,7 @@ class InstanceHead(nn.Module):
             expected = (adaptor.shape[0], self.features, *adaptor.shape[-2:])
             if tuple(geometry.shape) != expected:
                 raise InputError(
-                    f"InstanceHead geometry level {level} has shape {tuple(geometry.shape)}; "
-                    f"expected {expected}"
+                    f"InstanceHead geometry level {level} has shape {tuple(geometry.shape)}; expected {expected}"
                 )
 
     def _add_legacy_projections(self, dim_in: int, channels: list[int]) -> None:

@@ -96,9 +96,7 @@ class TrackHead(nn.Module):
             conf: (B, S, N) confidence in (0, 1).
         """
         if query_points.ndim != 3 or query_points.shape[-1] != 2:
-            raise InputError(
-                f"query_points has shape {tuple(query_points.shape)}; pass (B, N, 2) pixels (x, y)"
-            )
+            raise InputError(f"query_points has shape {tuple(query_points.shape)}; pass (B, N, 2) pixels (x, y)")
         minimum_side = self.stride * 2 ** (self.corr_levels - 1)
         if min(images.shape[-2:]) < minimum_side:
             raise InputError(

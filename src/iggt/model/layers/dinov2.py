@@ -41,8 +41,7 @@ class DinoV2Encoder(nn.Module):
         # Masked-image pre-training token of DINOv2: kept for checkpoint compatibility, never trained.
         self.mask_token = nn.Parameter(torch.zeros(1, embed_dim), requires_grad=False)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, init_values=init_values, norm_eps=1e-6)
-            for _ in range(depth)
+            Block(embed_dim, num_heads, mlp_ratio, init_values=init_values, norm_eps=1e-6) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
@@ -63,10 +62,7 @@ class DinoV2Encoder(nn.Module):
         """(B, 1 + registers + patches, dim) tokens after the last block, before the final norm."""
         x = self.prepare_tokens(images)
         for block in self.blocks:
-            if self.use_checkpoint and self.training:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if self.use_checkpoint and self.training else block(x)
         return x
 
     def prepare_tokens(self, images: Tensor) -> Tensor:

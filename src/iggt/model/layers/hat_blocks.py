@@ -221,9 +221,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
         key_windows = self._split_heads(self._overlapping_windows(key))
         value_windows = self._split_heads(self._overlapping_windows(value))
         bias = self._position_bias(relative_position_index).unsqueeze(0)
-        key_mask = overlapping_window_key_mask(
-            height, width, self.window_size, self.overlap_size, query.device
-        )
+        key_mask = overlapping_window_key_mask(height, width, self.window_size, self.overlap_size, query.device)
         if key_mask is not None:
             mask_bias = torch.zeros(key_mask.shape, dtype=bias.dtype, device=bias.device)
             bias = bias + mask_bias.masked_fill(~key_mask, float("-inf")).repeat(batch, 1, 1, 1)
@@ -231,9 +229,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
             query_windows, key_windows, value_windows, attn_mask=bias.to(query_windows.dtype)
         )
         attended = attended.transpose(1, 2).reshape(-1, self.window_size * self.window_size, channels)
-        merged = merge_windows(
-            attended, self.window_size, batch, padded_query.shape[1], padded_query.shape[2]
-        )
+        merged = merge_windows(attended, self.window_size, batch, padded_query.shape[1], padded_query.shape[2])
         return merged[:, :height, :width]
 
     def _query_windows(self, padded_query: torch.Tensor) -> torch.Tensor:

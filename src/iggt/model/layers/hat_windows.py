@@ -28,9 +28,7 @@ def partition_windows(x: torch.Tensor, window_size: int) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size * window_size, channels)
 
 
-def merge_windows(
-    windows: torch.Tensor, window_size: int, batch: int, height: int, width: int
-) -> torch.Tensor:
+def merge_windows(windows: torch.Tensor, window_size: int, batch: int, height: int, width: int) -> torch.Tensor:
     """Inverse of `partition_windows`: (B * windows, window_size**2, C) -> (B, H, W, C)."""
     channels = windows.shape[-1]
     x = windows.view(batch, height // window_size, width // window_size, window_size, window_size, channels)

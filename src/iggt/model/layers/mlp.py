@@ -6,9 +6,7 @@ from torch import Tensor, nn
 class Mlp(nn.Module):
     """fc1 -> GELU -> fc2 on the last dimension: (..., in_features) -> (..., out_features)."""
 
-    def __init__(
-        self, in_features: int, hidden_features: int | None = None, out_features: int | None = None
-    ) -> None:
+    def __init__(self, in_features: int, hidden_features: int | None = None, out_features: int | None = None) -> None:
         super().__init__()
         hidden_features = hidden_features or in_features
         self.fc1 = nn.Linear(in_features, hidden_features)

@@ -9,9 +9,7 @@ def uv_grid(width: int, height: int, aspect_ratio: float, device: torch.device, 
     extent: u in +-aspect/diag, v in +-1/diag with diag = sqrt(aspect^2 + 1)."""
     diagonal = (aspect_ratio**2 + 1.0) ** 0.5
     span_x, span_y = aspect_ratio / diagonal, 1.0 / diagonal
-    xs = torch.linspace(
-        -span_x * (width - 1) / width, span_x * (width - 1) / width, width, dtype=dtype, device=device
-    )
+    xs = torch.linspace(-span_x * (width - 1) / width, span_x * (width - 1) / width, width, dtype=dtype, device=device)
     ys = torch.linspace(
         -span_y * (height - 1) / height, span_y * (height - 1) / height, height, dtype=dtype, device=device
     )

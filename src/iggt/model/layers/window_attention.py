@@ -28,9 +28,7 @@ class _RefinerTail(nn.Module):
         self.patch_embed = nn.Sequential(OrderedDict(norm=nn.LayerNorm(dim)))
         self.norm = nn.LayerNorm(dim)
         self.conv_after_body = nn.Conv2d(dim, dim, 3, padding=1)
-        self.conv_before_upsample = nn.Sequential(
-            nn.Conv2d(dim, hidden_channels, 3, padding=1), nn.LeakyReLU()
-        )
+        self.conv_before_upsample = nn.Sequential(nn.Conv2d(dim, hidden_channels, 3, padding=1), nn.LeakyReLU())
         self.conv_last = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
 
     def _to_tokens(self, grid: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,7 @@ class CorrelationPyramid:
             feature_maps = F.avg_pool2d(feature_maps.flatten(0, 1), kernel_size=2, stride=2)
             feature_maps = feature_maps.unflatten(0, (batch, frames))
             self.pyramid.append(feature_maps)
-        steps = torch.linspace(
-            -radius, radius, 2 * radius + 1, device=feature_maps.device, dtype=feature_maps.dtype
-        )
+        steps = torch.linspace(-radius, radius, 2 * radius + 1, device=feature_maps.device, dtype=feature_maps.dtype)
         # (2r+1, 2r+1, 2); entry [a, b] = (steps[a], steps[b]) is added to (x, y), the reference's order.
         self.offsets = torch.stack(torch.meshgrid(steps, steps, indexing="ij"), -1)
 
@@ -41,7 +39,5 @@ class CorrelationPyramid:
             correlation = (correlation / math.sqrt(channels)).reshape(-1, 1, height, width)
             centres = coords.reshape(-1, 1, 1, 2) / 2**level
             window = centres + self.offsets.to(coords.dtype).view(1, side, side, 2)
-            sampled.append(
-                bilinear_sample(correlation, window, padding_mode="zeros").view(batch, frames, tracks, -1)
-            )
+            sampled.append(bilinear_sample(correlation, window, padding_mode="zeros").view(batch, frames, tracks, -1))
         return torch.cat(sampled, -1)

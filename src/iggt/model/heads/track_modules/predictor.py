@@ -87,9 +87,7 @@ class TrackPredictor(nn.Module):
         for _ in range(iterations):
             coords = coords.detach()
             tokens = self._tokens(pyramid, track_features, coords) + position_tokens
-            delta = self.updateformer(tokens.unflatten(0, (batch, tracks))).transpose(
-                1, 2
-            )  # (B, S, N, C + 2)
+            delta = self.updateformer(tokens.unflatten(0, (batch, tracks))).transpose(1, 2)  # (B, S, N, C + 2)
             track_features = track_features + self.ffeat_updater(
                 self.ffeat_norm(delta[..., 2:].reshape(-1, self.latent_dim))
             ).view(track_features.shape)
@@ -100,9 +98,7 @@ class TrackPredictor(nn.Module):
         confidence = torch.sigmoid(self.conf_predictor(track_features)[..., 0])
         return positions, visibility, confidence
 
-    def _tokens(
-        self, pyramid: CorrelationPyramid, track_features: torch.Tensor, coords: torch.Tensor
-    ) -> torch.Tensor:
+    def _tokens(self, pyramid: CorrelationPyramid, track_features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """(B*N, S, transformer_dim) inputs: flow embedding, correlation features, track features."""
         correlations = self.corr_mlp(pyramid.sample(track_features, coords).transpose(1, 2).flatten(0, 1))
         flows = (coords - coords[:, :1]).transpose(1, 2).flatten(0, 1)
@@ -111,9 +107,7 @@ class TrackPredictor(nn.Module):
         )
         return torch.cat([flows, correlations, track_features.transpose(1, 2).flatten(0, 1)], -1)
 
-    def _query_position_tokens(
-        self, queries: torch.Tensor, map_size: torch.Size, frames: int
-    ) -> torch.Tensor:
+    def _query_position_tokens(self, queries: torch.Tensor, map_size: torch.Size, frames: int) -> torch.Tensor:
         """(B*N, S, transformer_dim): the queries' grid position embedding, plus the reference-frame
         token on frame 0 and the other-frame token elsewhere."""
         embedding = grid_position_embedding(self.transformer_dim, *map_size).to(queries.device, queries.dtype)

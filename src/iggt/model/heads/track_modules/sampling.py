@@ -14,9 +14,7 @@ def bilinear_sample(maps: torch.Tensor, coords: torch.Tensor, padding_mode: str 
     No gradient flows into the coordinates (the tracker detaches them).
     """
     height, width = maps.shape[-2:]
-    scale = torch.tensor(
-        [2 / max(width - 1, 1), 2 / max(height - 1, 1)], device=maps.device, dtype=maps.dtype
-    )
+    scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], device=maps.device, dtype=maps.dtype)
     grid = coords.detach().to(maps.device, maps.dtype) * scale - 1
     return F.grid_sample(maps, grid, align_corners=True, padding_mode=padding_mode)
 

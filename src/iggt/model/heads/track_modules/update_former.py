@@ -75,9 +75,7 @@ class EfficientUpdateFormer(nn.Module):
         self.output_norm = nn.LayerNorm(hidden_size)
         self.flow_head = nn.Linear(hidden_size, output_dim)
         self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size))
-        self.time_blocks = nn.ModuleList(
-            AttentionBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)
-        )
+        self.time_blocks = nn.ModuleList(AttentionBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.space_virtual_blocks = nn.ModuleList(
             AttentionBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)
         )
