@@ -1,5 +1,6 @@
 """export_all writes every format or nothing."""
 
+import json
 import os
 
 import pytest
@@ -32,6 +33,20 @@ def test_failing_exporter_leaves_no_directory_and_no_temporary(scene, tmp_path, 
     with pytest.raises(RuntimeError, match="disk full"):
         export_all(predictions, instances, tmp_path / "result")
     assert os.listdir(tmp_path) == []
+
+
+def test_extra_json_is_written_inside_the_atomic_export(scene, tmp_path, monkeypatch):
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    written = export_all(
+        predictions, instances, out_dir, formats=("json",), extra_json={"run.json": {"f": float("inf")}}
+    )
+    assert written["extra"] == [out_dir / "run.json"]
+    assert json.loads((out_dir / "run.json").read_text()) == {"f": None}  # strict JSON: inf becomes null
+    monkeypatch.setitem(EXPORTERS, "json", broken_exporter)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(predictions, instances, tmp_path / "second", formats=("json",), extra_json={"run.json": {}})
+    assert not (tmp_path / "second").exists()
 
 
 def test_non_empty_directory_needs_overwrite(scene, tmp_path):

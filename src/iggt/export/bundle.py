@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from iggt.errors import InputError
@@ -25,6 +25,7 @@ from iggt.export.options import ExportOptions
 from iggt.export.ply import export_ply
 from iggt.export.selection import check_matching
 from iggt.structures import Instances, Predictions
+from iggt.structures.strict_json import write_strict_json
 
 Exporter = Callable[[Predictions, Instances, Path, ExportOptions], list[Path]]
 
@@ -46,8 +47,12 @@ def export_all(
     formats: Sequence[str] = DEFAULT_FORMATS,
     overwrite: bool = False,
     options: ExportOptions | None = None,
+    extra_json: Mapping[str, dict] | None = None,
 ) -> dict[str, list[Path]]:
     """Write ``formats`` into ``out_dir``; returns the written files of each format.
+
+    ``extra_json`` maps file names to JSON content written into the same directory before it is
+    moved into place (returned under the key "extra"), so those files are as atomic as the rest.
 
     Raises InputError for an unknown format, for labels that do not match the predictions, and
     when ``out_dir`` exists and is not empty unless ``overwrite``.
@@ -64,6 +69,8 @@ def export_all(
     staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
     try:
         written = {name: EXPORTERS[name](predictions, instances, staging, options) for name in formats}
+        if extra_json:
+            written["extra"] = [write_strict_json(staging / name, value) for name, value in extra_json.items()]
         _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,6 @@ instances; there are no relative cameras to estimate.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,8 +87,8 @@ class Reconstruction:
         overwrite: bool = False,
         progress: bool = False,
     ) -> list[Path]:
-        """Write the export formats (all by default; see ``iggt.export.EXPORTERS``) into ``out_dir``,
-        then ``reconstruction.json`` (inputs, model, timings, cameras in original pixels).
+        """Write the export formats (all by default; see ``iggt.export.EXPORTERS``) and
+        ``reconstruction.json`` (inputs, model, timings, cameras in original pixels) into ``out_dir``, atomically.
 
         Returns the written paths. A non-empty ``out_dir`` is an error unless ``overwrite``, which
         replaces it as a whole. ``progress`` shows the elapsed time on stderr.
@@ -99,10 +98,15 @@ class Reconstruction:
         out_dir = Path(out_dir)
         formats = tuple(formats or DEFAULT_FORMATS)
         with _timed(self.timings, "export"), stage_progress(f"writing {' '.join(formats)}", progress):
-            written = export_all(self.predictions, self.instances, out_dir, formats=formats, overwrite=overwrite)
-        summary_path = out_dir.absolute() / SUMMARY_FILENAME
-        _write_json_atomically(summary_path, self.to_json())
-        return [path for paths in written.values() for path in paths] + [summary_path]
+            written = export_all(
+                self.predictions,
+                self.instances,
+                out_dir,
+                formats=formats,
+                overwrite=overwrite,
+                extra_json={SUMMARY_FILENAME: self.to_json()},
+            )
+        return [path for paths in written.values() for path in paths]
 
     def to_json(self) -> dict:
         """Inputs, model, timings and the per-view resolution mapping, as plain JSON types."""
@@ -265,21 +269,3 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     timings[stage] = time.perf_counter() - start
-
-
-def _finite_or_none(value):
-    """JSON has no inf or NaN: such numbers (an untrained camera head's focal length) become null."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    return value
-
-
-def _write_json_atomically(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(_finite_or_none(content), indent=1, allow_nan=False))
-    temporary.replace(path)

@@ -5,14 +5,13 @@ IDs are 1..K and mean the same object in every view; 0 means no instance (backgr
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from iggt.errors import InputError
+from iggt.structures.strict_json import finite_or_none, write_strict_json
 
 
 @dataclass
@@ -68,7 +67,7 @@ class Instances:
 
         Non-finite numbers (an instance without finite 3D points) become None: strict JSON has no NaN.
         """
-        return _finite_or_none(
+        return finite_or_none(
             {
                 "num_views": int(self.labels.shape[0]),
                 "image_size": [int(self.labels.shape[1]), int(self.labels.shape[2])],
@@ -108,14 +107,4 @@ class Instances:
             raise InputError(f"cannot read instances from {path}: {exc}") from exc
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1, allow_nan=False))
-
-
-def _finite_or_none(value):
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        write_strict_json(path, self.to_json())
