@@ -1,5 +1,6 @@
 """Saving and loading weights: our safetensors, wrapped torch pickles, VGGT-style files, errors."""
 
+import pickle
 import sys
 
 import pytest
@@ -94,6 +95,14 @@ def test_unreadable_and_unknown_files_raise(tmp_path):
     odd.write_bytes(b"x")
     with pytest.raises(CheckpointError, match="unknown suffix"):
         read_checkpoint(odd)
+
+
+def test_pickles_that_are_not_weights_raise_one_line(tmp_path):
+    pickled = tmp_path / "objects.pt"
+    pickled.write_bytes(pickle.dumps({"x": {1, 2}}))  # weights-only loading refuses sets, with a long hint
+    with pytest.raises(CheckpointError, match="objects.pt") as raised:
+        read_checkpoint(pickled)
+    assert len(str(raised.value).splitlines()) == 1
 
 
 def test_hub_id_without_huggingface_hub_explains_local_files(monkeypatch):

@@ -146,6 +146,12 @@ def _is_state_dict(state: Mapping) -> bool:
     return bool(state) and all(isinstance(v, torch.Tensor) for v in state.values())
 
 
+def _first_line(error: Exception) -> str:
+    """Library errors can span lines (torch.load's weights-only hints); our messages stay on one."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _read_safetensors(path: Path, map_location) -> tuple[dict, dict | None]:
     device = str(torch.device(map_location))
     try:
@@ -154,7 +160,7 @@ def _read_safetensors(path: Path, map_location) -> tuple[dict, dict | None]:
         tensors = load_file(str(path), device=device)
     except Exception as error:  # safetensors raises several unrelated types for corrupt files
         raise CheckpointError(
-            f"cannot read {path.name!r} as safetensors ({error}); re-download or re-save it"
+            f"cannot read {path.name!r} as safetensors ({_first_line(error)}); re-download or re-save it"
         ) from error
     config = json.loads(metadata[CONFIG_METADATA_KEY]) if CONFIG_METADATA_KEY in metadata else None
     return clean_state_dict(tensors), config
@@ -167,7 +173,7 @@ def _read_torch(path: Path, map_location) -> dict:
         loaded = torch.load(str(path), map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch.load raises pickle, zip and runtime errors alike
         raise CheckpointError(
-            f"cannot read {path.name!r} as a torch checkpoint ({error}); re-download or re-save it"
+            f"cannot read {path.name!r} as a torch checkpoint ({_first_line(error)}); re-download or re-save it"
         ) from error
     if not isinstance(loaded, Mapping):
         raise CheckpointError(
