@@ -130,7 +130,8 @@ def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: f
     timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in rec.timings.items())
     lines = [
         f"reconstructed {rec.num_views} view(s) at {width}x{height} with {rec.model_name} on {rec.device} "
-        f"({rec.dtype}): {rec.instances.num_instances} instance(s)",
+        f"({rec.dtype}): {rec.instances.num_instances} instance(s), "
+        f"{int(((rec.instances.pixel_counts > 0).sum(1) > 1).sum())} of them with the same ID in 2 or more views",
         *(f"  note: {note}" for note in rec.notes),
         f"  time: {timings} (total {total_seconds:.1f} s)",
         f"  wrote {len(written)} file(s) to {out_dir}/",
