@@ -189,6 +189,21 @@ class IGGT(nn.Module):
         self.aggregator.set_activation_checkpointing(enabled)
 
     def forward(self, images: Tensor, query_points: Tensor | None = None) -> dict[str, Tensor]:
+        """Predict cameras, depth, point maps and instance features for every view in one pass.
+
+        Args:
+            images: (B, S, 3, H, W) or (S, 3, H, W) floats in [0, 1]; H and W multiples of the patch
+                size. Frame 0 is the reference: the world frame is its camera frame.
+            query_points: optional (B, N, 2) or (N, 2) pixels (x, y) in frame 0 to track (needs the
+                track head).
+
+        Returns:
+            pose_enc (B, S, 9); extrinsic (B, S, 3, 4) camera-from-world, OpenCV; intrinsic
+            (B, S, 3, 3); depth (B, S, H, W, 1); depth_conf (B, S, H, W); world_points
+            (B, S, H, W, 3); world_points_conf (B, S, H, W); instance_feat (B, S, H, W, C), unit L2
+            norm; images (B, S, 3, H, W). In training mode also pose_enc_list (one (B, S, 9) per
+            refinement). With query_points: track (B, S, N, 2), vis and conf (B, S, N).
+        """
         images = self._check_images(images)
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points[None]
