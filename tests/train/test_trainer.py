@@ -10,6 +10,7 @@ from train_helpers import HandBuiltSource, tiny_config
 
 from iggt import IGGT
 from iggt.cli.main import main
+from iggt.errors import ConfigError
 from iggt.train.config import FreezeConfig, load_run_config
 from iggt.train.losses import LossConfig, total_loss
 from iggt.train.optim import ALWAYS_FROZEN, GEOMETRY_HEADS, INSTANCE_MODULES, TRUNK, apply_freeze
@@ -85,6 +86,17 @@ def test_time_limit_saves_and_the_same_command_continues(tmp_path):
     rest = Trainer(tiny_config(tmp_path, "train.steps=2"), source=HandBuiltSource(), show_progress=False).run()
     assert rest.finished and rest.step == 2
     assert [r["step"] for r in _loss_log(tmp_path)] == [1, 2]
+
+
+def test_starting_over_in_a_directory_with_checkpoints_is_refused(tmp_path):
+    first = tiny_config(tmp_path, "train.steps=1", "train.resume=never")
+    Trainer(first, source=HandBuiltSource(), show_progress=False).run()
+    log_before = _loss_log(tmp_path)
+    with pytest.raises(ConfigError, match="already holds a run .*train.resume=auto"):
+        Trainer(tiny_config(tmp_path, "train.steps=2", "train.resume=never"), source=HandBuiltSource())
+    assert _loss_log(tmp_path) == log_before  # nothing was overwritten
+    rest = Trainer(tiny_config(tmp_path, "train.steps=2", "train.resume=auto"), source=HandBuiltSource()).run()
+    assert rest.step == 2 and [r["step"] for r in _loss_log(tmp_path)] == [1, 2]
 
 
 def test_final_export_loads_with_from_pretrained(tmp_path):

@@ -117,7 +117,8 @@ class TrainConfig:
     strategy: str = "ddp"
     """Multi-process wrapping under torchrun: "ddp" or "fsdp" (shards parameters; for large)."""
     resume: str = "auto"
-    """"auto": continue from output_dir's latest checkpoint if any; "never"; or a checkpoint path."""
+    """"auto": continue from output_dir's latest checkpoint if any (else start, from model.init_checkpoint when
+    set); "never": start from step 0, refused when output_dir already holds a checkpoint; or a checkpoint path."""
     transfer_checkpoint: bool = False
     """Also write each checkpoint as parts smaller than transfer_part_mb (output_dir/transfer)."""
     transfer_part_mb: float = 15.0

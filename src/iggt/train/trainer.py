@@ -100,6 +100,14 @@ class Trainer:
     def _resume_directory(self) -> Path | None:
         setting = self.config.train.resume
         if setting == "never":
+            # Starting over would overwrite this run's log and checkpoints: a repeated "never" on a
+            # continuation call once threw away 936 steps (docs/model_card_iggt-small.md).
+            existing = self.checkpoints_dir.is_dir() and ckpt.latest_checkpoint(self.checkpoints_dir)
+            if existing:
+                raise ConfigError(
+                    f"{self.output_dir} already holds a run (latest checkpoint {existing.name}) and train.resume is "
+                    "'never'; pass train.resume=auto to continue it, or choose another train.output_dir"
+                )
             return None
         if setting == "auto":
             return ckpt.latest_checkpoint(self.checkpoints_dir)
