@@ -8,6 +8,7 @@ import pytest
 from iggt.errors import InputError
 from iggt.export import DEFAULT_FORMATS, EXPORTERS, export_all
 from iggt.export import bundle as bundle_module
+from iggt.structures.strict_json import write_strict_json
 
 
 def broken_exporter(predictions, instances, out_dir, options):
@@ -35,17 +36,21 @@ def test_failing_exporter_leaves_no_directory_and_no_temporary(scene, tmp_path, 
     assert os.listdir(tmp_path) == []
 
 
-def test_extra_json_is_written_inside_the_atomic_export(scene, tmp_path, monkeypatch):
+def test_extra_writers_write_inside_the_atomic_export(scene, tmp_path, monkeypatch):
     predictions, instances = scene
+
+    def write_run_json(directory):
+        return [write_strict_json(directory / "run.json", {"f": float("inf")})]
+
     out_dir = tmp_path / "result"
-    written = export_all(
-        predictions, instances, out_dir, formats=("json",), extra_json={"run.json": {"f": float("inf")}}
-    )
-    assert written["extra"] == [out_dir / "run.json"]
+    written = export_all(predictions, instances, out_dir, formats=("json",), extra_writers={"run": write_run_json})
+    assert written["run"] == [out_dir / "run.json"]
     assert json.loads((out_dir / "run.json").read_text()) == {"f": None}  # strict JSON: inf becomes null
     monkeypatch.setitem(EXPORTERS, "json", broken_exporter)
     with pytest.raises(RuntimeError, match="disk full"):
-        export_all(predictions, instances, tmp_path / "second", formats=("json",), extra_json={"run.json": {}})
+        export_all(
+            predictions, instances, tmp_path / "second", formats=("json",), extra_writers={"run": write_run_json}
+        )
     assert not (tmp_path / "second").exists()
 
 

@@ -46,6 +46,21 @@ def test_outputs_come_back_at_each_inputs_resolution(tiny_model):
     assert (rec.device, rec.dtype) == ("cpu", "float32")
 
 
+def test_save_writes_masks_and_depth_at_each_inputs_resolution(tiny_model, tmp_path):
+    images = random_images([(60, 80), (80, 60)])
+    rec = reconstruct(images, tiny_model, device="cpu", instance_config=FAST_INSTANCES, progress=False)
+    written = rec.save(tmp_path / "out", formats=("json",))
+    folder = tmp_path / "out" / "original_resolution"
+    assert {folder / "instance_ids_000.png", folder / "depth_001.npy", tmp_path / "out" / "reconstruction.json"} <= set(
+        written
+    )
+    for view in range(2):
+        ids = np.array(Image.open(folder / f"instance_ids_{view:03d}.png"))
+        np.testing.assert_array_equal(ids, rec.instance_labels[view])
+        np.testing.assert_array_equal(np.load(folder / f"depth_{view:03d}.npy"), rec.depth[view])
+    assert ids.shape == (80, 60)
+
+
 def test_pad_mode_sees_every_original_pixel(tiny_model):
     rec = reconstruct(
         random_images([(30, 70)]),

@@ -25,7 +25,6 @@ from iggt.export.options import ExportOptions
 from iggt.export.ply import export_ply
 from iggt.export.selection import check_matching
 from iggt.structures import Instances, Predictions
-from iggt.structures.strict_json import write_strict_json
 
 Exporter = Callable[[Predictions, Instances, Path, ExportOptions], list[Path]]
 
@@ -47,12 +46,13 @@ def export_all(
     formats: Sequence[str] = DEFAULT_FORMATS,
     overwrite: bool = False,
     options: ExportOptions | None = None,
-    extra_json: Mapping[str, dict] | None = None,
+    extra_writers: Mapping[str, Callable[[Path], list[Path]]] | None = None,
 ) -> dict[str, list[Path]]:
     """Write ``formats`` into ``out_dir``; returns the written files of each format.
 
-    ``extra_json`` maps file names to JSON content written into the same directory before it is
-    moved into place (returned under the key "extra"), so those files are as atomic as the rest.
+    ``extra_writers`` maps names to functions that write more files into the directory they are
+    given and return them; they run before the directory is moved into place, so their files are
+    as atomic as the rest, and their files are returned under their names.
 
     Raises InputError for an unknown format, for labels that do not match the predictions, and
     when ``out_dir`` exists and is not empty unless ``overwrite``.
@@ -69,8 +69,8 @@ def export_all(
     staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
     try:
         written = {name: EXPORTERS[name](predictions, instances, staging, options) for name in formats}
-        if extra_json:
-            written["extra"] = [write_strict_json(staging / name, value) for name, value in extra_json.items()]
+        for name, writer in (extra_writers or {}).items():
+            written[name] = writer(staging)
         _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
