@@ -14,7 +14,7 @@ VIEWERS = {
     ".glb": "Blender (File > Import > glTF 2.0) or any glTF viewer",
     ".ply": "MeshLab or CloudCompare",
     "colmap": "the COLMAP GUI (File > Import model)",
-    "original_resolution": "any image viewer (16-bit instance IDs) and Python (numpy.load, depth), at each input's size",
+    "original_resolution": "an image viewer (16-bit IDs) and numpy.load (depth), at each input's size",
     ".png": "any image viewer",
     ".npz": "Python (numpy.load)",
     ".json": "any text editor",
