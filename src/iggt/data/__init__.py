@@ -4,7 +4,7 @@ SyntheticSceneStream renders fresh procedural scenes on the training device; Sce
 reads scenes in the scene format from disk. Both normalise with iggt.data.normalization.
 """
 
-from importlib import import_module
+from iggt.lazy_exports import lazy_getattr
 
 __all__ = [
     "SceneFolderDataset",
@@ -15,17 +15,14 @@ __all__ = [
     "normalize_geometry",
 ]
 
-_LAZY = {
-    "SceneFolderDataset": "iggt.data.scene_dataset",
-    "SyntheticSceneStream": "iggt.data.synthetic_stream",
-    "SyntheticStreamConfig": "iggt.data.synthetic_stream",
-    "build_training_batch": "iggt.data.batch",
-    "check_training_batch": "iggt.data.batch",
-    "normalize_geometry": "iggt.data.normalization",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'iggt.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "SceneFolderDataset": "iggt.data.scene_dataset",
+        "SyntheticSceneStream": "iggt.data.synthetic_stream",
+        "SyntheticStreamConfig": "iggt.data.synthetic_stream",
+        "build_training_batch": "iggt.data.batch",
+        "check_training_batch": "iggt.data.batch",
+        "normalize_geometry": "iggt.data.normalization",
+    },
+)

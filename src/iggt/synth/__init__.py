@@ -6,7 +6,7 @@ torch device -> Scene (iggt.structures.scene) or training batches (iggt.data.syn
 Attributes load lazily: worker processes that only draw layouts never import torch.
 """
 
-from importlib import import_module
+from iggt.lazy_exports import lazy_getattr
 
 __all__ = [
     "BENCHMARKS",
@@ -18,18 +18,15 @@ __all__ = [
     "sample_cameras",
 ]
 
-_LAZY = {
-    "BENCHMARKS": "iggt.synth.benchmarks",
-    "get_benchmark": "iggt.synth.benchmarks",
-    "RenderConfig": "iggt.synth.config",
-    "SceneConfig": "iggt.synth.config",
-    "generate_layout": "iggt.synth.layout",
-    "sample_cameras": "iggt.synth.cameras",
-    "render_scenes": "iggt.synth.generate",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'iggt.synth' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "BENCHMARKS": "iggt.synth.benchmarks",
+        "get_benchmark": "iggt.synth.benchmarks",
+        "RenderConfig": "iggt.synth.config",
+        "SceneConfig": "iggt.synth.config",
+        "generate_layout": "iggt.synth.layout",
+        "sample_cameras": "iggt.synth.cameras",
+        "render_scenes": "iggt.synth.generate",
+    },
+)

@@ -6,22 +6,19 @@
 Command line: ``iggt train --config ...`` or ``torchrun ... -m iggt.train --config ...``.
 """
 
-from importlib import import_module
+from iggt.lazy_exports import lazy_getattr
 
 __all__ = ["LossConfig", "RunConfig", "TrainResult", "Trainer", "load_run_config", "total_loss"]
 
 # Lazy attributes: `python -m iggt.train` and the CLI import this package before knowing what runs.
-_LAZY = {
-    "LossConfig": "iggt.train.losses",
-    "total_loss": "iggt.train.losses",
-    "RunConfig": "iggt.train.config",
-    "load_run_config": "iggt.train.config",
-    "Trainer": "iggt.train.trainer",
-    "TrainResult": "iggt.train.trainer",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'iggt.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "LossConfig": "iggt.train.losses",
+        "total_loss": "iggt.train.losses",
+        "RunConfig": "iggt.train.config",
+        "load_run_config": "iggt.train.config",
+        "Trainer": "iggt.train.trainer",
+        "TrainResult": "iggt.train.trainer",
+    },
+)
