@@ -21,7 +21,7 @@ from iggt.export.colours import instance_colours
 from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points
+from iggt.export.selection import check_matching, select_points, to_uint8
 from iggt.structures import Instances, Predictions
 
 OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
@@ -92,7 +92,7 @@ def pca_colours(features: np.ndarray, seed: int) -> np.ndarray:
     colours = np.full((len(features), 3), 0.5)
     finite = np.isfinite(features).all(1)
     if finite.sum() < 2:
-        return np.round(colours * 255).astype(np.uint8)
+        return to_uint8(colours)
     rows = np.flatnonzero(finite)
     fit = features[np.random.default_rng(seed).choice(rows, min(PCA_FIT_SAMPLE, len(rows)), replace=False)]
     mean = fit.mean(0)
@@ -100,4 +100,4 @@ def pca_colours(features: np.ndarray, seed: int) -> np.ndarray:
     projected = (features[rows] - mean) @ components.T
     low, high = np.percentile(projected, [1, 99], axis=0)
     colours[rows, : len(components)] = np.clip((projected - low) / np.maximum(high - low, 1e-12), 0, 1)
-    return np.round(colours * 255).astype(np.uint8)
+    return to_uint8(colours)
