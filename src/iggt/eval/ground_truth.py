@@ -18,6 +18,7 @@ import torch
 
 from iggt.geometry import depth_to_world_points
 from iggt.inference.preprocess import ResizeRecord, preprocess_images
+from iggt.io.video import evenly_spaced_indices
 
 
 @dataclass
@@ -45,9 +46,9 @@ class GroundTruth:
 
 def select_views(num_frames: int, views: int | None) -> np.ndarray:
     """Indices of at most ``views`` frames spread evenly over the sequence (all when None), sorted."""
-    if views is None or views >= num_frames:
+    if views is None:
         return np.arange(num_frames)
-    return np.unique(np.round(np.linspace(0, num_frames - 1, max(views, 1))).astype(np.int64))
+    return evenly_spaced_indices(num_frames, max(views, 1))
 
 
 def sample_nearest(dense: np.ndarray, record: ResizeRecord, fill: float = 0) -> tuple[np.ndarray, np.ndarray]:
