@@ -139,12 +139,15 @@ def shelf(rng: np.random.Generator, room_height: float) -> ObjectModel:
     half_x, half_y = rng.uniform(0.3, 0.6), rng.uniform(0.14, 0.2)
     height = min(rng.uniform(1.0, 2.0), room_height - 0.4)
     board = 0.01
+    inner = half_x - 2 * board  # half width between the side boards
     parts = [box((sx * (half_x - board), 0, height / 2), (board, half_y, height / 2)) for sx in (-1, 1)]
-    parts.append(box((0, -half_y + 0.005, height / 2), (half_x, 0.005, height / 2), 1))
+    # The back sits between the sides and the boards in front of the back, so no two parts share a
+    # face plane where they overlap (coplanar faces of different parts z-fight: speckled colours).
+    parts.append(box((0, -half_y + 0.005, height / 2), (inner, 0.005, height / 2), 1))
     levels = np.linspace(0.06, height - board, int(rng.integers(3, 6)))
     supports = []
     for index, level in enumerate(levels):
-        parts.append(box((0, 0, level), (half_x - 2 * board, half_y, board)))
+        parts.append(box((0, 0.005, level), (inner, half_y - 0.005, board)))
         above = levels[index + 1] - level if index + 1 < len(levels) else 0.35
         supports.append(Support(level + board, half_x - 0.04, half_y - 0.03, clearance=above - 2 * board))
     return ObjectModel("shelf", "shelf", parts, half_x, half_y, supports)
@@ -164,11 +167,13 @@ def cabinet(rng: np.random.Generator, room_height: float) -> ObjectModel:
 def sofa(rng: np.random.Generator, room_height: float) -> ObjectModel:
     half_x, half_y, seat = rng.uniform(0.7, 1.2), rng.uniform(0.38, 0.5), rng.uniform(0.38, 0.45)
     arm = rng.uniform(0.08, 0.14)
+    # Base between the arms, arms 1 cm short of the back and front, back 1 cm narrower than the
+    # arms: no two parts share a face plane where they overlap (coplanar faces z-fight).
     parts = [
-        box((0, 0, seat / 2 - 0.05), (half_x, half_y, seat / 2 - 0.05)),
+        box((0, 0, seat / 2 - 0.05), (half_x - 2 * arm, half_y, seat / 2 - 0.05)),
         box((0, 0.08, seat - 0.05), (half_x - 2 * arm, half_y - 0.1, 0.05), 1),
-        box((0, -half_y + 0.1, seat + 0.22), (half_x, 0.1, 0.22)),
-        *[box((sx * (half_x - arm), 0, seat / 2 + 0.1), (arm, half_y, seat / 2 + 0.1)) for sx in (-1, 1)],
+        box((0, -half_y + 0.1, seat + 0.22), (half_x - 0.01, 0.1, 0.22)),
+        *[box((sx * (half_x - arm), 0, seat / 2 + 0.1), (arm, half_y - 0.01, seat / 2 + 0.1)) for sx in (-1, 1)],
     ]
     return ObjectModel("sofa", "sofa", parts, half_x, half_y)
 

@@ -15,7 +15,7 @@ from iggt.synth.layout import SceneLayout
 from iggt.synth.prepare import SceneRequest, prepare_scene
 from iggt.synth.renderer import RenderedViews, SceneBatch, render_views
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the same seed would give a different scene; stored in every scene's metadata."""
 
 
