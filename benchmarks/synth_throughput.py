@@ -34,7 +34,7 @@ from iggt.synth.seeds import derive_training_seed
 RESULTS = Path(__file__).parent / "results"
 # Per device: scenes per batch, timed batches, untimed warm-up batches (CPU runs are kept short).
 DEFAULT_LOAD = {"cpu": (1, 1, 0), "cuda": (8, 10, 2)}
-DEFAULT_RAYS_PER_CHUNK = {"cpu": 1 << 16, "cuda": 1 << 20}
+DEFAULT_RAYS_PER_CHUNK = {"cpu": 1 << 16, "cuda": 1 << 22}
 
 
 def synchronize(device: torch.device) -> None:
@@ -73,8 +73,11 @@ def time_render(args, device: torch.device, render: RenderConfig) -> dict:
     config = SyntheticStreamConfig(num_views=args.views, image_size=args.size, batch_size=batch_size, render=render)
     stream = SyntheticSceneStream(config, device)
     batches = prepared_batches(steps + warmup, batch_size, args.views, args.size)
-    for prepared in batches[:warmup]:
+    start = time.perf_counter()
+    for prepared in batches[:warmup]:  # includes compilation
         stream.render_batch(prepared)
+    synchronize(device)
+    warmup_s = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     synchronize(device)
@@ -84,7 +87,7 @@ def time_render(args, device: torch.device, render: RenderConfig) -> dict:
     synchronize(device)
     elapsed = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    return {"views_per_s": steps * batch_size * args.views / elapsed, "peak_memory_gib": peak}
+    return {"views_per_s": steps * batch_size * args.views / elapsed, "peak_memory_gib": peak, "warmup_s": warmup_s}
 
 
 def time_stream(args, device: torch.device) -> float:
@@ -107,19 +110,10 @@ def time_stream(args, device: torch.device) -> float:
     return steps * batch_size * args.views / (time.perf_counter() - start)
 
 
-def measure(args, device: torch.device) -> dict:
-    rows = []
-    for compiled in (False, True) if args.compile else (False,):
-        for shadows in (False, True):
-            render = RenderConfig(shadows=shadows, compile=compiled, rays_per_chunk=args.rays_per_chunk)
-            rows.append(
-                {"measure": "render", "shadows": shadows, "compile": compiled, **time_render(args, device, render)}
-            )
-    rows.append(
-        {"measure": "stream", "shadows": True, "compile": args.compile, "views_per_s": time_stream(args, device)}
-    )
+def measure(args, device: torch.device, save) -> dict:
+    """Every row of the report; ``save(report)`` runs after each row so a cut-off run keeps its rows."""
     batch_size, steps, _ = args.load
-    return {
+    report = {
         "device": device_name(device),
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -130,8 +124,19 @@ def measure(args, device: torch.device) -> dict:
         "prepare_workers": args.prepare_workers,
         "rays_per_chunk": args.rays_per_chunk,
         "prepare_scenes_per_s": time_prepare(batch_size, args.views, args.size),
-        "rows": rows,
+        "rows": [],
     }
+    for compiled in (False, True) if args.compile else (False,):
+        for shadows in (False, True):
+            render = RenderConfig(shadows=shadows, compile=compiled, rays_per_chunk=args.rays_per_chunk)
+            row = {"measure": "render", "shadows": shadows, "compile": compiled, **time_render(args, device, render)}
+            report["rows"].append(row)
+            print(f"  {row}", flush=True)
+            save(report)
+    row = {"measure": "stream", "shadows": True, "compile": args.compile, "views_per_s": time_stream(args, device)}
+    report["rows"].append(row)
+    save(report)
+    return report
 
 
 def print_table(device: str, report: dict) -> None:
@@ -158,7 +163,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="scenes per batch (default: 1 on CPU, 8 on CUDA)")
     parser.add_argument("--steps", type=int, help="timed batches (default: 1 on CPU, 10 on CUDA)")
     parser.add_argument("--compile", action="store_true", help="also measure with torch.compile")
-    parser.add_argument("--chunk", type=int, help="rays per chunk (default: 65536 on CPU, 1048576 on CUDA)")
+    parser.add_argument("--chunk", type=int, help="rays per chunk (default: 65536 on CPU, 4194304 on CUDA)")
     parser.add_argument("--prepare-workers", type=int, default=0, help="stream worker processes (default 0)")
     return parser.parse_args()
 
@@ -172,9 +177,9 @@ def main() -> None:
         batch_size, steps, warmup = DEFAULT_LOAD[name]
         args.load = (args.batch_size or batch_size, args.steps or steps, warmup)
         args.rays_per_chunk = args.chunk or DEFAULT_RAYS_PER_CHUNK[name]
-        report = measure(args, torch.device(name))
+        path = RESULTS / f"synth_throughput_{name}.json"
+        report = measure(args, torch.device(name), lambda r, path=path: path.write_text(json.dumps(r, indent=1)))
         print_table(name, report)
-        (RESULTS / f"synth_throughput_{name}.json").write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

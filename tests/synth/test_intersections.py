@@ -10,13 +10,14 @@ from iggt.geometry import depth_to_world_points
 from iggt.synth.config import RenderConfig
 from iggt.synth.layout import SceneLayout, yaw_matrix
 from iggt.synth.primitives import Lighting, Material, PrimitiveKind, PrimitiveListBuilder, Texture
-from iggt.synth.renderer import SceneBatch, render_views
+from iggt.synth.renderer import SceneBatch, camera_rays, first_hit_distance, nearest_hits, render_views
 
 HEIGHT, WIDTH, FOCAL = 48, 64, 40.0
 PLAIN = Material(Texture.PLAIN, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0, (0.0, 0.0, 0.0))
+AMBIENT = 0.3
 
 
-def layout_of(primitives: list[tuple]) -> SceneLayout:
+def layout_of(primitives: list[tuple], light=(0.0, -5.0, -5.0)) -> SceneLayout:
     """A layout holding (kind, centre, size, rotation) primitives with instance IDs 1, 2, ..."""
     builder = PrimitiveListBuilder()
     for instance_id, (kind, centre, size, rotation) in enumerate(primitives, start=1):
@@ -26,7 +27,7 @@ def layout_of(primitives: list[tuple]) -> SceneLayout:
         room_size=np.array([10.0, 10.0, 3.0]),
         has_ceiling=False,
         primitives=builder.build(),
-        lighting=Lighting((0.0, -5.0, -5.0), 1.0, 0.0, 0.3, (0.5, 0.6, 0.9)),
+        lighting=Lighting(light, 1.0, 0.0, AMBIENT, (0.5, 0.6, 0.9)),
         instances={},
         obstacles=np.zeros((0, 3)),
         focus_points=np.zeros((1, 3)),
@@ -39,10 +40,11 @@ def identity_camera() -> tuple[torch.Tensor, torch.Tensor]:
     return intrinsic[None, None], torch.eye(3, 4)[None, None]
 
 
-def render(primitives: list[tuple], supersample: int = 1):
+def render(primitives: list[tuple], supersample: int = 1, light=(0.0, -5.0, -5.0), shadows: bool = True):
     intrinsic, extrinsic = identity_camera()
-    batch = SceneBatch.from_layouts([layout_of(primitives)], "cpu")
-    return render_views(batch, intrinsic, extrinsic, (HEIGHT, WIDTH), RenderConfig(supersample=supersample))
+    batch = SceneBatch.from_layouts([layout_of(primitives, light)], "cpu")
+    config = RenderConfig(supersample=supersample, shadows=shadows)
+    return render_views(batch, intrinsic, extrinsic, (HEIGHT, WIDTH), config)
 
 
 def pixel_rays() -> np.ndarray:
@@ -126,9 +128,37 @@ def test_nearest_primitive_wins_and_supersampling_keeps_depth():
     assert not torch.equal(plain.rgb, fine.rgb)  # edges are antialiased
 
 
+def test_a_shadow_falls_where_the_light_is_blocked():
+    """Light at (2, 0, 0), a ball at (1, 0, 3): its shadow on the wall z = 5.5 covers the optical axis."""
+    primitives = [
+        (PrimitiveKind.BOX, (0.0, 0.0, 6.0), (5.0, 5.0, 0.5), np.eye(3)),
+        (PrimitiveKind.SPHERE, (1.0, 0.0, 3.0), (0.3, 0.3, 0.3), np.eye(3)),
+    ]
+    lit, shadowed = (render(primitives, light=(2.0, 0.0, 0.0), shadows=s).rgb[0, 0] for s in (False, True))
+    centre = (HEIGHT // 2, WIDTH // 2)
+    ambient_only = (0.5 * AMBIENT) ** (1 / 2.2)  # plain albedo 0.5, no direct light
+    assert shadowed[centre].tolist() == pytest.approx([ambient_only] * 3, rel=1e-5)
+    assert (lit[centre] > shadowed[centre] + 0.1).all()
+    assert torch.equal(lit[2, 2], shadowed[2, 2])  # far from the shadow nothing changes
+
+
+def test_first_hit_distance_is_the_nearest_hit():
+    primitives = [
+        (PrimitiveKind.BOX, (0.0, 0.0, 6.0), (5.0, 5.0, 0.5), yaw_matrix(0.3)),
+        (PrimitiveKind.SPHERE, (0.5, 0.0, 4.0), (0.5, 0.5, 0.5), np.eye(3)),
+        (PrimitiveKind.FRUSTUM, (-1.0, 0.5, 4.5), (0.4, 0.1, 0.6), np.eye(3)),
+    ]
+    intrinsic, extrinsic = identity_camera()
+    batch = SceneBatch.from_layouts([layout_of(primitives)], "cpu")
+    origins, directions = camera_rays(intrinsic, extrinsic, (HEIGHT, WIDTH), 1)
+    nearest_t, _ = nearest_hits(batch, origins, directions)
+    assert torch.isfinite(nearest_t).any() and torch.isinf(nearest_t).any()
+    assert torch.equal(first_hit_distance(batch, origins, directions), nearest_t)
+
+
 @pytest.mark.slow
 def test_compiled_intersection_matches_eager():
-    """torch.compile of the intersection kernels changes nothing (minutes of compilation on CPU)."""
+    """torch.compile of ray tracing changes nothing but float rounding (minutes of compilation on CPU)."""
     primitives = [
         (PrimitiveKind.BOX, (0.0, 0.0, 6.0), (5.0, 5.0, 0.5), yaw_matrix(0.3)),
         (PrimitiveKind.SPHERE, (0.5, 0.0, 4.0), (0.5, 0.5, 0.5), np.eye(3)),
@@ -140,3 +170,4 @@ def test_compiled_intersection_matches_eager():
     compiled = render_views(batch, intrinsic, extrinsic, (HEIGHT, WIDTH), RenderConfig(compile=True))
     assert torch.equal(eager.instance_ids, compiled.instance_ids)
     assert torch.allclose(eager.depth, compiled.depth, rtol=1e-6)
+    assert torch.allclose(eager.rgb, compiled.rgb, atol=1e-5)

@@ -24,11 +24,23 @@ def to_local(
     Returns local origins (B, V, 1, N, 3) and local directions (B, V, P, N, 3), where
     local = rotation^T (world - centre).
     """
-    batch, count = centre.shape[:2]
-    # local_k = sum_j world_j R_jk for all N primitives at once: a (3 -> 3N) product per scene.
-    flat_rotation = rotation.permute(0, 2, 1, 3).reshape(batch, 1, 3, count * 3)
-    local_directions = (directions @ flat_rotation).unflatten(-1, (count, 3))
-    offsets = origins[:, :, 0, None, :] - centre[:, None]
+    if torch.compiler.is_compiling():
+        # Broadcast products, which the compiler fuses with the intersection test and the
+        # nearest-hit reduction into one kernel; a matrix product would stay a separate kernel
+        # writing (B, V, P, 3N) to memory.
+        rows = rotation[:, None, None]  # (B, 1, 1, N, 3, 3): row j is world axis j in local coordinates
+        local_directions = (
+            directions[..., None, 0:1] * rows[..., 0, :]
+            + directions[..., None, 1:2] * rows[..., 1, :]
+            + directions[..., None, 2:3] * rows[..., 2, :]
+        )
+    else:
+        # local_k = sum_j world_j R_jk for all N primitives at once: one (3 -> 3N) product per scene,
+        # cheaper than broadcasting when every intermediate is materialised.
+        batch, count = centre.shape[:2]
+        flat_rotation = rotation.permute(0, 2, 1, 3).reshape(batch, 1, 3, count * 3)
+        local_directions = (directions @ flat_rotation).unflatten(-1, (count, 3))
+    offsets = origins[:, :, 0, None, :] - centre[:, None]  # (B, V, N, 3)
     local_origins = (offsets[..., None, :] @ rotation[:, None])[..., 0, :]
     return local_origins[:, :, None], local_directions
 

@@ -152,6 +152,14 @@ def nearest_hits(
     return best_t, best_index
 
 
+def first_hit_distance(batch: SceneBatch, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """t (B, V, P) of the first hit of each ray (+inf on a miss): ``nearest_hits`` without the column."""
+    best_t = torch.full(directions.shape[:3], torch.inf, device=directions.device)
+    for kind, start, stop in batch.kind_ranges:
+        best_t = torch.minimum(best_t, _kind_hits(batch, kind, start, stop, origins, directions).amin(-1))
+    return best_t
+
+
 def _gather(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """values (B, N, ...) at columns index (B, ...) -> (B, ..., trailing dims of values)."""
     flat = index.reshape(index.shape[0], -1)
@@ -173,14 +181,19 @@ def _surface_normals(kind, local_points, size) -> torch.Tensor:
     return result
 
 
-def _shade(batch: SceneBatch, origins, directions, t, index, shadows: bool, intersector) -> torch.Tensor:
+def _shade(batch: SceneBatch, origins, directions, t, index, shadows: bool) -> torch.Tensor:
     """Linear RGB (B, V, P, 3) of rays with nearest hit (t, index) (B, V, P); sky where t is infinite."""
     hit = torch.isfinite(t)
     points = origins + torch.where(hit, t, 0.0)[..., None] * directions
     rotation, centre = _gather(batch.rotation, index), _gather(batch.centre, index)
     local = ((points - centre)[..., None, :] @ rotation)[..., 0, :]
     size = _gather(batch.size, index)
-    normal = (rotation @ _surface_normals(_gather(batch.kind, index), local, size)[..., None])[..., 0]
+    local_normal = _surface_normals(_gather(batch.kind, index), local, size)
+    # On a flat face (box faces, frustum caps) the coordinate along the normal is exactly the
+    # face's offset; snapping it there keeps a face whose plane lies on a texture-pattern edge
+    # from speckling with the rounding noise of the hit point.
+    local = torch.where(local_normal.abs() == 1, local_normal * size, local)
+    normal = (rotation @ local_normal[..., None])[..., 0]
     normal = torch.where(((normal * directions).sum(-1) > 0)[..., None], -normal, normal)
     albedo = surface_colour(
         local,
@@ -199,8 +212,7 @@ def _shade(batch: SceneBatch, origins, directions, t, index, shadows: bool, inte
         # Cast from the light (one shared origin per scene) to each point lifted off its surface:
         # anything hit before t = 1 lies between the light and the point.
         lifted = points + _SHADOW_BIAS * normal
-        blocker_t, _ = intersector(batch, light, lifted - light)
-        lambert = lambert * (blocker_t >= 1).float()
+        lambert = lambert * (first_hit_distance(batch, light, lifted - light) >= 1).float()
     radiance = albedo * (batch.ambient[:, None, None, None] + (intensity * lambert)[..., None])
     unit_up = directions[..., 2:] / directions.norm(dim=-1, keepdim=True)
     sky = batch.sky_colour[:, None, None] * (0.8 + 0.2 * unit_up)
@@ -230,17 +242,29 @@ def camera_rays(
     return world_from_camera[:, :, None, :3, 3], directions
 
 
-_compiled_nearest_hits = None
+def trace_rays(
+    batch: SceneBatch, origins: torch.Tensor, directions: torch.Tensor, shadows: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear radiance (B, V, P, 3), nearest t (B, V, P) and hit column (B, V, P) of camera rays.
+
+    Origins (B, V, 1, 3), directions (B, V, P, 3): everything a chunk of rays needs, in one
+    function so that torch.compile can fuse intersection, shading and shadow rays.
+    """
+    t, index = nearest_hits(batch, origins, directions)
+    return _shade(batch, origins, directions, t, index, shadows), t, index
 
 
-def _intersector(config: RenderConfig):
-    """``nearest_hits``, compiled once per process when the config asks for it."""
-    global _compiled_nearest_hits
+_compiled_trace_rays = None
+
+
+def _tracer(config: RenderConfig):
+    """``trace_rays``, compiled once per process when the config asks for it."""
+    global _compiled_trace_rays
     if not config.compile:
-        return nearest_hits
-    if _compiled_nearest_hits is None:
-        _compiled_nearest_hits = torch.compile(nearest_hits, dynamic=True)
-    return _compiled_nearest_hits
+        return trace_rays
+    if _compiled_trace_rays is None:
+        _compiled_trace_rays = torch.compile(trace_rays, dynamic=True)
+    return _compiled_trace_rays
 
 
 def render_views(
@@ -263,13 +287,12 @@ def render_views(
     height, width = image_size
     k = config.supersample
     origins, directions = camera_rays(intrinsic, extrinsic, image_size, k)
-    intersector = _intersector(config)
+    tracer = _tracer(config)
     chunk = max(1, config.rays_per_chunk // (num_scenes * num_views))
-    outputs = []
-    for begin in range(0, directions.shape[2], chunk):
-        d = directions[:, :, begin : begin + chunk]
-        t, index = intersector(batch, origins, d)
-        outputs.append((_shade(batch, origins, d, t, index, config.shadows, intersector), t, index))
+    outputs = [
+        tracer(batch, origins, directions[:, :, begin : begin + chunk], config.shadows)
+        for begin in range(0, directions.shape[2], chunk)
+    ]
     radiance, t, index = (torch.cat(parts, 2) for parts in zip(*outputs, strict=True))
     fine = (num_scenes, num_views, height, k, width, k)
     rgb = radiance.view(*fine, 3).mean((3, 5)).clamp(0, 1) ** _GAMMA
