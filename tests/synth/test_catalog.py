@@ -7,7 +7,7 @@ rounding, so colours speckle and differ between CPU and GPU although depth and i
 import numpy as np
 import pytest
 
-from iggt.synth.catalog import FLOOR_RECIPES, SMALL_RECIPES, Part, box, picture, rug
+from iggt.synth.catalog import FLOOR_RECIPES, MESH_RECIPES, SMALL_RECIPES, Part, box, object_top, picture, rug
 from iggt.synth.primitives import PrimitiveKind
 
 RECIPES = {
@@ -67,3 +67,30 @@ def test_no_recipe_has_z_fighting_parts(name):
     for seed in range(100):
         model = recipe(np.random.default_rng(seed), free_height)
         assert coplanar_overlaps(model.parts) == [], (name, seed)
+
+
+def triangle_vertices(part: Part) -> np.ndarray:
+    """(3, 3) object-frame vertices of a triangle part."""
+    length, apex_x, apex_y = part.size
+    local = np.array([[0.0, 0.0, 0.0], [length, 0.0, 0.0], [apex_x, apex_y, 0.0]])
+    return local @ part.rotation.T + np.array(part.centre)
+
+
+@pytest.mark.parametrize("name", sorted(MESH_RECIPES))
+def test_mesh_objects_are_closed_surfaces_resting_on_their_base(name):
+    """Every edge is shared by exactly two faces (no holes to see into), and the lowest vertex is at z = 0."""
+    recipe, _ = MESH_RECIPES[name]
+    for seed in range(50):
+        model = recipe(np.random.default_rng(seed), 0.5)
+        assert all(part.kind == PrimitiveKind.TRIANGLE for part in model.parts)
+        faces = [np.round(triangle_vertices(part), 9) for part in model.parts]
+        edges: dict[tuple, int] = {}
+        for face in faces:
+            for a, b in ((0, 1), (1, 2), (2, 0)):
+                key = tuple(sorted((tuple(face[a]), tuple(face[b]))))
+                edges[key] = edges.get(key, 0) + 1
+        assert len(faces) >= 8 and set(edges.values()) == {2}, (name, seed)
+        vertices = np.concatenate(faces)
+        assert vertices[:, 2].min() == pytest.approx(0.0, abs=1e-9)
+        assert object_top(model) == pytest.approx(vertices[:, 2].max())
+        assert (np.abs(vertices[:, :2]).max(0) <= np.array([model.half_x, model.half_y]) + 1e-9).all()

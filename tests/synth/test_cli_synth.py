@@ -47,3 +47,15 @@ def test_errors_are_one_line_with_the_fix(tmp_path, capsys):
     assert main(["synth", "--out", str(out), "--scenes", "1", "--views", "2", "--size", "16x16"]) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert main(["synth", "--out", str(out), "--scenes", "1", "--views", "2", "--size", "16x16", "--overwrite"]) == 0
+
+
+def test_meshes_flag_adds_triangle_mesh_instances(tmp_path, capsys):
+    out = tmp_path / "meshes"
+    args = ["synth", "--out", str(out), "--scenes", "2", "--views", "2", "--size", "16x16", "--meshes", "3"]
+    assert main(args) == 0
+    assert json.loads((out / "dataset.json").read_text())["mesh_objects"] == 3
+    for folder in list_scenes(out):
+        classes = [info.class_name for info in read_scene(folder).instances.values()]
+        assert 1 <= sum(name in ("rock", "crystal") for name in classes) <= 3
+    assert main(["synth", "--out", str(out), "--benchmark", "synthetic-mini", "--meshes", "2"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--benchmark fixes --meshes; drop them")

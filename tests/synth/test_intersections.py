@@ -5,11 +5,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from iggt.geometry import depth_to_world_points
 from iggt.synth.config import RenderConfig
 from iggt.synth.layout import SceneLayout, yaw_matrix
-from iggt.synth.primitives import Lighting, Material, PrimitiveKind, PrimitiveListBuilder, Texture
+from iggt.synth.primitives import Lighting, Material, PrimitiveKind, PrimitiveListBuilder, Texture, triangle_frame
 from iggt.synth.renderer import SceneBatch, camera_rays, first_hit_distance, nearest_hits, render_views
 
 HEIGHT, WIDTH, FOCAL = 48, 64, 40.0
@@ -111,6 +114,57 @@ def test_frustum_points_lie_on_its_surface(name, size):
     assert (np.abs(local[:, 2]) <= half_height + 1e-3).all()
     assert (on_side | on_cap).all()
     assert on_side.any() and on_cap.any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, (3, 3), elements=st.floats(-2.0, 2.0)))
+def test_triangle_frame_maps_its_local_vertices_onto_the_triangle(vertices):
+    edge_1, edge_2 = vertices[1] - vertices[0], vertices[2] - vertices[0]
+    assume(np.linalg.norm(edge_1) > 0.05 and np.linalg.norm(np.cross(edge_1, edge_2)) > 0.05)
+    rotation, (length, apex_x, apex_y) = triangle_frame(*vertices)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1.0) and length > 0 and apex_y > 0
+    local = np.array([[0.0, 0.0, 0.0], [length, 0.0, 0.0], [apex_x, apex_y, 0.0]])
+    np.testing.assert_allclose(local @ rotation.T + vertices[0], vertices, atol=1e-9)
+
+
+def test_tilted_triangle_depth_and_silhouette():
+    """A triangle tilted away from the camera: exact plane depth inside, nothing outside."""
+    vertices = np.array([[-1.2, -0.8, 2.5], [1.0, -0.9, 3.0], [0.1, 1.0, 3.5]])
+    rotation, size = triangle_frame(*vertices)
+    views = render([(PrimitiveKind.TRIANGLE, vertices[0], size, rotation)])
+    rays = pixel_rays()
+    normal = np.cross(vertices[1] - vertices[0], vertices[2] - vertices[0])
+    t = (vertices[0] @ normal) / (rays @ normal)  # camera at the origin, ray z = 1: t is the depth
+    points = rays * t[..., None]
+    # Signed distances (in metres) of each ray's plane point to the three edges, positive inside.
+    inside_margin = np.full(t.shape, np.inf)
+    for a, b, opposite in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        edge = vertices[b] - vertices[a]
+        inward = np.cross(normal, edge)
+        inward *= np.sign(inward @ (vertices[opposite] - vertices[a])) / np.linalg.norm(inward)
+        inside_margin = np.minimum(inside_margin, (points - vertices[a]) @ inward)
+    depth = views.depth[0, 0].numpy()
+    inside, outside = inside_margin > 1e-3, inside_margin < -1e-3
+    assert inside.sum() > 300 and outside.sum() > 300
+    np.testing.assert_allclose(depth[inside], t[inside], rtol=1e-5)
+    assert (views.instance_ids[0, 0].numpy()[inside] == 1).all()
+    assert (depth[outside] == 0).all()
+
+
+def test_mesh_faces_leave_no_crack():
+    """Two triangles sharing a diagonal cover a square: every pixel inside it hits one of them."""
+    corners = np.array([[-1.0, -1.0, 5.0], [1.0, -1.0, 5.0], [1.0, 1.0, 5.0], [-1.0, 1.0, 5.0]])
+    faces = [triangle_frame(*corners[[0, 1, 2]]), triangle_frame(*corners[[0, 2, 3]])]
+    primitives = [(PrimitiveKind.TRIANGLE, corners[0], size, rotation) for rotation, size in faces]
+    views = render(primitives)
+    rays = pixel_rays() * 5.0
+    # Pixel rows and columns through the diagonal x = y sit exactly on the shared edge.
+    square = (np.abs(rays[..., 0]) < 1 - 1e-3) & (np.abs(rays[..., 1]) < 1 - 1e-3)
+    on_diagonal = square & (np.abs(rays[..., 0] - rays[..., 1]) < 1e-9)
+    assert on_diagonal.sum() >= 10
+    np.testing.assert_allclose(views.depth[0, 0].numpy()[square], 5.0, rtol=1e-6)
+    assert (views.instance_ids[0, 0].numpy()[square] > 0).all()
 
 
 def test_nearest_primitive_wins_and_supersampling_keeps_depth():

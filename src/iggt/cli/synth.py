@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenes-per-batch", type=int, default=4, help="scenes rendered together (default 4)")
     parser.add_argument("--supersample", type=int, default=1, help="odd k: k x k RGB rays per pixel (default 1)")
     parser.add_argument("--no-shadows", action="store_true", help="skip shadow rays (faster)")
+    parser.add_argument(
+        "--meshes", type=int, default=0, help="low-poly triangle-mesh objects per scene: rocks, crystals (default 0)"
+    )
     parser.add_argument("--depth-encoding", choices=DEPTH_ENCODINGS, default="png16", help="png16 (mm) or npy (exact)")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS, default="png", help="png (lossless) or jpg")
     parser.add_argument("--overwrite", action="store_true", help="replace scene folders that already exist")
@@ -55,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> tuple[list[int], int, tuple[int, int], str]:
     """Seeds, views, image size and a description of where the seeds come from."""
+    if args.meshes < 0:
+        raise ConfigError(f"--meshes must be >= 0, got {args.meshes}")
     if args.benchmark:
-        given = [name for name in _DEFAULTS if getattr(args, name) is not None]
+        given = [name for name in _DEFAULTS if getattr(args, name) is not None] + (["meshes"] if args.meshes else [])
         if given:
             raise ConfigError(f"--benchmark fixes {', '.join('--' + g for g in given)}; drop them")
         benchmark = get_benchmark(args.benchmark)
@@ -84,6 +89,7 @@ def _write_index(out: Path, args, seeds: list[int], views: int, size: tuple[int,
         "benchmark": args.benchmark,
         "num_views": views,
         "image_size": list(size),
+        "mesh_objects": args.meshes,
         "scenes": [{"name": name, "seed": seed} for name, seed in zip(names, seeds, strict=True)],
     }
     temporary = out / ".dataset.json.partial"
@@ -103,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     instance_counts, valid_fractions, trajectories = [], [], Counter()
     depth_range = [np.inf, 0.0]
-    scenes = render_scenes(seeds, views, size, SceneConfig(), render_config, device, args.scenes_per_batch)
+    scene_config = SceneConfig(mesh_objects_range=(args.meshes, args.meshes))
+    scenes = render_scenes(seeds, views, size, scene_config, render_config, device, args.scenes_per_batch)
     for name, scene in tqdm(zip(names, scenes, strict=True), total=len(seeds), desc="iggt synth", unit="scene"):
         write_scene(
             scene, args.out / name, depth_encoding=args.depth_encoding, image_format=args.image_format, overwrite=True

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import ConvexHull
 
-from iggt.synth.primitives import PrimitiveKind
+from iggt.synth.primitives import PrimitiveKind, triangle_frame
 
 CLASS_NAMES = (
     "floor",
@@ -37,6 +38,8 @@ CLASS_NAMES = (
     "cup",
     "book",
     "globe",
+    "rock",
+    "crystal",
 )
 """Semantic classes; class ID = position + 1 (0 = none)."""
 CLASS_IDS = {name: index + 1 for index, name in enumerate(CLASS_NAMES)}
@@ -44,12 +47,17 @@ CLASS_IDS = {name: index + 1 for index, name in enumerate(CLASS_NAMES)}
 
 @dataclass
 class Part:
-    """One primitive of an object, in the object's frame; ``material`` indexes the object's materials."""
+    """One primitive of an object, in the object's frame; ``material`` indexes the object's materials.
+
+    ``rotation`` (3 x 3, object-from-part) is only needed by parts that are not axis-aligned in the
+    object's frame (mesh triangles); None means identity.
+    """
 
     kind: PrimitiveKind
     centre: tuple[float, float, float]
     size: tuple[float, float, float]
     material: int = 0
+    rotation: np.ndarray | None = None
 
 
 @dataclass
@@ -72,6 +80,20 @@ class ObjectModel:
     half_x: float
     half_y: float
     supports: list[Support] = field(default_factory=list)
+
+
+def part_top(part: Part) -> float:
+    """Highest z of ``part`` in its object's frame."""
+    if part.kind == PrimitiveKind.TRIANGLE:
+        length, apex_x, apex_y = part.size
+        corners = np.array([[0.0, 0.0, 0.0], [length, 0.0, 0.0], [apex_x, apex_y, 0.0]]) @ part.rotation.T
+        return float(part.centre[2] + corners[:, 2].max())
+    return float(part.centre[2] + part.size[2])  # half height of boxes and frustums, radius of spheres
+
+
+def object_top(model: ObjectModel) -> float:
+    """Height of ``model`` above the surface it stands on."""
+    return max(part_top(part) for part in model.parts)
 
 
 def box(centre, half, material: int = 0) -> Part:
@@ -295,6 +317,44 @@ def rug(rng: np.random.Generator, room_height: float) -> ObjectModel:
     return ObjectModel("rug", "rug", [box((0, 0, 0.004), (half_x, half_y, 0.004))], half_x, half_y)
 
 
+def mesh_parts(vertices: np.ndarray, material: int = 0) -> list[Part]:
+    """Triangle parts of the convex hull of ``vertices`` (M, 3): a closed low-poly surface."""
+    hull = ConvexHull(vertices)
+    parts = []
+    for face in hull.simplices:
+        rotation, size = triangle_frame(*vertices[face])
+        parts.append(Part(PrimitiveKind.TRIANGLE, tuple(vertices[face[0]]), tuple(size), material, rotation))
+    return parts
+
+
+def _jittered_sphere_points(rng: np.random.Generator, count: int, jitter: float) -> np.ndarray:
+    """``count`` random directions with radii in [1 - jitter, 1 + jitter]: a lumpy unit ball."""
+    directions = rng.normal(size=(count, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return directions * rng.uniform(1 - jitter, 1 + jitter, (count, 1))
+
+
+def rock(rng: np.random.Generator, room_height: float) -> ObjectModel:
+    """A low-poly boulder: the convex hull of 10-18 jittered points, about 16-32 triangles."""
+    radii = rng.uniform((0.15, 0.15, 0.1), (0.45, 0.45, 0.35))
+    points = _jittered_sphere_points(rng, int(rng.integers(10, 19)), 0.25) * radii
+    points[:, 2] -= points[:, 2].min()  # resting on the floor
+    half = np.abs(points[:, :2]).max(0)
+    return ObjectModel("rock", "rock", mesh_parts(points), float(half[0]), float(half[1]))
+
+
+def crystal(rng: np.random.Generator, clearance: float) -> ObjectModel:
+    """A low-poly gem on a support: an n-gon ring between a low and a high apex (2n triangles)."""
+    sides, radius = int(rng.integers(4, 8)), rng.uniform(0.03, 0.07)
+    height = min(rng.uniform(0.08, 0.2), clearance)
+    ring_height = height * rng.uniform(0.2, 0.45)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, sides)) if rng.random() < 0.3 else np.arange(sides) * 2 * np.pi / sides
+    ring = np.stack([radius * np.cos(angles), radius * np.sin(angles), np.full(sides, ring_height)], 1)
+    points = np.concatenate([ring, [[0.0, 0.0, 0.0], [0.0, 0.0, height]]])
+    points[:-2, 2] += rng.uniform(-0.1, 0.1, sides) * ring_height  # an uneven girdle
+    return ObjectModel("crystal", "crystal", mesh_parts(points), radius, radius)
+
+
 Recipe = Callable[[np.random.Generator, float], ObjectModel]
 
 FLOOR_RECIPES: dict[str, tuple[Recipe, float, float]] = {
@@ -323,3 +383,6 @@ SMALL_RECIPES: dict[str, tuple[Recipe, float]] = {
     "globe": (globe, 1.0),
 }
 """Recipes for objects on supports: name -> (recipe taking the free height above, relative frequency)."""
+
+MESH_RECIPES: dict[str, tuple[Recipe, bool]] = {"rock": (rock, True), "crystal": (crystal, False)}
+"""Low-poly triangle-mesh objects (``SceneConfig.mesh_objects_range``): name -> (recipe, stands on the floor)."""

@@ -28,6 +28,9 @@ class SceneConfig:
     """Range of the number of small objects put on tables, shelves and cabinets."""
     pictures_range: tuple[int, int] = (0, 3)
     """Range of the number of pictures hung on the walls."""
+    mesh_objects_range: tuple[int, int] = (0, 0)
+    """Range of the number of low-poly triangle-mesh objects (rocks on the floor, crystals on
+    supports). Off by default: meshes cost one primitive per triangle (16-32 a rock)."""
     rug_probability: float = 0.5
     """Probability of one rug (a thin instance lying on the floor)."""
     open_ceiling_probability: float = 0.15
@@ -48,7 +51,7 @@ class SceneConfig:
     def __post_init__(self) -> None:
         _check_range("room_size_range", self.room_size_range, low=2.5)
         _check_range("room_height_range", self.room_height_range, low=2.3)
-        for name in ("objects_range", "small_objects_range", "pictures_range"):
+        for name in ("objects_range", "small_objects_range", "pictures_range", "mesh_objects_range"):
             _check_range(name, getattr(self, name))
         _check_range("fov_range_deg", self.fov_range_deg, low=10.0)
         if self.fov_range_deg[1] + self.fov_jitter_deg >= 170:

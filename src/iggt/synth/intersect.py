@@ -118,6 +118,30 @@ def intersect_frustums(
     return best
 
 
+def intersect_triangles(
+    local_origins: torch.Tensor, local_directions: torch.Tensor, size: torch.Tensor, min_t: float
+) -> torch.Tensor:
+    """Triangles in their local z = 0 plane; size (B, N, 3) = (length, apex_x, apex_y) -> t (B, V, P, N).
+
+    The plane is crossed at t = -o_z / d_z; the crossing (x, y) is inside when it lies on the inner
+    side of all three edges of (0, 0), (length, 0), (apex_x, apex_y). Each edge test tolerates
+    1e-6 of the triangle's doubled area, so rays through an edge shared by two faces of a mesh hit
+    at least one of them (a pixel-sized crack otherwise).
+    """
+    length, apex_x, apex_y = (size[:, None, None, :, i] for i in range(3))
+    ox, oy, oz = local_origins.unbind(-1)
+    dx, dy, dz = local_directions.unbind(-1)
+    t = -oz / dz
+    x, y = ox + t * dx, oy + t * dy
+    tolerance = -1e-6 * length * apex_y
+    inside = (
+        (y * length >= tolerance)
+        & (apex_y * x - apex_x * y >= tolerance)
+        & ((apex_x - length) * y - apex_y * (x - length) >= tolerance)
+    )
+    return torch.where(inside & (t > min_t), t, torch.inf)
+
+
 def box_normals(local_points: torch.Tensor, half_extent: torch.Tensor) -> torch.Tensor:
     """Outward local normals (..., 3) of boxes at surface points: the face of the largest |p / half|."""
     ratio = local_points / half_extent
@@ -129,6 +153,12 @@ def box_normals(local_points: torch.Tensor, half_extent: torch.Tensor) -> torch.
 def sphere_normals(local_points: torch.Tensor) -> torch.Tensor:
     """Outward local normals (..., 3) of spheres centred at the local origin."""
     return local_points / local_points.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def triangle_normals(local_points: torch.Tensor) -> torch.Tensor:
+    """Local normals (..., 3) of triangles: +z everywhere (the renderer turns them towards the viewer)."""
+    zero = torch.zeros_like(local_points[..., 0])
+    return torch.stack([zero, zero, torch.ones_like(zero)], -1)
 
 
 def frustum_normals(local_points: torch.Tensor, size: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from iggt.structures.scene import InstanceInfo
-from iggt.synth.catalog import CLASS_IDS, FLOOR_RECIPES, SMALL_RECIPES, ObjectModel, Support, picture, rug
+from iggt.synth.catalog import (
+    CLASS_IDS,
+    FLOOR_RECIPES,
+    MESH_RECIPES,
+    SMALL_RECIPES,
+    ObjectModel,
+    Support,
+    object_top,
+    picture,
+    rock,
+    rug,
+)
 from iggt.synth.config import SceneConfig
 from iggt.synth.materials import random_colour, sample_material
 from iggt.synth.primitives import Lighting, PrimitiveArrays, PrimitiveKind, PrimitiveListBuilder
@@ -91,7 +102,10 @@ class _LayoutBuilder:
         materials = [sample_material(self.rng) for _ in range(2)]
         rotation = yaw_matrix(yaw)
         for part in model.parts:
-            part_rotation = random_rotation(self.rng) if part.kind == PrimitiveKind.SPHERE else rotation
+            if part.kind == PrimitiveKind.SPHERE:
+                part_rotation = random_rotation(self.rng)  # turns the sphere's texture
+            else:
+                part_rotation = rotation if part.rotation is None else rotation @ part.rotation
             self.primitives.add(
                 part.kind,
                 position + rotation @ np.asarray(part.centre),
@@ -193,10 +207,6 @@ def _weighted_choice(rng: np.random.Generator, choices: tuple[list[str], list[fl
     return names[min(bisect.bisect(cumulative, rng.random()), len(names) - 1)]
 
 
-def _object_top(model: ObjectModel) -> float:
-    return max(part.centre[2] + part.size[2] for part in model.parts)
-
-
 def _add_floor_objects(builder: _LayoutBuilder, room: np.ndarray, count: int) -> tuple[list, list, list]:
     """Place up to ``count`` floor objects; returns obstacles, focus points and placed supports."""
     obstacles, focus, supports = [], [], []
@@ -210,13 +220,16 @@ def _add_floor_objects(builder: _LayoutBuilder, room: np.ndarray, count: int) ->
         position, yaw = pose
         builder.add_object(model, position, yaw)
         obstacles.append((position[0], position[1], _footprint_radius(model)))
-        focus.append((position[0], position[1], _object_top(model) / 2))
+        focus.append((position[0], position[1], object_top(model) / 2))
         supports.extend((position, yaw, support) for support in model.supports)
     return obstacles, focus, supports
 
 
-def _add_small_objects(builder: _LayoutBuilder, supports: list, count: int) -> None:
-    """Put up to ``count`` small objects on the placed supports without overlaps."""
+def _add_small_objects(builder: _LayoutBuilder, supports: list, count: int) -> dict[int, list]:
+    """Put up to ``count`` small objects on the placed supports without overlaps.
+
+    Returns the discs taken on each support (support index -> [(x, y, radius)]).
+    """
     rng = builder.rng
     taken: dict[int, list] = {}
     for _ in range(count if supports else 0):
@@ -228,13 +241,42 @@ def _add_small_objects(builder: _LayoutBuilder, supports: list, count: int) -> N
             continue
         world = position + yaw_matrix(yaw) @ np.array([local[0], local[1], support.height])
         builder.add_object(model, world, yaw + rng.uniform(0, 2 * math.pi))
+    return taken
+
+
+def _add_mesh_objects(
+    builder: _LayoutBuilder, room: np.ndarray, obstacles: list, focus: list, supports: list, taken: dict, count: int
+) -> None:
+    """Place up to ``count`` low-poly mesh objects: rocks on the floor, crystals on free supports."""
+    rng = builder.rng
+    for _ in range(count):
+        name = list(MESH_RECIPES)[int(rng.integers(len(MESH_RECIPES)))]
+        recipe, on_floor = MESH_RECIPES[name]
+        if not supports:  # nothing to stand a crystal on
+            recipe, on_floor = rock, True
+        if on_floor:
+            model = recipe(rng, float(room[2]))
+            pose = _floor_pose(rng, model, room, obstacles, at_wall=False)
+            if pose is None:
+                continue
+            builder.add_object(model, pose[0], pose[1])
+            obstacles.append((pose[0][0], pose[0][1], _footprint_radius(model)))
+            focus.append((pose[0][0], pose[0][1], object_top(model) / 2))
+            continue
+        index = int(rng.integers(len(supports)))
+        position, yaw, support = supports[index]
+        model = recipe(rng, support.clearance)
+        local = _free_spot(rng, model, support, taken.setdefault(index, []))
+        if local is not None:
+            world = position + yaw_matrix(yaw) @ np.array([local[0], local[1], support.height])
+            builder.add_object(model, world, yaw + rng.uniform(0, 2 * math.pi))
 
 
 def _free_spot(rng: np.random.Generator, model: ObjectModel, support: Support, taken: list) -> np.ndarray | None:
     """A spot on ``support`` (its frame) for ``model`` away from ``taken`` discs; records the spot."""
     radius = _footprint_radius(model)
     limit = np.array([support.half_x, support.half_y]) - radius
-    if (limit <= 0).any() or _object_top(model) > support.clearance:
+    if (limit <= 0).any() or object_top(model) > support.clearance:
         return None
     for _ in range(_PLACEMENT_ATTEMPTS):
         spot = rng.uniform(-limit, limit)
@@ -294,12 +336,15 @@ def generate_layout(seed: int, config: SceneConfig) -> SceneLayout:
     count = int(rng.integers(config.objects_range[0], config.objects_range[1] + 1))
     obstacles, focus, supports = _add_floor_objects(builder, room, count)
     count = int(rng.integers(config.small_objects_range[0], config.small_objects_range[1] + 1))
-    _add_small_objects(builder, supports, count)
+    taken = _add_small_objects(builder, supports, count)
     _add_pictures(builder, room, int(rng.integers(config.pictures_range[0], config.pictures_range[1] + 1)))
     if rng.random() < config.rug_probability:
         model = rug(rng, float(room[2]))
         limit = np.maximum(room[:2] / 2 - _footprint_radius(model), 0.0)
         builder.add_object(model, np.array([*rng.uniform(-limit, limit), 0.0]), rng.uniform(0, 2 * math.pi))
+    if config.mesh_objects_range[1] > 0:  # no random draws when off: every other scene stays as it was
+        count = int(rng.integers(config.mesh_objects_range[0], config.mesh_objects_range[1] + 1))
+        _add_mesh_objects(builder, room, obstacles, focus, supports, taken, count)
     if not focus:  # an empty room: look at its centre
         focus.append((0.0, 0.0, 0.8))
     return SceneLayout(

@@ -1,9 +1,10 @@
-"""The primitive table of one scene: every surface is a box, sphere or capped frustum with a material.
+"""The primitive table of one scene: every surface is a box, sphere, capped frustum or triangle with a material.
 
 Each primitive has a local frame (``world = rotation @ local + centre``) and a size vector whose
 meaning depends on its kind. A frustum's axis is local z; it covers cylinders (equal radii),
-cones (top radius 0) and truncated cones. Arrays are NumPy float64 here; the renderer moves
-them to its device as float32.
+cones (top radius 0) and truncated cones. A triangle lies in its local z = 0 plane; low-poly
+meshes are sets of triangles sharing one instance. Arrays are NumPy float64 here; the renderer
+moves them to its device as float32.
 """
 
 from __future__ import annotations
@@ -15,11 +16,35 @@ import numpy as np
 
 
 class PrimitiveKind(IntEnum):
-    """Primitive kinds; ``size`` is (half_x, half_y, half_z), (r, r, r) or (r_bottom, r_top, half_height)."""
+    """Primitive kinds and the meaning of ``size``.
+
+    BOX: (half_x, half_y, half_z). SPHERE: (r, r, r). FRUSTUM: (r_bottom, r_top, half_height).
+    TRIANGLE: (length, apex_x, apex_y): local vertices (0, 0, 0), (length, 0, 0) and
+    (apex_x, apex_y, 0) with length, apex_y > 0 (see ``triangle_frame``); seen from both sides.
+    """
 
     BOX = 0
     SPHERE = 1
     FRUSTUM = 2
+    TRIANGLE = 3
+
+
+def triangle_frame(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World-from-local rotation (3, 3) and size (3,) of the triangle (v0, v1, v2); its centre is v0.
+
+    Local x runs along v0 -> v1, local z along the normal (v1 - v0) x (v2 - v0), local y = z x x,
+    which puts v2 on the positive-y side.
+    """
+    edge_1, edge_2 = np.asarray(v1, float) - v0, np.asarray(v2, float) - v0
+    length = float(np.linalg.norm(edge_1))
+    normal = np.cross(edge_1, edge_2)
+    if length < 1e-9 or np.linalg.norm(normal) < 1e-12:
+        raise ValueError(f"degenerate triangle {v0}, {v1}, {v2}")
+    x_axis = edge_1 / length
+    z_axis = normal / np.linalg.norm(normal)
+    y_axis = np.cross(z_axis, x_axis)
+    rotation = np.stack([x_axis, y_axis, z_axis], axis=1)
+    return rotation, np.array([length, edge_2 @ x_axis, edge_2 @ y_axis])
 
 
 class Texture(IntEnum):

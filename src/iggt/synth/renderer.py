@@ -123,6 +123,13 @@ class RenderedViews:
     class_ids: torch.Tensor
 
 
+_LOCAL_HIT_FUNCTIONS = {
+    PrimitiveKind.BOX: intersect.intersect_boxes,
+    PrimitiveKind.FRUSTUM: intersect.intersect_frustums,
+    PrimitiveKind.TRIANGLE: intersect.intersect_triangles,
+}
+
+
 def _kind_hits(batch: SceneBatch, kind: PrimitiveKind, start: int, stop: int, origins, directions) -> torch.Tensor:
     """t (B, V, P, n) of ray groups against the primitives in columns [start, stop), all of ``kind``."""
     centre, size = batch.centre[:, start:stop], batch.size[:, start:stop]
@@ -130,8 +137,7 @@ def _kind_hits(batch: SceneBatch, kind: PrimitiveKind, start: int, stop: int, or
         t = intersect.intersect_spheres(origins, directions, centre, size[..., 0], _MIN_T)
     else:
         local = intersect.to_local(origins, directions, batch.rotation[:, start:stop], centre)
-        hit_function = intersect.intersect_boxes if kind == PrimitiveKind.BOX else intersect.intersect_frustums
-        t = hit_function(*local, size, _MIN_T)
+        t = _LOCAL_HIT_FUNCTIONS[kind](*local, size, _MIN_T)
     return torch.where(batch.valid[:, None, None, start:stop], t, torch.inf)
 
 
@@ -174,9 +180,10 @@ def _surface_normals(kind, local_points, size) -> torch.Tensor:
         PrimitiveKind.BOX: intersect.box_normals(local_points, size),
         PrimitiveKind.SPHERE: intersect.sphere_normals(local_points),
         PrimitiveKind.FRUSTUM: intersect.frustum_normals(local_points, size),
+        PrimitiveKind.TRIANGLE: intersect.triangle_normals(local_points),
     }
     result = normals[PrimitiveKind.BOX]
-    for primitive_kind in (PrimitiveKind.SPHERE, PrimitiveKind.FRUSTUM):
+    for primitive_kind in (PrimitiveKind.SPHERE, PrimitiveKind.FRUSTUM, PrimitiveKind.TRIANGLE):
         result = torch.where((kind == primitive_kind)[..., None], normals[primitive_kind], result)
     return result
 
@@ -188,11 +195,13 @@ def _shade(batch: SceneBatch, origins, directions, t, index, shadows: bool) -> t
     rotation, centre = _gather(batch.rotation, index), _gather(batch.centre, index)
     local = ((points - centre)[..., None, :] @ rotation)[..., 0, :]
     size = _gather(batch.size, index)
-    local_normal = _surface_normals(_gather(batch.kind, index), local, size)
-    # On a flat face (box faces, frustum caps) the coordinate along the normal is exactly the
-    # face's offset; snapping it there keeps a face whose plane lies on a texture-pattern edge
-    # from speckling with the rounding noise of the hit point.
-    local = torch.where(local_normal.abs() == 1, local_normal * size, local)
+    kind = _gather(batch.kind, index)
+    local_normal = _surface_normals(kind, local, size)
+    # On a flat face (box faces, frustum caps, triangles) the coordinate along the normal is exactly
+    # the face's offset; snapping it there keeps a face whose plane lies on a texture-pattern edge
+    # from speckling with the rounding noise of the hit point. Triangles lie in their z = 0 plane.
+    face_offset = torch.where((kind == PrimitiveKind.TRIANGLE)[..., None], 0.0, local_normal * size)
+    local = torch.where(local_normal.abs() == 1, face_offset, local)
     normal = (rotation @ local_normal[..., None])[..., 0]
     normal = torch.where(((normal * directions).sum(-1) > 0)[..., None], -normal, normal)
     albedo = surface_colour(
