@@ -140,6 +140,20 @@ def test_every_trajectory_keeps_cameras_inside_the_room_and_levelled():
         assert (rotation[:, 1, 2] < 0).all(), trajectory
 
 
+@pytest.mark.parametrize("trajectory", ["walk", "sweep"])
+def test_walks_and_sweeps_show_objects_that_leave_and_re_enter_the_view(trajectory):
+    """Some instance is seen in a view, missed by a later one and seen again after it (the tracking case)."""
+    config = SceneConfig(trajectory_weights={trajectory: 1.0})
+    re_entering = 0
+    for scene in render_scenes([11, 12, 13, 14], 8, (32, 48), scene_config=config):
+        assert scene.metadata["trajectory"] == trajectory
+        for instance in scene.instances:
+            seen = np.array([(scene.instance_ids[view] == instance).sum() >= 5 for view in range(scene.num_views)])
+            views_seen = np.flatnonzero(seen)
+            re_entering += len(views_seen) > 0 and not seen[views_seen[0] : views_seen[-1] + 1].all()
+    assert re_entering >= 2, trajectory
+
+
 def test_open_rooms_show_sky_as_invalid_depth():
     config = SceneConfig(open_ceiling_probability=1.0, camera_height_range=(1.0, 1.2))
     layout = generate_layout(2, config)
