@@ -196,14 +196,19 @@ def test_a_shadow_falls_where_the_light_is_blocked():
     assert torch.equal(lit[2, 2], shadowed[2, 2])  # far from the shadow nothing changes
 
 
-def test_first_hit_distance_is_the_nearest_hit():
+def three_kinds_batch() -> SceneBatch:
+    """A turned box behind a sphere and a frustum, in front of the identity camera."""
     primitives = [
         (PrimitiveKind.BOX, (0.0, 0.0, 6.0), (5.0, 5.0, 0.5), yaw_matrix(0.3)),
         (PrimitiveKind.SPHERE, (0.5, 0.0, 4.0), (0.5, 0.5, 0.5), np.eye(3)),
         (PrimitiveKind.FRUSTUM, (-1.0, 0.5, 4.5), (0.4, 0.1, 0.6), np.eye(3)),
     ]
+    return SceneBatch.from_layouts([layout_of(primitives)], "cpu")
+
+
+def test_first_hit_distance_is_the_nearest_hit():
     intrinsic, extrinsic = identity_camera()
-    batch = SceneBatch.from_layouts([layout_of(primitives)], "cpu")
+    batch = three_kinds_batch()
     origins, directions = camera_rays(intrinsic, extrinsic, (HEIGHT, WIDTH), 1)
     nearest_t, _ = nearest_hits(batch, origins, directions)
     assert torch.isfinite(nearest_t).any() and torch.isinf(nearest_t).any()
@@ -213,13 +218,8 @@ def test_first_hit_distance_is_the_nearest_hit():
 @pytest.mark.slow
 def test_compiled_intersection_matches_eager():
     """torch.compile of ray tracing changes nothing but float rounding (minutes of compilation on CPU)."""
-    primitives = [
-        (PrimitiveKind.BOX, (0.0, 0.0, 6.0), (5.0, 5.0, 0.5), yaw_matrix(0.3)),
-        (PrimitiveKind.SPHERE, (0.5, 0.0, 4.0), (0.5, 0.5, 0.5), np.eye(3)),
-        (PrimitiveKind.FRUSTUM, (-1.0, 0.5, 4.5), (0.4, 0.1, 0.6), np.eye(3)),
-    ]
     intrinsic, extrinsic = identity_camera()
-    batch = SceneBatch.from_layouts([layout_of(primitives)], "cpu")
+    batch = three_kinds_batch()
     eager = render_views(batch, intrinsic, extrinsic, (HEIGHT, WIDTH), RenderConfig())
     compiled = render_views(batch, intrinsic, extrinsic, (HEIGHT, WIDTH), RenderConfig(compile=True))
     assert torch.equal(eager.instance_ids, compiled.instance_ids)
