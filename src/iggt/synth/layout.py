@@ -207,6 +207,28 @@ def _weighted_choice(rng: np.random.Generator, choices: tuple[list[str], list[fl
     return names[min(bisect.bisect(cumulative, rng.random()), len(names) - 1)]
 
 
+def _place_on_floor(
+    builder: _LayoutBuilder, model: ObjectModel, room: np.ndarray, obstacles: list, focus: list, at_wall: bool
+) -> tuple[np.ndarray, float] | None:
+    """Put ``model`` on a free spot of the floor and record it; returns its (position, yaw) or None."""
+    pose = _floor_pose(builder.rng, model, room, obstacles, at_wall)
+    if pose is not None:
+        position, _ = pose
+        builder.add_object(model, *pose)
+        obstacles.append((position[0], position[1], _footprint_radius(model)))
+        focus.append((position[0], position[1], object_top(model) / 2))
+    return pose
+
+
+def _place_on_support(builder: _LayoutBuilder, model: ObjectModel, support_entry: tuple, taken: list) -> None:
+    """Put ``model`` on a free spot of a placed support (position, yaw, Support), if there is one."""
+    position, yaw, support = support_entry
+    local = _free_spot(builder.rng, model, support, taken)
+    if local is not None:
+        world = position + yaw_matrix(yaw) @ np.array([local[0], local[1], support.height])
+        builder.add_object(model, world, yaw + builder.rng.uniform(0, 2 * math.pi))
+
+
 def _add_floor_objects(builder: _LayoutBuilder, room: np.ndarray, count: int) -> tuple[list, list, list]:
     """Place up to ``count`` floor objects; returns obstacles, focus points and placed supports."""
     obstacles, focus, supports = [], [], []
@@ -214,14 +236,9 @@ def _add_floor_objects(builder: _LayoutBuilder, room: np.ndarray, count: int) ->
         name = _weighted_choice(builder.rng, _FLOOR_CHOICES)
         recipe, _, wall_probability = FLOOR_RECIPES[name]
         model = recipe(builder.rng, float(room[2]))
-        pose = _floor_pose(builder.rng, model, room, obstacles, builder.rng.random() < wall_probability)
-        if pose is None:
-            continue
-        position, yaw = pose
-        builder.add_object(model, position, yaw)
-        obstacles.append((position[0], position[1], _footprint_radius(model)))
-        focus.append((position[0], position[1], object_top(model) / 2))
-        supports.extend((position, yaw, support) for support in model.supports)
+        pose = _place_on_floor(builder, model, room, obstacles, focus, builder.rng.random() < wall_probability)
+        if pose is not None:
+            supports.extend((*pose, support) for support in model.supports)
     return obstacles, focus, supports
 
 
@@ -234,13 +251,8 @@ def _add_small_objects(builder: _LayoutBuilder, supports: list, count: int) -> d
     taken: dict[int, list] = {}
     for _ in range(count if supports else 0):
         index = int(rng.integers(len(supports)))
-        position, yaw, support = supports[index]
-        model = SMALL_RECIPES[_weighted_choice(rng, _SMALL_CHOICES)][0](rng, support.clearance)
-        local = _free_spot(rng, model, support, taken.setdefault(index, []))
-        if local is None:
-            continue
-        world = position + yaw_matrix(yaw) @ np.array([local[0], local[1], support.height])
-        builder.add_object(model, world, yaw + rng.uniform(0, 2 * math.pi))
+        model = SMALL_RECIPES[_weighted_choice(rng, _SMALL_CHOICES)][0](rng, supports[index][2].clearance)
+        _place_on_support(builder, model, supports[index], taken.setdefault(index, []))
     return taken
 
 
@@ -250,26 +262,15 @@ def _add_mesh_objects(
     """Place up to ``count`` low-poly mesh objects: rocks on the floor, crystals on free supports."""
     rng = builder.rng
     for _ in range(count):
-        name = list(MESH_RECIPES)[int(rng.integers(len(MESH_RECIPES)))]
-        recipe, on_floor = MESH_RECIPES[name]
+        recipe, on_floor = MESH_RECIPES[list(MESH_RECIPES)[int(rng.integers(len(MESH_RECIPES)))]]
         if not supports:  # nothing to stand a crystal on
             recipe, on_floor = rock, True
         if on_floor:
-            model = recipe(rng, float(room[2]))
-            pose = _floor_pose(rng, model, room, obstacles, at_wall=False)
-            if pose is None:
-                continue
-            builder.add_object(model, pose[0], pose[1])
-            obstacles.append((pose[0][0], pose[0][1], _footprint_radius(model)))
-            focus.append((pose[0][0], pose[0][1], object_top(model) / 2))
-            continue
-        index = int(rng.integers(len(supports)))
-        position, yaw, support = supports[index]
-        model = recipe(rng, support.clearance)
-        local = _free_spot(rng, model, support, taken.setdefault(index, []))
-        if local is not None:
-            world = position + yaw_matrix(yaw) @ np.array([local[0], local[1], support.height])
-            builder.add_object(model, world, yaw + rng.uniform(0, 2 * math.pi))
+            _place_on_floor(builder, recipe(rng, float(room[2])), room, obstacles, focus, at_wall=False)
+        else:
+            index = int(rng.integers(len(supports)))
+            model = recipe(rng, supports[index][2].clearance)
+            _place_on_support(builder, model, supports[index], taken.setdefault(index, []))
 
 
 def _free_spot(rng: np.random.Generator, model: ObjectModel, support: Support, taken: list) -> np.ndarray | None:
