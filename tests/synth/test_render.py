@@ -174,11 +174,19 @@ def _looking_up(extrinsic: np.ndarray) -> np.ndarray:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-def test_cuda_renders_the_same_scene_as_the_cpu(scenes, compiled):
-    """Same seed, same layout and cameras; only float rounding at silhouettes and texture cells may differ."""
-    render = RenderConfig(compile=compiled)
-    on_gpu = next(render_scenes([3], VIEWS, SIZE, render_config=render, device="cuda"))
-    on_cpu = scenes[0]
+@pytest.mark.parametrize("meshes", [0, 4], ids=["primitives", "meshes"])
+def test_cuda_renders_the_same_scene_as_the_cpu(compiled, meshes):
+    """Same seed, same layout and cameras; only float rounding at silhouettes and texture cells may differ.
+
+    The reference is eager rendering on the CPU; the GPU renders eagerly or compiled.
+    """
+    scene_config = SceneConfig(mesh_objects_range=(meshes, meshes))
+    seed = 36 if meshes else 3  # seed 36 shows its meshes in about 700 pixels
+    on_cpu = next(render_scenes([seed], VIEWS, SIZE, scene_config))
+    on_gpu = next(render_scenes([seed], VIEWS, SIZE, scene_config, RenderConfig(compile=compiled), device="cuda"))
+    if meshes:
+        mesh_ids = [i for i, info in on_cpu.instances.items() if info.class_name in ("rock", "crystal")]
+        assert np.isin(on_cpu.instance_ids, mesh_ids).sum() > 500
     assert np.array_equal(on_gpu.extrinsic, on_cpu.extrinsic) and on_gpu.instances == on_cpu.instances
     assert (on_gpu.instance_ids == on_cpu.instance_ids).mean() > 0.999
     same = on_gpu.instance_ids == on_cpu.instance_ids
