@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from iggt.instances.config import InstanceConfig
     from iggt.model.hub import load_model
 
+    device = resolve_device(args.device)
+    resolve_dtype(args.dtype, device)
     if not args.data.is_dir():
         raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
@@ -68,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         max_points=args.max_points,
         absent_views=args.absent_views,
     )
-    device = resolve_device(args.device)
-    resolve_dtype(args.dtype, device)
     # Arguments are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
