@@ -92,6 +92,10 @@ def test_stage_parity_with_the_official_code():
         levels = root.part_adaptor(tokens, images, patch_start_idx=5)
         raw = root.part_head.decode(levels, geometry, images)
         normalised = root.part_head(levels, geometry, images)
+    # The official stages were computed on another machine: float32 sums in another order differ by
+    # ~1e-6 of each output's range (measured here: <= 4e-6 raw, 1.1e-5 on unit features, under the
+    # default and AVX-512 code paths); 1e-4 keeps a 10x margin, while one conv weight off by 1%
+    # (window_cross_attention.conv_last) already moves the raw output by 1.1e-2.
     for index, level in enumerate(levels):
         expected = torch.from_numpy(stages[f"part_adaptor.0.res{index + 1}"])
         assert level.shape == expected.shape
