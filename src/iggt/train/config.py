@@ -114,7 +114,7 @@ class TrainConfig:
     output_dir: str = "outputs/train"
     seed: int = 0
     device: str = "auto"
-    """"auto" (CUDA when available), "cpu", or "cuda"."""
+    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (:mod:`iggt.device`)."""
     precision: str = "bf16"
     """"bf16" (or "bfloat16"): bfloat16 autocast of the trunk on CUDA (float32 on CPU); "fp32" (or
     "float32"): no autocast. Spellings of :data:`iggt.device.DTYPES`."""
