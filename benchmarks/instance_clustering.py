@@ -9,7 +9,7 @@ Timed: ``cluster_features`` on N independently drawn pixels, and ``extract_insta
 subsample of pixels.
 
 For reference, the official demo's HDBSCAN over all pixels took 21 s for 169 k and 54 s for
-339 k pixels on 16 CPU cores (/work/shared/reference/official_baseline.md).
+339 k pixels on 16 CPU cores (../shared/reference/official_baseline.md).
 
 On CUDA only the assignment of pixels to centres moves to the GPU; HDBSCAN on the sample runs
 on one CPU core either way.

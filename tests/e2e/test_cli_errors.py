@@ -149,11 +149,26 @@ def test_bad_arguments(capsys, tmp_path, photos, tiny_weights, arguments, messag
     assert_one_line_error(code, err, message)
 
 
-def test_cuda_device_without_a_gpu(capsys, tmp_path, photos, tiny_weights):
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is visible")
-    code, _, err = run_cli(capsys, photos, "--out", tmp_path / "out", "--device", "cuda", "--model", tiny_weights)
-    assert_one_line_error(code, err, "no CUDA GPU is visible; use --device cpu")
+@pytest.mark.parametrize(
+    ("command", "arguments"),
+    [
+        ("reconstruct", ["{photos}", "--out", "{tmp}/out", "--model", "{weights}"]),
+        ("eval", ["--data", "{photos}", "--out", "{tmp}/report", "--model", "{weights}"]),
+        ("synth", ["--out", "{tmp}/scenes", "--scenes", "1"]),
+        ("train", ["--output-dir", "{tmp}/run", "--no-progress"]),
+    ],
+)
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_a_gpu_asked_for_without_one_is_the_same_line_from_every_command(
+    capsys, monkeypatch, tmp_path, photos, tiny_weights, command, arguments, device
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, wherever this runs
+    arguments = [a.format(tmp=tmp_path, photos=photos, weights=tiny_weights) for a in arguments]
+    code = main([command, *arguments, "--device", device])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2
+    assert lines == [f"iggt {command}: error: device '{device}' asked for but no CUDA GPU is visible; use --device cpu"]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "scenes").exists()  # refused before any work
 
 
 def test_the_installed_command_prints_one_line_without_traceback(tmp_path):

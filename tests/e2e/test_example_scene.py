@@ -28,13 +28,66 @@ def test_the_example_is_a_few_small_views_from_the_current_engine():
     assert description["generator_version"] == GENERATOR_VERSION
 
 
+# The shipped PNGs were rendered on one machine and are compared with a render on another. The same
+# torch code gives float results that differ in the last bits between CPUs and MKL/ATen code paths
+# (AMD vs Intel, AVX2 vs AVX-512), enough to flip a ray's hit or shadow test where it grazes a
+# silhouette or boundary. Each pixel averages 3 x 3 rays (SUPERSAMPLE), so such a flip moves a pixel
+# by a fraction of the contrast across that boundary, and only there. Hence, by design:
+#   - every pixel is within 1 level (uint8 rounding), except
+#   - at most RAY_FLIP_BUDGET of all pixels (0.01%: 40 of 8 x 224 x 224), each moved by at most a
+#     third of its local contrast (one row or column of its 3 x 3 rays flipped).
+# Measured on an AMD EPYC (AVX-512): 2 such pixels, moved by 4 (of contrast 38) and 9 (of 126).
+# A camera 5 mm off changes thousands of pixels; dropping the smallest visible object (30 pixels in
+# all views) moves pixels by more than a third of their contrast: both fail.
+RAY_FLIP_BUDGET = 1e-4
+ROUNDING = 1
+
+
+def local_contrast(images: np.ndarray) -> np.ndarray:
+    """(S, H, W, 3) -> (S, H, W): largest max - min over each pixel's 3 x 3 window, over channels."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    height, width = images.shape[1:3]
+    windows = [padded[:, dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)]
+    return (np.max(windows, axis=0) - np.min(windows, axis=0)).max(-1)
+
+
+def render_mismatches(rendered: np.ndarray, shipped: np.ndarray) -> list[str]:
+    """What breaks the cross-machine tolerance above, empty when ``rendered`` matches ``shipped``."""
+    rendered, shipped = rendered.astype(np.int16), shipped.astype(np.int16)
+    difference = np.abs(rendered - shipped).max(-1)
+    flipped = difference > ROUNDING
+    problems = []
+    if flipped.sum() > RAY_FLIP_BUDGET * difference.size:
+        problems.append(f"{flipped.sum()} of {difference.size} pixels differ by more than {ROUNDING}")
+    too_far = flipped & (3 * difference > local_contrast(shipped))
+    if too_far.any():
+        problems.append(f"{too_far.sum()} pixels moved by more than a third of their local contrast")
+    return problems
+
+
+def shipped_views() -> np.ndarray:
+    return np.stack([np.asarray(Image.open(path)) for path in shipped_images()])
+
+
+def test_the_render_tolerance_admits_rounding_and_refuses_a_moved_camera_or_a_new_object():
+    shipped = shipped_views()
+    noise = np.random.default_rng(0).integers(-1, 2, shipped.shape)
+    assert render_mismatches(np.clip(shipped + noise, 0, 255), shipped) == []
+    shifted = render_mismatches(np.roll(shipped, 1, axis=2), shipped)  # the views seen one pixel to the side
+    assert shifted and "pixels differ by more than 1" in shifted[0]
+    contrast = local_contrast(shipped)
+    view, row, column = np.argwhere(contrast[:, 5:-5, 5:-5] == 0)[0] + (0, 5, 5)  # a flat spot
+    painted = shipped.copy()
+    painted[view, row - 2 : row + 3, column - 2 : column + 3] = 255 - shipped[view, row, column]  # 25 pixels
+    assert render_mismatches(painted, shipped) == ["25 pixels moved by more than a third of their local contrast"]
+
+
 @pytest.mark.slow
 def test_the_engine_renders_the_shipped_views_again(tmp_path):
     """About a minute on a CPU: proves the shipped PNGs are the engine's output for the seed."""
     example.make_example_scene(tmp_path / "again")
-    for shipped in shipped_images():
-        rendered = np.asarray(Image.open(tmp_path / "again" / "images" / shipped.name), dtype=np.int16)
-        assert np.abs(rendered - np.asarray(Image.open(shipped), dtype=np.int16)).max() <= 1
+    again = np.stack([np.asarray(Image.open(tmp_path / "again" / "images" / p.name)) for p in shipped_images()])
+    assert render_mismatches(again, shipped_views()) == []
 
 
 def test_example_flag_reconstructs_the_shipped_scene(tmp_path, capsys):

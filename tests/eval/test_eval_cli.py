@@ -4,9 +4,11 @@ import csv
 import json
 
 import pytest
+import torch
 
 from iggt.cli.main import main
 from iggt.eval.report import TASK_COLUMNS
+from iggt.instances.assignment import nearest_centre
 from iggt.model.iggt import IGGT
 
 
@@ -71,3 +73,24 @@ def test_eval_command_rejects_unknown_tasks_before_loading_a_model(make_scene, w
     argv = ["eval", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"), "--model", "missing.pt"]
     assert main([*argv, "--tasks", "depth,normals"]) == 2
     assert "normals" in capsys.readouterr().err
+
+
+def test_eval_on_the_cpu_clusters_instances_on_the_cpu_while_a_gpu_is_visible(
+    make_scene, write_scannet, tiny_model_file, tmp_path, monkeypatch
+):
+    """`--device cpu` reaches the instance step: no stage may pick a visible GPU on its own."""
+    from iggt.instances import clustering
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    devices = []
+
+    def recording_nearest_centre(vectors, centres, max_distance, device, chunk_size):
+        devices.append(device)
+        return nearest_centre(vectors, centres, max_distance, device, chunk_size)
+
+    monkeypatch.setattr(clustering, "nearest_centre", recording_nearest_centre)
+    write_scannet(make_scene(num_views=2), tmp_path / "data" / "scene0000_00", stems=["0", "1"])
+    argv = ["eval", "--data", str(tmp_path / "data"), "--model", str(tiny_model_file), "--out", str(tmp_path / "r")]
+    assert main([*argv, "--device", "cpu", "--tasks", "instances", "--quiet"]) == 0
+    assert devices and set(devices) == {torch.device("cpu")}  # the model's and the baseline's clustering
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["instance_config"]["device"] == "cpu"

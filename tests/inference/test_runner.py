@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from iggt.errors import InputError
-from iggt.inference.runner import _forward_progress, resolve_device, resolve_dtype, run_model
+from iggt.inference.runner import _forward_progress, run_model
 from iggt.model.config import get_config
 from iggt.model.iggt import IGGT
 
@@ -55,21 +55,6 @@ def test_progress_bar_counts_every_block_and_head_call(tiny_model):
             assert bar.n == bar.total
     finally:
         tiny_model.config.frames_chunk_size = get_config("tiny").frames_chunk_size
-
-
-def test_device_and_dtype_resolution():
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
-    assert resolve_dtype("fp32", torch.device("cpu")) == torch.float32
-    with pytest.raises(InputError, match="needs a CUDA device"):
-        resolve_dtype("bfloat16", torch.device("cpu"))
-    with pytest.raises(InputError, match="unknown dtype 'int8'"):
-        resolve_dtype("int8", torch.device("cpu"))
-    with pytest.raises(InputError, match="unknown device 'gpu0'"):
-        resolve_device("gpu0")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="no CUDA GPU is visible; use --device cpu"):
-            resolve_device("cuda")
 
 
 def test_images_off_the_patch_grid_are_refused(tiny_model):

@@ -2,7 +2,6 @@
 
 import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,15 +17,11 @@ from iggt.model.layers.hat_windows import (
     overlapping_window_relative_position_index,
     window_relative_position_index,
 )
+from shared_reference import REFERENCE, requires_reference
 
-REFERENCE = Path("/work/shared/reference")
 STATE_DICT_TSV = REFERENCE / "iggt_official_state_dict.tsv"
 STAGES = REFERENCE / "parity" / "official_stages_2x112.npz"
 PARITY_FILL = REFERENCE / "parity" / "parity_fill.py"
-needs_reference = pytest.mark.skipif(
-    not (STATE_DICT_TSV.exists() and STAGES.exists() and PARITY_FILL.exists()),
-    reason="official reference files under /work/shared/reference are not available",
-)
 
 
 def official_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
@@ -75,7 +70,7 @@ def small_inputs(frames: int, height: int, width: int, patch_start_idx: int = 5,
     return tokens, images, geometry
 
 
-@needs_reference
+@requires_reference
 def test_key_names_and_shapes_match_the_official_checkpoint():
     ours = {key: tuple(value.shape) for key, value in official_instance_path().state_dict().items()}
     for prefix in ("part_adaptor.", "part_head."):
@@ -83,7 +78,7 @@ def test_key_names_and_shapes_match_the_official_checkpoint():
         assert {key: shape for key, shape in ours.items() if key.startswith(prefix)} == expected
 
 
-@needs_reference
+@requires_reference
 def test_stage_parity_with_the_official_code():
     parity = load_parity_fill()
     root = official_instance_path()
@@ -97,6 +92,10 @@ def test_stage_parity_with_the_official_code():
         levels = root.part_adaptor(tokens, images, patch_start_idx=5)
         raw = root.part_head.decode(levels, geometry, images)
         normalised = root.part_head(levels, geometry, images)
+    # The official stages were computed on another machine: float32 sums in another order differ by
+    # ~1e-6 of each output's range (measured here: <= 4e-6 raw, 1.1e-5 on unit features, under the
+    # default and AVX-512 code paths); 1e-4 keeps a 10x margin, while one conv weight off by 1%
+    # (window_cross_attention.conv_last) already moves the raw output by 1.1e-2.
     for index, level in enumerate(levels):
         expected = torch.from_numpy(stages[f"part_adaptor.0.res{index + 1}"])
         assert level.shape == expected.shape

@@ -6,7 +6,6 @@ as max |ours - official| / max |official| per output.
 """
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +13,8 @@ import torch
 
 from iggt.model.config import get_config
 from iggt.model.iggt import IGGT
+from shared_reference import REFERENCE, requires_reference
 
-SHARED_CANDIDATES = (Path("/work/shared"), Path(__file__).resolve().parents[2] / ".." / "shared")
-SHARED = next((p for p in SHARED_CANDIDATES if (p / "reference").is_dir()), None)
-REFERENCE = SHARED / "reference" if SHARED else None
-requires_reference = pytest.mark.skipif(SHARED is None, reason="../shared/reference (official fixtures) is absent")
 TOLERANCE = 1e-4
 
 

@@ -1,7 +1,6 @@
 """Track head: official key layout, sampling conventions, shapes, symmetries and gradients."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +10,9 @@ from iggt.errors import InputError
 from iggt.model.heads.track_head import TrackHead
 from iggt.model.heads.track_modules.correlation import CorrelationPyramid
 from iggt.model.heads.track_modules.sampling import bilinear_sample, flow_embedding, sample_point_features
+from shared_reference import REFERENCE, requires_reference
 
-STATE_DICT_TSV = Path("/work/shared/reference/iggt_official_state_dict.tsv")
+STATE_DICT_TSV = REFERENCE / "iggt_official_state_dict.tsv"
 PATCH_START = 5
 
 
@@ -43,7 +43,7 @@ def query_points(batch: int, tracks: int, height: int, width: int) -> torch.Tens
     return torch.rand(batch, tracks, 2, generator=generator) * torch.tensor([width - 1.0, height - 1.0])
 
 
-@pytest.mark.skipif(not STATE_DICT_TSV.exists(), reason="official state-dict listing is not available")
+@requires_reference
 def test_key_names_and_shapes_match_the_official_checkpoint():
     rows = [line.split("\t") for line in STATE_DICT_TSV.read_text().splitlines()[1:]]
     expected = {

@@ -39,12 +39,25 @@ def test_list_items_and_free_form_dicts_can_be_overridden():
         ("data.sources.4.weight=1", "not an index below 1"),
         ("loss.contrastive.sampling.reduction=max", "reduction 'max' is not one of"),
         ("train.precision=fp8", "train.precision 'fp8'"),
+        ("train.precision=fp16", r"train.precision 'fp16' is not one of bf16 \(bfloat16\) or fp32 \(float32\)"),
     ],
 )
 def test_bad_keys_and_values_raise_one_line_config_errors(override, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_run_config(None, [override])
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "trunk_dtype"), [("bf16", "bfloat16"), ("bfloat16", "bfloat16"), ("fp32", "float32")]
+)
+def test_precision_takes_every_spelling_of_the_shared_vocabulary(spelling, trunk_dtype):
+    from iggt.train.trainer import build_model
+
+    config = load_run_config(
+        None, [f"train.precision={spelling}", "model.preset=tiny", "model.overrides.enable_track=false"]
+    )
+    assert build_model(config).config.trunk_dtype == trunk_dtype
 
 
 def test_saved_config_reads_back_equal(tmp_path):

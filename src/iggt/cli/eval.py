@@ -45,13 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from iggt.device import resolve_device, resolve_dtype
     from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
     from iggt.eval.report import write_reports
     from iggt.eval.run_info import run_metadata
-    from iggt.inference.runner import resolve_device, run_model
+    from iggt.inference.runner import run_model
     from iggt.instances.config import InstanceConfig
     from iggt.model.hub import load_model
 
+    device = resolve_device(args.device)
+    resolve_dtype(args.dtype, device)
     if not args.data.is_dir():
         raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
@@ -67,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
         max_points=args.max_points,
         absent_views=args.absent_views,
     )
-    device = resolve_device(args.device)
     # Arguments are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
-    instance_config = InstanceConfig.for_granularity(args.granularity)
+    # Instances are clustered where the network runs: --device cpu keeps every stage off the GPU.
+    instance_config = InstanceConfig.for_granularity(args.granularity, device=str(device))
     segmenters = _segmenters(args.baseline, instance_config, model_label=_model_label(args.model))
 
     def predict(images):

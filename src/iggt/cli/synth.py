@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
+from iggt.device import resolve_device
 from iggt.errors import ConfigError, InputError
 from iggt.io.scene_format import DEPTH_ENCODINGS, IMAGE_FORMATS, write_scene
 from iggt.synth.benchmarks import BENCHMARKS, get_benchmark
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(BENCHMARKS),
         help="write a named held-out evaluation set (fixes scenes, views, size and seeds)",
     )
-    parser.add_argument("--device", default="cpu", help="rendering device: cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="cpu", help="rendering device: auto, cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--scenes-per-batch", type=int, default=4, help="scenes rendered together (default 4)")
     parser.add_argument("--supersample", type=int, default=1, help="odd k: k x k RGB rays per pixel (default 1)")
     parser.add_argument("--no-shadows", action="store_true", help="skip shadow rays (faster)")
@@ -75,13 +75,6 @@ def _plan(args: argparse.Namespace) -> tuple[list[int], int, tuple[int, int], st
     return seeds, values["views"], values["size"], f"base seed {values['seed']}"
 
 
-def _device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no CUDA device; use --device cpu")
-    return device
-
-
 def _write_index(out: Path, args, seeds: list[int], views: int, size: tuple[int, int], names: list[str]) -> None:
     index = {
         "generator": "iggt.synth",
@@ -99,7 +92,7 @@ def _write_index(out: Path, args, seeds: list[int], views: int, size: tuple[int,
 
 def run(args: argparse.Namespace) -> int:
     seeds, views, size, origin = _plan(args)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     render_config = RenderConfig(supersample=args.supersample, shadows=not args.no_shadows)
     names = [f"scene_{i:06d}" for i in range(len(seeds))]
     existing = [name for name in names if (args.out / name).exists()]

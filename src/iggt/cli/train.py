@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="same as train.max_time_minutes=...: save and exit before this much time",
     )
-    parser.add_argument("--device", help="same as train.device=... (auto, cuda, cpu)")
+    parser.add_argument("--device", help="same as train.device=... (auto, cpu, cuda or cuda:N)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument(

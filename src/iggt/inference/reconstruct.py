@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from iggt.device import dtype_name, resolve_device, resolve_dtype
 from iggt.errors import InputError
 from iggt.export.naming import view_names
 from iggt.inference.preprocess import ResizeRecord, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
-from iggt.inference.runner import DTYPE_NAMES, check_chunk_size, resolve_device, resolve_dtype, run_model
+from iggt.inference.runner import check_chunk_size, run_model
 from iggt.io.images import LoadedImages, load_images
 from iggt.io.video import evenly_spaced_indices
 from iggt.structures.instances import Instances
@@ -226,7 +227,7 @@ def reconstruct(
         notes=notes,
         model_name=model_name,
         device=str(target),
-        dtype=DTYPE_NAMES[compute_dtype],
+        dtype=dtype_name(compute_dtype),
     )
 
 
@@ -276,7 +277,7 @@ def _extract_instances(predictions: Predictions, instance_config, device: torch.
     config = instance_config or InstanceConfig()
     if config.device == "auto":
         # Cluster where the network ran: --device cpu must keep every stage off the GPU.
-        config = replace(config, device=device.type)
+        config = replace(config, device=str(device))
     return extract_instances(predictions, config)
 
 

@@ -14,57 +14,11 @@ from contextlib import contextmanager
 import torch
 from tqdm.auto import tqdm
 
+from iggt.device import dtype_name, resolve_device, resolve_dtype
 from iggt.errors import InputError
 from iggt.structures.predictions import Predictions
 
-DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
-DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """The torch device for "auto" (the first CUDA GPU if any, else the CPU), "cpu", "cuda" or "cuda:N"."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {device!r} asked for but no CUDA GPU is visible; use --device cpu")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise InputError(f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
-    elif resolved.type != "cpu":
-        raise InputError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
-    return resolved
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """The trunk's compute dtype: "auto" -> bfloat16 (CUDA, capability >= 8), float16 (older CUDA),
-    float32 (CPU); names such as "bf16" or "float32" are taken as given."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPE_NAMES:
-            raise InputError(f"dtype {dtype} is not supported; use float32, bfloat16 or float16")
-        dtype = DTYPE_NAMES[dtype]
-    if dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        major, _ = torch.cuda.get_device_capability(device)
-        return torch.bfloat16 if major >= 8 else torch.float16
-    if dtype not in DTYPES:
-        raise InputError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
-    if device.type != "cuda" and DTYPES[dtype] != torch.float32:
-        # The network autocasts its trunk on CUDA only; on the CPU it always computes in float32.
-        raise InputError(f"dtype {dtype!r} needs a CUDA device; on the CPU use --dtype float32 (or auto)")
-    return DTYPES[dtype]
 
 
 def check_chunk_size(chunk_size: int) -> int:
@@ -81,7 +35,7 @@ def _inference_settings(model, chunk_size: int | None, dtype: torch.dtype) -> It
     saved = (config.frames_chunk_size, config.trunk_dtype)
     if chunk_size is not None:
         config.frames_chunk_size = check_chunk_size(chunk_size)
-    config.trunk_dtype = DTYPE_NAMES[dtype]
+    config.trunk_dtype = dtype_name(dtype)
     try:
         yield
     finally:
@@ -101,8 +55,8 @@ def run_model(
     Args:
         model: an :class:`iggt.IGGT`; it is moved to ``device`` and put in eval mode.
         images: (S, 3, H, W) float RGB in [0, 1]; H and W multiples of the patch size.
-        device: "auto", "cpu", "cuda" or "cuda:N".
-        dtype: trunk precision, "auto" or a name in ``DTYPES``.
+        device: "auto", "cpu", "cuda" or "cuda:N" (:func:`iggt.device.resolve_device`).
+        dtype: trunk precision, "auto" or a name in ``iggt.device.DTYPES``.
         chunk_size: frames per chunk of the dense heads (``IGGTConfig.frames_chunk_size``);
             None keeps the model's value. Lower it when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.

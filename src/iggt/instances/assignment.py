@@ -5,17 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from iggt.errors import ConfigError
-
-
-def resolve_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cuda" without a GPU is a ConfigError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("InstanceConfig.device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(device)
-
 
 def nearest_centre(
     vectors: np.ndarray,

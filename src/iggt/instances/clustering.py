@@ -20,8 +20,9 @@ import math
 import numpy as np
 from sklearn.cluster import HDBSCAN
 
+from iggt.device import resolve_device
 from iggt.errors import InputError
-from iggt.instances.assignment import nearest_centre, resolve_device
+from iggt.instances.assignment import nearest_centre
 from iggt.instances.config import InstanceConfig
 
 SMALLEST_SAMPLE_CLUSTER = 5

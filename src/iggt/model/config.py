@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from iggt.device import DTYPES
 from iggt.errors import ConfigError
-
-TRUNK_DTYPES = ("bfloat16", "float16", "float32")
 
 
 @dataclass
@@ -81,7 +80,8 @@ class IGGTConfig:
     frames_chunk_size: int = 12
     """Frames the dense heads process at once; bounds head memory, never changes the output."""
     trunk_dtype: str = "bfloat16"
-    """Autocast dtype of the patch embedding and aggregator on CUDA; heads always run in float32."""
+    """Autocast dtype of the patch embedding and aggregator on CUDA; heads always run in float32.
+    Any spelling of :data:`iggt.device.DTYPES` ("bfloat16" or "bf16", ...)."""
     activation_checkpointing: bool = False
     """Recompute transformer blocks in the backward pass (training memory, no effect in eval)."""
     extra: dict = field(default_factory=dict)
@@ -119,8 +119,8 @@ class IGGTConfig:
             )
         if self.frames_chunk_size < 1:
             raise ConfigError(f"frames_chunk_size must be >= 1, got {self.frames_chunk_size}")
-        if self.trunk_dtype not in TRUNK_DTYPES:
-            raise ConfigError(f"trunk_dtype {self.trunk_dtype!r} is not one of {TRUNK_DTYPES}")
+        if self.trunk_dtype not in DTYPES:
+            raise ConfigError(f"trunk_dtype {self.trunk_dtype!r} is not one of {sorted(DTYPES)}")
         if self.img_size % self.patch_size:
             raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from iggt.device import DTYPES
 from iggt.errors import InputError
 from iggt.geometry import pose_encoding_to_cameras
 from iggt.model.aggregator import Aggregator
@@ -238,9 +239,10 @@ class IGGT(nn.Module):
         return images
 
     def _trunk_autocast(self, images: Tensor) -> contextlib.AbstractContextManager:
-        if images.device.type != "cuda" or self.config.trunk_dtype == "float32":
+        dtype = DTYPES[self.config.trunk_dtype]
+        if images.device.type != "cuda" or dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=getattr(torch, self.config.trunk_dtype))
+        return torch.autocast("cuda", dtype=dtype)
 
     def _head_tokens(self, layers: dict[int, Tensor], start: int = 0, end: int | None = None) -> list[Tensor]:
         """The four layers the dense heads read, frames [start, end), in float32."""

@@ -14,13 +14,16 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 import yaml
 
+from iggt.device import DTYPES
 from iggt.errors import ConfigError
 from iggt.train.losses import LossConfig
 
 SOURCE_KINDS = ("synthetic", "folder")
-PRECISIONS = ("bf16", "fp32")
+TRAIN_DTYPES = (torch.bfloat16, torch.float32)
+"""Trunk precisions training supports; float16 would need loss scaling, which the trainer has not."""
 STRATEGIES = ("ddp", "fsdp")
 
 
@@ -111,9 +114,10 @@ class TrainConfig:
     output_dir: str = "outputs/train"
     seed: int = 0
     device: str = "auto"
-    """"auto" (CUDA when available), "cpu", or "cuda"."""
+    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (:mod:`iggt.device`)."""
     precision: str = "bf16"
-    """"bf16": bfloat16 autocast of the trunk on CUDA (float32 on CPU); "fp32": no autocast."""
+    """"bf16" (or "bfloat16"): bfloat16 autocast of the trunk on CUDA (float32 on CPU); "fp32" (or
+    "float32"): no autocast. Spellings of :data:`iggt.device.DTYPES`."""
     strategy: str = "ddp"
     """Multi-process wrapping under torchrun: "ddp" or "fsdp" (shards parameters; for large)."""
     resume: str = "auto"
@@ -154,8 +158,10 @@ class RunConfig:
                 raise ConfigError("data source of kind 'folder' needs path: set data.sources.N.path")
         if not self.data.sources or sum(s.weight for s in self.data.sources) <= 0:
             raise ConfigError("data.sources needs at least one source with a positive weight")
-        if self.train.precision not in PRECISIONS:
-            raise ConfigError(f"train.precision {self.train.precision!r} is not one of {PRECISIONS}")
+        if DTYPES.get(self.train.precision) not in TRAIN_DTYPES:
+            raise ConfigError(
+                f"train.precision {self.train.precision!r} is not one of bf16 (bfloat16) or fp32 (float32)"
+            )
         if self.train.strategy not in STRATEGIES:
             raise ConfigError(f"train.strategy {self.train.strategy!r} is not one of {STRATEGIES}")
         if self.train.steps < 1 or self.data.batch_size < 1 or self.data.views < 1:

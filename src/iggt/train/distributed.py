@@ -20,7 +20,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from iggt.errors import ConfigError
+from iggt.device import resolve_device
 
 
 @dataclass
@@ -39,25 +39,21 @@ class DistributedContext:
         return self.rank == 0
 
 
-def resolve_device(setting: str, local_rank: int = 0) -> torch.device:
-    """ "auto" -> this process's CUDA device if any, else the CPU; "cuda" / "cpu" as asked."""
-    if setting == "auto":
-        setting = "cuda" if torch.cuda.is_available() else "cpu"
-    if setting == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use train.device=cpu")
-        return torch.device("cuda", local_rank)
-    if setting == "cpu":
-        return torch.device("cpu")
-    raise ConfigError(f"train.device {setting!r} is not one of 'auto', 'cuda', 'cpu'")
+def process_device(setting: str, local_rank: int = 0) -> torch.device:
+    """``train.device`` resolved by :func:`iggt.device.resolve_device`; a plain "cuda" (or "auto"
+    on a GPU machine) becomes this process's GPU, cuda:LOCAL_RANK, under torchrun."""
+    device = resolve_device(setting)
+    if device.type == "cuda" and device.index is None:
+        return resolve_device(f"cuda:{local_rank}")
+    return device
 
 
 def init_distributed(device_setting: str) -> DistributedContext:
     """Join the torchrun process group if the environment defines one."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistributedContext(device=resolve_device(device_setting))
+        return DistributedContext(device=process_device(device_setting))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = resolve_device(device_setting, local_rank)
+    device = process_device(device_setting, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():

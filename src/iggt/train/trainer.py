@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from iggt.device import DTYPES, dtype_name
 from iggt.errors import CheckpointError, ConfigError
 from iggt.model.iggt import IGGT
 from iggt.train import checkpoint as ckpt
@@ -348,7 +349,7 @@ def build_model(config: RunConfig, resume_dir: Path | None = None) -> IGGT:
         _set_runtime_fields(model, overrides)
     else:
         model = IGGT.from_preset(model_config.preset, **overrides)
-    model.config.trunk_dtype = "bfloat16" if config.train.precision == "bf16" else "float32"
+    model.config.trunk_dtype = dtype_name(DTYPES[config.train.precision])  # the model autocasts on CUDA only
     model.set_activation_checkpointing(model_config.activation_checkpointing)
     return model
 
