@@ -6,7 +6,7 @@ import torch
 from train_helpers import HandBuiltSource, tiny_config
 
 from iggt.cli.main import main
-from iggt.errors import CheckpointError, ConfigError
+from iggt.errors import CheckpointError, ConfigError, TrainingError
 from iggt.train.checkpoint import latest_checkpoint
 from iggt.train.config import load_run_config
 from iggt.train.trainer import Trainer
@@ -59,8 +59,8 @@ def test_resuming_with_another_architecture_is_refused_naming_both(tmp_path):
     with pytest.raises(ConfigError, match=r"step_0000001 .*model.preset=tiny.* this run asks for model.preset=small"):
         Trainer(tiny_config(tmp_path, "model.preset=small"), source=HandBuiltSource(), show_progress=False)
     assert (tmp_path / "config.yaml").read_text() == saved  # still names the network on disk
-    with pytest.raises(ConfigError, match=r"model.overrides.depth=1"):
-        Trainer(tiny_config(tmp_path, "model.overrides.depth=1"), source=HandBuiltSource(), show_progress=False)
+    with pytest.raises(ConfigError, match=r"this run asks for model.preset=tiny model.overrides.depth=5"):
+        Trainer(tiny_config(tmp_path, "model.overrides.depth=5"), source=HandBuiltSource(), show_progress=False)
     # Runtime fields are not the architecture: changing them resumes.
     resumed = Trainer(tiny_config(tmp_path, "model.overrides.frames_chunk_size=1"), source=HandBuiltSource())
     assert resumed.step == 1
@@ -83,7 +83,7 @@ class CorruptAtStep(HandBuiltSource):
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     config = tiny_config(tmp_path, "train.checkpoint_interval=2", "train.log_interval=2")
     trainer = Trainer(config, source=CorruptAtStep(bad=3), show_progress=False)
-    with pytest.raises(ConfigError, match=r"step 3: the loss is not finite \(nan\).*step_0000002 is kept"):
+    with pytest.raises(TrainingError, match=r"step 3: the loss is not finite \(nan\).*step_0000002 is kept"):
         trainer.run()
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_0000002"
     assert not (tmp_path / "checkpoints" / "step_0000003").exists()
@@ -95,9 +95,9 @@ def test_a_checkpoint_is_never_written_from_non_finite_weights(tmp_path):
     trainer.run(until_step=1)
     with torch.no_grad():
         trainer.model.camera_head.trunk[0].norm1.weight[0] = float("inf")  # e.g. an overflowed update
-    with pytest.raises(ConfigError, match=r"camera_head.trunk.0.norm1.weight.*not finite.*step_0000001 is kept"):
+    with pytest.raises(TrainingError, match=r"camera_head.trunk.0.norm1.weight.*not finite.*step_0000001 is kept"):
         trainer.save_checkpoint()
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step_0000001"
-    with pytest.raises(ConfigError, match="not finite"):
+    with pytest.raises(TrainingError, match="not finite"):
         trainer.export()
     assert not (tmp_path / "final").exists()
