@@ -13,11 +13,12 @@ _RELEASED_WEIGHTS = "weights saved by iggt, the official IGGT checkpoint or VGGT
 COMMON = {"overwrite": "--overwrite"}
 BY_COMMAND: dict[str, dict[str, str]] = {
     "reconstruct": {
-        "min_instance_size": "--min-instance-size",
+        "min_instance_size": "--min-instance-size ",  # replaces "InstanceConfig.min_instance_size="
         "mode_pad": "--mode pad",
         "strict": f"pass --model {_RELEASED_WEIGHTS}",
     },
     "eval": {"strict": f"pass --model {_RELEASED_WEIGHTS}"},
+    "synth": {"size": "--size "},  # replaces "image size " before HxW
     "train": {"strict": f"point model.init_checkpoint at {_RELEASED_WEIGHTS}"},
 }
 
