@@ -3,9 +3,29 @@
 The CLI catches :class:`IGGTError` once and prints its message; library code raises and never exits.
 """
 
+from collections.abc import Mapping
+
 
 class IGGTError(Exception):
-    """Base class for every error a user can cause and fix."""
+    """Base class for every error a user can cause and fix.
+
+    A message that advises a Python option names it as the API spells it (``overwrite=True``) and
+    lists that text in ``options`` under the option's name; another interface (the CLI) rewrites
+    it with :meth:`spelled`, so each interface names its own options.
+    """
+
+    def __init__(self, message: str, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.options = dict(options or {})
+        """{text in the message that names an API option: that option's name}"""
+
+    def spelled(self, spellings: Mapping[str, str]) -> str:
+        """The message with each option named as ``spellings`` ({option name: text}) spells it."""
+        message = str(self)
+        for text, name in self.options.items():
+            if name in spellings:
+                message = message.replace(text, spellings[name])
+        return message
 
 
 class InputError(IGGTError):
@@ -22,3 +42,7 @@ class SceneFormatError(IGGTError):
 
 class ConfigError(IGGTError):
     """An unknown preset, field or override value in a config."""
+
+
+class TrainingError(IGGTError):
+    """A training run that cannot go on: a non-finite loss, or weights that are no longer finite."""

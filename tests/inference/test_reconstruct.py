@@ -42,7 +42,7 @@ def test_outputs_come_back_at_each_inputs_resolution(tiny_model):
         assert set(np.unique(rec.instance_labels[view])) <= {0, *rec.instances.ids.tolist()}
     # The portrait view is centre-cropped: its top and bottom rows were never seen.
     assert (rec.depth[1][0] == 0).all() and (rec.depth[1][40] > 0).all()
-    assert set(rec.timings) == {"read", "load model", "preprocess", "model", "instances"}
+    assert set(rec.timings) == {"read", "load model", "preprocess", "model", "instances", "map to original resolution"}
     assert (rec.device, rec.dtype) == ("cpu", "float32")
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from importlib import import_module
 
+from iggt.cli.spellings import cli_message
 from iggt.errors import IGGTError
 
 SUBCOMMANDS = {
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(import_module(args._module).run(args) or 0)
     except IGGTError as exc:
-        print(f"iggt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"iggt {args.command}: error: {cli_message(exc, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"iggt {args.command}: interrupted", file=sys.stderr)

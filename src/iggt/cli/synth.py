@@ -16,7 +16,7 @@ from iggt.device import resolve_device
 from iggt.errors import ConfigError, InputError
 from iggt.io.scene_format import DEPTH_ENCODINGS, IMAGE_FORMATS, write_scene
 from iggt.synth.benchmarks import BENCHMARKS, get_benchmark
-from iggt.synth.config import RenderConfig, SceneConfig
+from iggt.synth.config import RenderConfig, SceneConfig, check_image_size
 from iggt.synth.generate import GENERATOR_VERSION, render_scenes
 from iggt.synth.seeds import derive_training_seed
 
@@ -60,6 +60,10 @@ def _plan(args: argparse.Namespace) -> tuple[list[int], int, tuple[int, int], st
     """Seeds, views, image size and a description of where the seeds come from."""
     if args.meshes < 0:
         raise ConfigError(f"--meshes must be >= 0, got {args.meshes}")
+    if args.scenes_per_batch < 1:
+        raise ConfigError(f"--scenes-per-batch must be >= 1, got {args.scenes_per_batch}")
+    if args.size is not None:
+        check_image_size(args.size)
     if args.benchmark:
         given = [name for name in _DEFAULTS if getattr(args, name) is not None] + (["meshes"] if args.meshes else [])
         if given:

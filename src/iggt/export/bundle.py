@@ -82,7 +82,10 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"export destination {out_dir} is a file; pass a directory path")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError(f"export directory {out_dir} is not empty; pass overwrite=True or choose another directory")
+        raise InputError(
+            f"export directory {out_dir} is not empty; pass overwrite=True or choose another directory",
+            {"overwrite=True": "overwrite"},
+        )
 
 
 def _move_into_place(staging: Path, out_dir: Path) -> None:

@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from iggt.errors import InputError
+from iggt.model.config import IGGTConfig
 
 PAD_VALUES = {"white": 1.0, "black": 0.0}
+MIN_IMAGE_SIDE = IGGTConfig.patch_size
+"""Shortest image side accepted: one patch of every preset (14 px), so known before a model loads."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,20 @@ class ResizeRecord:
     scale_y: float
     left: int
     top: int
+
+    @property
+    def resized_size(self) -> tuple[int, int]:
+        """(H, W) of the whole image once scaled, before the crop or pad."""
+        height, width = self.original_size
+        return round(height * self.scale_y), round(width * self.scale_x)
+
+    def seen_fraction(self) -> float:
+        """Fraction of the view's pixels that land inside the network's image (1 when padded)."""
+        resized_height, resized_width = self.resized_size
+        height, width = self.network_size
+        seen_width = min(self.left + resized_width, width) - max(self.left, 0)
+        seen_height = min(self.top + resized_height, height) - max(self.top, 0)
+        return max(seen_width, 0) * max(seen_height, 0) / (resized_width * resized_height)
 
     def affine(self) -> np.ndarray:
         """(3, 3) float64 matrix mapping homogeneous original pixels to network pixels."""
@@ -155,20 +172,71 @@ def preprocess_images(
 
 
 def _resample_view(image: np.ndarray, record: ResizeRecord, pad_value: float) -> torch.Tensor:
-    """(H, W, 3) -> (3, H_net, W_net): resize (antialiased, pixel-centre aligned) then crop or pad."""
+    """(H, W, 3) -> (3, H_net, W_net): resize (antialiased, pixel-centre aligned) then crop or pad.
+
+    Memory stays that of the input plus the output: an enlarged view (a strip scaled up to cover
+    the network's image) is sampled at the pixels the network sees only.
+    """
     height, width = record.original_size
-    resized_size = (round(height * record.scale_y), round(width * record.scale_x))
-    chw = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
-    resized = F.interpolate(chw, size=resized_size, mode="bilinear", align_corners=False, antialias=True)[0]
-    resized = resized.clamp(0, 1)
+    resized_height, resized_width = record.resized_size
     target_height, target_width = record.network_size
     canvas = torch.full((3, target_height, target_width), pad_value, dtype=torch.float32)
     # Intersection of the resized image (shifted by left, top) with the canvas.
     x0, y0 = max(record.left, 0), max(record.top, 0)
-    x1 = min(record.left + resized_size[1], target_width)
-    y1 = min(record.top + resized_size[0], target_height)
-    canvas[:, y0:y1, x0:x1] = resized[:, y0 - record.top : y1 - record.top, x0 - record.left : x1 - record.left]
+    x1 = min(record.left + resized_width, target_width)
+    y1 = min(record.top + resized_height, target_height)
+    rows, cols = (y0 - record.top, y1 - record.top), (x0 - record.left, x1 - record.left)
+    chw = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    if resized_height >= height and resized_width >= width:
+        # Antialiasing only acts when shrinking, so enlarging is bilinear and any part can be sampled alone.
+        seen = _bilinear_part(chw, (resized_height, resized_width), rows, cols)
+    else:  # shrunk: the resized image is no larger than the input
+        resized = F.interpolate(
+            chw[None], size=(resized_height, resized_width), mode="bilinear", align_corners=False, antialias=True
+        )[0]
+        seen = resized[:, rows[0] : rows[1], cols[0] : cols[1]]
+    canvas[:, y0:y1, x0:x1] = seen.clamp(0, 1)
     return canvas
+
+
+def _bilinear_part(
+    chw: torch.Tensor, resized_size: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]
+) -> torch.Tensor:
+    """Rows [r0, r1) and columns [c0, c1) of (3, H, W) ``chw`` resized bilinearly to ``resized_size``
+    (pixel centres aligned, edges clamped, as F.interpolate with align_corners=False)."""
+    _, height, width = chw.shape
+    row_taps = _taps(rows, height, resized_size[0])
+    col_taps = _taps(cols, width, resized_size[1])
+    # Gather along the axis whose intermediate result is smaller first.
+    if (rows[1] - rows[0]) * width <= height * (cols[1] - cols[0]):
+        return _blend(_blend(chw, 1, *row_taps), 2, *col_taps)
+    return _blend(_blend(chw, 2, *col_taps), 1, *row_taps)
+
+
+def _taps(span: tuple[int, int], size: int, resized: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(low index, high index, weight of high) of output pixels ``span`` of a ``size`` -> ``resized`` axis."""
+    source = ((torch.arange(*span, dtype=torch.float64) + 0.5) * (size / resized) - 0.5).clamp(min=0)
+    low = source.floor().long().clamp(max=size - 1)
+    high = (low + 1).clamp(max=size - 1)
+    return low, high, (source - low).float()
+
+
+def _blend(values: torch.Tensor, dim: int, low: torch.Tensor, high: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    shape = [1, 1, 1]
+    shape[dim] = -1
+    weight = weight.view(shape)
+    return values.index_select(dim, low) * (1 - weight) + values.index_select(dim, high) * weight
+
+
+def check_visible_sizes(sizes: Sequence[tuple[int, int]], names: Sequence[str]) -> None:
+    """InputError naming the first image (H, W) with a side under one patch: the network sees no
+    detail of it, so whatever it predicts there is made up."""
+    for (height, width), name in zip(sizes, names, strict=True):
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise InputError(
+                f"image {name} is {width}x{height} pixels; the network needs at least {MIN_IMAGE_SIDE} px a side "
+                "(one patch) to see anything: remove it or pass a larger image"
+            )
 
 
 def map_to_original(

@@ -11,6 +11,7 @@ instances; there are no relative cameras to estimate.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from PIL import Image
 from iggt.device import dtype_name, resolve_device, resolve_dtype
 from iggt.errors import InputError
 from iggt.export.naming import view_names
-from iggt.inference.preprocess import ResizeRecord, map_to_original, preprocess_images
+from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import check_chunk_size, run_model
 from iggt.io.images import LoadedImages, load_images
@@ -38,6 +39,8 @@ ImageSource = str | Path | Sequence[str | Path] | Sequence[np.ndarray] | np.ndar
 """What :func:`reconstruct` reads: paths (folder, scene folder, video, image files) or images."""
 SUMMARY_FILENAME = "reconstruction.json"
 ORIGINAL_RESOLUTION_DIR = "original_resolution"
+CROPPED_AWAY_NOTE = 0.5
+"""Crop mode names a view when it drops more than this fraction of the view's pixels."""
 SINGLE_VIEW_NOTE = "1 view: depth, points and instances of that view only; no relative cameras to estimate"
 
 
@@ -55,8 +58,8 @@ class Reconstruction:
         depth_conf: S arrays (H_i, W_i) float32 depth confidence; 0 where unseen.
         instance_labels: S arrays (H_i, W_i) int32 instance IDs; 0 = none or unseen.
         intrinsic: (S, 3, 3) float64 intrinsics in each input's pixels.
-        timings: seconds per stage ("read", "load model", "preprocess", "model", "instances", then
-            "export" once saved).
+        timings: seconds per stage ("read", "load model", "preprocess", "model", "instances",
+            "map to original resolution", then "export" once saved).
         notes: facts the user should know (sampling, single view, ...).
         model_name: what the network was loaded from.
         device, dtype: where and in which trunk precision the network ran.
@@ -199,6 +202,7 @@ def reconstruct(
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
+        check_visible_sizes([image.shape[:2] for image in loaded.images], loaded.names)
     with _timed(timings, "load model"), stage_progress("loading the model", progress):
         network, model_name = _resolve_model(model)
     with _timed(timings, "preprocess"):
@@ -214,14 +218,19 @@ def reconstruct(
         fit = "scaled to cover it and centre-cropped" if mode == "crop" else "scaled to fit and padded"
         height, width = records[0].network_size
         notes.append(f"views differ in size: each was {fit} to {width}x{height}")
+    notes += _cropped_away_notes(records, loaded.names)
+    with _timed(timings, "map to original resolution"):
+        depth = map_to_original(predictions.depth, records)
+        depth_conf = map_to_original(predictions.depth_conf, records)
+        instance_labels = map_to_original(instances.labels, records, nearest=True)
     return Reconstruction(
         predictions=predictions,
         instances=instances,
         names=loaded.names,
         records=records,
-        depth=map_to_original(predictions.depth, records),
-        depth_conf=map_to_original(predictions.depth_conf, records),
-        instance_labels=map_to_original(instances.labels, records, nearest=True),
+        depth=depth,
+        depth_conf=depth_conf,
+        instance_labels=instance_labels,
         intrinsic=np.stack([r.intrinsic_to_original(k) for r, k in zip(records, predictions.intrinsic, strict=True)]),
         timings=timings,
         notes=notes,
@@ -234,25 +243,65 @@ def reconstruct(
 def _read_inputs(images_or_paths: ImageSource, fps, frames, max_frames, progress: bool) -> LoadedImages:
     if isinstance(images_or_paths, LoadedImages):
         return images_or_paths
-    if isinstance(images_or_paths, np.ndarray) or (
-        isinstance(images_or_paths, Sequence)
-        and not isinstance(images_or_paths, str)
-        and images_or_paths
-        and all(isinstance(item, np.ndarray) for item in images_or_paths)
-    ):
-        return _in_memory(list(images_or_paths), max_frames)
-    return load_images(images_or_paths, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+    if isinstance(images_or_paths, np.ndarray | torch.Tensor):
+        # One (H, W, 3) image, or (S, H, W, 3) images.
+        return _in_memory(list(images_or_paths) if images_or_paths.ndim == 4 else [images_or_paths], max_frames)
+    if isinstance(images_or_paths, str | os.PathLike):
+        return load_images(images_or_paths, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+    if not isinstance(images_or_paths, Sequence):
+        raise InputError(
+            f"inputs must be a path, a list of paths or a list of (H, W, 3) images, got a "
+            f"{type(images_or_paths).__name__}"
+        )
+    items = list(images_or_paths)
+    if items and _kind(items[0], 0) == "image":
+        _check_all_of_kind(items, "image")
+        return _in_memory(items, max_frames)
+    _check_all_of_kind(items, "path")
+    return load_images(items, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
 
 
-def _in_memory(images: list[np.ndarray], max_frames: int | None) -> LoadedImages:
+def _kind(item, index: int) -> str:
+    """ "path" or "image" for one item of the input list; InputError for anything else."""
+    if isinstance(item, np.ndarray | torch.Tensor):
+        return "image"
+    if isinstance(item, str | os.PathLike):
+        return "path"
+    name = type(item).__name__
+    article = "an" if name[0].lower() in "aeiou" else "a"
+    raise InputError(
+        f"input {index} is {article} {name} ({item!r:.40}); pass image paths (str or Path) or images as "
+        "(H, W, 3) arrays"
+    )
+
+
+def _check_all_of_kind(items: list, kind: str) -> None:
+    for index, item in enumerate(items):
+        if _kind(item, index) != kind:
+            raise InputError(
+                f"input {index} is a {type(item).__name__} among {kind}s: pass all paths or all arrays, not a mix"
+            )
+
+
+def _in_memory(images: list, max_frames: int | None) -> LoadedImages:
     converted = []
     for index, image in enumerate(images):
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
         if image.ndim != 3 or image.shape[-1] != 3:
             raise InputError(f"image {index} must be (H, W, 3) RGB, got shape {image.shape}")
         if image.dtype == np.uint8:
             converted.append(image.astype(np.float32) / 255.0)
             continue
-        if not np.issubdtype(image.dtype, np.floating) or image.min() < 0 or image.max() > 1:
+        if not np.issubdtype(image.dtype, np.floating):
+            raise InputError(f"image {index} must be uint8 or floats in [0, 1], got {image.dtype} values")
+        bad = int(image.size - np.isfinite(image).sum())
+        if bad:
+            raise InputError(
+                f"image {index} has {bad} non-finite value{'s' if bad > 1 else ''} (NaN or inf); "
+                "pass RGB values in [0, 1]"
+            )
+        if image.min() < 0 or image.max() > 1:
             raise InputError(f"image {index} must be uint8 or floats in [0, 1], got {image.dtype} values")
         converted.append(image.astype(np.float32))
     names = [f"image{i:04d}" for i in range(len(converted))]
@@ -261,6 +310,21 @@ def _in_memory(images: list[np.ndarray], max_frames: int | None) -> LoadedImages
     keep = evenly_spaced_indices(len(converted), max_frames)
     note = f"kept {len(keep)} of {len(converted)} images, evenly spaced (max_frames={max_frames})"
     return LoadedImages([converted[i] for i in keep], [names[i] for i in keep], [note])
+
+
+def _cropped_away_notes(records: list[ResizeRecord], names: list[str]) -> list[str]:
+    """A note per view of which crop mode drops more than CROPPED_AWAY_NOTE of the pixels."""
+    notes = []
+    first_height, first_width = records[0].original_size
+    for record, name in zip(records, names, strict=True):
+        dropped = 1.0 - record.seen_fraction()
+        if dropped > CROPPED_AWAY_NOTE:
+            height, width = record.original_size
+            notes.append(
+                f"{name}: crop mode drops {100 * dropped:.1f}% of it (aspect ratio {width / height:.2f} against "
+                f"the first view's {first_width / first_height:.2f}); pad mode keeps it whole (--mode pad)"
+            )
+    return notes
 
 
 def _resolve_model(model) -> tuple[torch.nn.Module, str]:

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iggt.device import dtype_name, resolve_device, resolve_dtype
-from iggt.errors import InputError
+from iggt.errors import CheckpointError, InputError
 from iggt.structures.predictions import Predictions
 
 MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
@@ -81,7 +81,23 @@ def run_model(
         if not any(marker in str(exc) for marker in MEMORY_ERROR_MARKERS):
             raise
         raise _out_of_memory(images, target) from exc
+    _check_finite_outputs(output)
     return Predictions.from_model_output(output)
+
+
+# Outputs every later stage reads, and how a user knows them.
+CHECKED_OUTPUTS = {"depth": "depth", "pose_enc": "camera", "world_points": "point", "instance_feat": "instance feature"}
+
+
+def _check_finite_outputs(output: dict[str, torch.Tensor]) -> None:
+    """CheckpointError naming the first output holding NaN or infinity: nothing downstream is meaningful then."""
+    for key, what in CHECKED_OUTPUTS.items():
+        finite = torch.isfinite(output[key])
+        if not bool(finite.all()):
+            raise CheckpointError(
+                f"the network's {what} output is not finite ({int((~finite).sum())} of {finite.numel()} values "
+                "NaN or inf): its weights are broken; reload them from a good file or re-train"
+            )
 
 
 # Top-level modules called once per chunk of frames_chunk_size frames (see IGGT._dense_chunk).
@@ -123,6 +139,11 @@ def _check_images(images: torch.Tensor, patch_size: int) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise InputError(f"images must be a (S, 3, H, W) tensor, got {shape}")
+    finite = torch.isfinite(images)
+    if not bool(finite.all()):
+        raise InputError(
+            f"images hold {int((~finite).sum())} non-finite value(s) (NaN or inf); pass RGB values in [0, 1]"
+        )
     height, width = images.shape[-2:]
     if height % patch_size or width % patch_size:
         raise InputError(

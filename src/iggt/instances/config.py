@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from iggt.device import parse_device
@@ -74,25 +75,25 @@ class InstanceConfig:
 
     def __post_init__(self) -> None:
         parse_device(self.device)  # a misspelt device fails here; a missing GPU when clustering starts
-        checks = {
-            "min_instance_size": self.min_instance_size > 0,
-            "merge_threshold": self.merge_threshold >= 0,
-            "noise_distance": self.noise_distance is None or self.noise_distance > 0,
-            "sample_size": self.sample_size >= 16,
-            "confidence_quantile": 0 <= self.confidence_quantile < 1,
-            "position_weight": self.position_weight >= 0,
-            "majority_radius": self.majority_radius >= 0,
-            "refine_rounds": self.refine_rounds >= 0,
-            "point_source": self.point_source in POINT_SOURCES,
-            "box_percentile": 0 <= self.box_percentile < 50,
-            "chunk_size": self.chunk_size >= 1,
+        finite = {f.name: _is_finite(getattr(self, f.name)) for f in fields(self)}
+        rules = {
+            "min_instance_size": (self.min_instance_size > 0, "a finite number > 0 (pixels if >= 1, else a fraction)"),
+            "merge_threshold": (self.merge_threshold >= 0, "a finite number >= 0"),
+            "noise_distance": (self.noise_distance is None or self.noise_distance > 0, "a finite number > 0 or None"),
+            "sample_size": (self.sample_size >= 16, "an integer >= 16"),
+            "confidence_quantile": (0 <= self.confidence_quantile < 1, "a finite number in [0, 1)"),
+            "confidence_threshold": (True, "a finite number"),
+            "position_weight": (self.position_weight >= 0, "a finite number >= 0"),
+            "majority_radius": (self.majority_radius >= 0, "an integer >= 0"),
+            "refine_rounds": (self.refine_rounds >= 0, "an integer >= 0"),
+            "point_source": (self.point_source in POINT_SOURCES, f"one of {POINT_SOURCES}"),
+            "box_percentile": (0 <= self.box_percentile < 50, "a finite number in [0, 50)"),
+            "chunk_size": (self.chunk_size >= 1, "an integer >= 1"),
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise ConfigError(
-                    f"InstanceConfig.{name}={getattr(self, name)!r} is out of range; see its docstring "
-                    f"(point_source in {POINT_SOURCES})"
-                )
+        for name, (ok, rule) in rules.items():
+            if not (ok and finite[name]):
+                field_text = f"InstanceConfig.{name}="
+                raise ConfigError(f"{field_text}{getattr(self, name)!r} must be {rule}", {field_text: name})
 
     def min_pixels(self, total_pixels: int) -> int:
         """``min_instance_size`` in pixels for a scene of ``total_pixels`` pixels (at least 1)."""
@@ -109,6 +110,11 @@ class InstanceConfig:
         if unknown:
             raise ConfigError(f"unknown InstanceConfig fields {sorted(unknown)}")
         return cls(**{**GRANULARITIES[granularity], **overrides})
+
+
+def _is_finite(value) -> bool:
+    """False for a float NaN or infinity; True for anything else (ints, strings, None)."""
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 GRANULARITIES: dict[str, dict] = {

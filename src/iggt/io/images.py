@@ -22,6 +22,8 @@ from iggt.io.video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS, evenly_spaced_in
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SCENE_IMAGES_FOLDER = "images"
+MAX_IMAGE_PIXELS = 100_000_000
+"""Largest image read (100 MP: 1.2 GB as float RGB); checked from the file's header before decoding."""
 
 
 @dataclass
@@ -161,12 +163,30 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as image:
+            _check_pixel_count(path, image.width * image.height, image.size)
             image = ImageOps.exif_transpose(image)
             image.load()
             return _to_float_rgb(image)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        # PIL refuses far larger images at open, before the size can be read; its message has the count.
+        count = re.search(r"\((\d+) pixels\)", str(exc))
+        _check_pixel_count(path, int(count.group(1)) if count else MAX_IMAGE_PIXELS + 1)
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read image {path.name}: {reason}; replace or remove the file") from exc
+
+
+def _check_pixel_count(path: Path, pixels: int, size: tuple[int, int] | None = None) -> None:
+    """InputError when an image's header announces more than MAX_IMAGE_PIXELS (read before decoding);
+    ``size`` is (W, H) when known."""
+    if pixels > MAX_IMAGE_PIXELS:
+        megapixels = f"{pixels / 1e6:.0f} MP"
+        described = f"is {size[0]}x{size[1]} pixels ({megapixels})" if size else f"has {megapixels}"
+        raise InputError(
+            f"image {path.name} {described}, above the {MAX_IMAGE_PIXELS / 1e6:.0f} MP "
+            "iggt reads (12 bytes a pixel once decoded); downscale it first"
+        )
 
 
 def _to_float_rgb(image: Image.Image) -> np.ndarray:

@@ -28,6 +28,9 @@ STRIPPED_PREFIXES = ("module.", "_orig_mod.")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 # Modules IGGT adds to VGGT: a VGGT-1B checkpoint loads without them and they start fresh.
 INSTANCE_PREFIXES = ("part_adaptor.", "part_head.")
+STRICT_FIX = "pick the matching preset or pass strict=False"
+HUB_TIMEOUT_S = 10.0
+"""Seconds to wait for the hub before saying it cannot be reached (no retries)."""
 
 
 @dataclass
@@ -49,6 +52,12 @@ def resolve_checkpoint(path_or_hub_id: str | Path) -> Path:
     """A local weights file for a path, a directory holding model.safetensors, or a hub id."""
     path = Path(path_or_hub_id).expanduser()
     if path.is_dir():
+        if not (path / WEIGHTS_FILENAME).is_file():
+            held = sorted(p.name for p in path.iterdir())
+            raise CheckpointError(
+                f"folder {path_or_hub_id} has no {WEIGHTS_FILENAME} (it holds {held[:6] or 'nothing'}); "
+                "pass the folder that has it, or the weights file itself"
+            )
         path = path / WEIGHTS_FILENAME
     if path.is_file():
         return path
@@ -64,12 +73,33 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; pass an existing weights file")
     if path.suffix == ".safetensors":
-        return _read_safetensors(path, map_location)
-    if path.suffix in TORCH_SUFFIXES:
-        return _read_torch(path, map_location), None
-    raise CheckpointError(
-        f"checkpoint {path.name!r} has an unknown suffix; use one of .safetensors {' '.join(TORCH_SUFFIXES)}"
-    )
+        state_dict, config = _read_safetensors(path, map_location)
+    elif path.suffix in TORCH_SUFFIXES:
+        state_dict, config = _read_torch(path, map_location), None
+    else:
+        raise CheckpointError(
+            f"checkpoint {path.name!r} has an unknown suffix; use one of .safetensors {' '.join(TORCH_SUFFIXES)}"
+        )
+    check_finite_tensors(state_dict, f"checkpoint {path.name!r}", "re-download it or load an earlier checkpoint")
+    return state_dict, config
+
+
+def check_finite_tensors(tensors: Mapping[str, torch.Tensor], source: str, fix: str) -> None:
+    """Raise CheckpointError naming the first floating-point tensor holding NaN or infinity."""
+    key = first_non_finite(tensors)
+    if key is not None:
+        bad = int((~torch.isfinite(tensors[key])).sum())
+        raise CheckpointError(
+            f"{source}: tensor {key!r} is not finite ({bad} of {tensors[key].numel()} values NaN or inf); {fix}"
+        )
+
+
+def first_non_finite(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """The key of the first floating-point tensor holding NaN or infinity, or None."""
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return key
+    return None
 
 
 def clean_state_dict(loaded: Mapping) -> dict[str, torch.Tensor]:
@@ -121,7 +151,8 @@ def check_state_dict(
         raise CheckpointError(
             f"checkpoint does not match the model: {len(blocking_missing)} missing (e.g. "
             f"{blocking_missing[:3]}), {len(report.unexpected)} unexpected (e.g. {report.unexpected[:3]}); "
-            "pick the matching preset or pass strict=False"
+            f"{STRICT_FIX}",
+            {STRICT_FIX: "strict"},
         )
     return report
 
@@ -162,8 +193,26 @@ def _read_safetensors(path: Path, map_location) -> tuple[dict, dict | None]:
         raise CheckpointError(
             f"cannot read {path.name!r} as safetensors ({_first_line(error)}); re-download or re-save it"
         ) from error
-    config = json.loads(metadata[CONFIG_METADATA_KEY]) if CONFIG_METADATA_KEY in metadata else None
-    return clean_state_dict(tensors), config
+    return clean_state_dict(tensors), _embedded_config(path, metadata)
+
+
+def _embedded_config(path: Path, metadata: dict) -> dict | None:
+    """The IGGTConfig dict of our safetensors metadata; None when the file carries none."""
+    if CONFIG_METADATA_KEY not in metadata:
+        return None
+    try:
+        config = json.loads(metadata[CONFIG_METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise CheckpointError(
+            f"the model config embedded in {path.name!r} is not valid JSON ({error.msg} at character "
+            f"{error.pos}); re-save the weights with IGGT.save_pretrained"
+        ) from None
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"the model config embedded in {path.name!r} is a {type(config).__name__}, not a mapping; "
+            "re-save the weights with IGGT.save_pretrained"
+        )
+    return config
 
 
 def _read_torch(path: Path, map_location) -> dict:
@@ -188,24 +237,65 @@ def _looks_like_hub_id(text: str) -> bool:
 
 
 def _download_from_hub(repo_id: str) -> Path:
+    """The weights of ``repo_id``: from the local cache when there, else one quick request to the
+    hub (no retries) before downloading, so a machine without network hears so at once."""
     try:
         import huggingface_hub
+        from huggingface_hub import constants
     except ImportError:
         raise CheckpointError(
             f"{repo_id!r} is not a local file and huggingface_hub is not installed; "
             "download the weights and pass the local file path"
         ) from None
+    cached = _cached_weights(huggingface_hub, repo_id)
+    if cached is not None:
+        return cached
+    if constants.HF_HUB_OFFLINE:
+        raise CheckpointError(
+            f"{repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE says there is no network; "
+            "download the weights on a connected machine and pass the local file path"
+        )
     try:
-        files = huggingface_hub.list_repo_files(repo_id)
+        info = huggingface_hub.model_info(repo_id, timeout=HUB_TIMEOUT_S)
+        files = [sibling.rfilename for sibling in info.siblings or ()]
         name = WEIGHTS_FILENAME if WEIGHTS_FILENAME in files else _pick_weights_file(files)
         return Path(huggingface_hub.hf_hub_download(repo_id, name))
     except CheckpointError:
         raise
     except Exception as error:  # network, auth and missing-repo errors all mean the same to the user
+        if _is_connection_error(error):
+            raise CheckpointError(
+                f"cannot reach the Hugging Face hub ({constants.ENDPOINT}) for {repo_id!r}: no network "
+                f"({type(error).__name__}); download the weights and pass the local file path"
+            ) from None
         raise CheckpointError(
             f"cannot fetch {repo_id!r} from the Hugging Face hub ({type(error).__name__}); "
-            "download the weights and pass the local file path"
+            "check the id, or download the weights and pass the local file path"
         ) from error
+
+
+def _cached_weights(huggingface_hub, repo_id: str) -> Path | None:
+    """A weights file of ``repo_id`` already in the local Hugging Face cache, or None."""
+    try:
+        folder = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError) or a cache without this snapshot
+        return None
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    try:
+        name = WEIGHTS_FILENAME if WEIGHTS_FILENAME in files else _pick_weights_file(files)
+    except CheckpointError:
+        return None
+    return folder / name
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """True when ``error`` (or its cause) means the host could not be reached or did not answer."""
+    while error is not None:
+        names = {cls.__name__ for cls in type(error).__mro__}
+        if isinstance(error, OSError) or any("Connect" in n or "Timeout" in n for n in names):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _pick_weights_file(files: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from iggt.errors import ConfigError
@@ -9,9 +10,32 @@ from iggt.errors import ConfigError
 TRAJECTORIES = ("orbit", "look_at", "walk", "sweep")
 
 
+MAX_IMAGE_SIDE = 2048
+"""Largest image side rendered: a 2048 x 2048 view holds about 170 MB of images and ground truth
+while it is rendered and written, so the default batch of 4 scenes x 8 views stays near 5 GB."""
+
+
 def _check_range(name: str, bounds: tuple[float, float], low: float = 0.0) -> None:
-    if len(bounds) != 2 or not low <= bounds[0] <= bounds[1]:
-        raise ConfigError(f"{name} must be (min, max) with {low} <= min <= max, got {bounds}")
+    finite = len(bounds) == 2 and all(math.isfinite(b) for b in bounds)
+    if not finite or not low <= bounds[0] <= bounds[1]:
+        raise ConfigError(f"{name} must be (min, max) of finite numbers with {low} <= min <= max, got {bounds}")
+
+
+def _check_number(name: str, value: float, low: float = 0.0, high: float = math.inf, what: str = "") -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        rule = what or f"a finite number >= {low:g}"
+        raise ConfigError(f"{name}={value!r} must be {rule}")
+
+
+def check_image_size(size: tuple[int, int]) -> None:
+    """ConfigError for an image size (H, W) above MAX_IMAGE_SIDE on either side, before any allocation."""
+    height, width = size
+    if max(height, width) > MAX_IMAGE_SIDE:
+        raise ConfigError(
+            f"image size {height}x{width} is above the largest size {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} "
+            "(memory grows with pixels x views x scenes per batch); render smaller images",
+            {"image size ": "size"},
+        )
 
 
 @dataclass
@@ -53,6 +77,10 @@ class SceneConfig:
         _check_range("room_height_range", self.room_height_range, low=2.3)
         for name in ("objects_range", "small_objects_range", "pictures_range", "mesh_objects_range"):
             _check_range(name, getattr(self, name))
+        for name in ("rug_probability", "open_ceiling_probability"):
+            _check_number(name, getattr(self, name), high=1.0, what="a probability in [0, 1]")
+        _check_number("fov_jitter_deg", self.fov_jitter_deg)
+        _check_number("camera_clearance", self.camera_clearance)
         _check_range("fov_range_deg", self.fov_range_deg, low=10.0)
         if self.fov_range_deg[1] + self.fov_jitter_deg >= 170:
             raise ConfigError(f"fov_range_deg {self.fov_range_deg} plus jitter must stay below 170 degrees")
@@ -63,9 +91,12 @@ class SceneConfig:
                 f"{self.room_height_range[0]}"
             )
         unknown = set(self.trajectory_weights) - set(TRAJECTORIES)
-        if unknown or not any(w > 0 for w in self.trajectory_weights.values()):
+        weights = self.trajectory_weights.values()
+        usable = all(math.isfinite(w) and w >= 0 for w in weights) and any(w > 0 for w in weights)
+        if unknown or not usable:
             raise ConfigError(
-                f"trajectory_weights must weight some of {TRAJECTORIES} positively, got {self.trajectory_weights}"
+                f"trajectory_weights must give some of {TRAJECTORIES} a positive weight, all finite and >= 0, "
+                f"got {self.trajectory_weights}"
             )
 
 

@@ -86,8 +86,15 @@ def read_training_state(directory: Path) -> dict:
             f"checkpoint {str(directory)!r} has no {STATE_FILENAME} (weights only); use it as "
             "model.init_checkpoint instead of train.resume"
         )
-    # Our own file; it holds numpy RNG arrays and the data sources' states, which weights_only refuses.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        # Our own file; it holds numpy RNG arrays and the data sources' states, which weights_only refuses.
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated zip, unpickling and runtime errors alike
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"{STATE_FILENAME} of {Path(directory).name} cannot be read ({reason}); it is probably truncated "
+            f"(an interrupted copy): copy it again, or delete {directory} to resume from an earlier checkpoint"
+        ) from None
 
 
 def rng_state() -> dict:

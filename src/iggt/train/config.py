@@ -19,6 +19,7 @@ import yaml
 
 from iggt.device import DTYPES
 from iggt.errors import ConfigError
+from iggt.train.config_checks import check_numbers
 from iggt.train.losses import LossConfig
 
 SOURCE_KINDS = ("synthetic", "folder")
@@ -151,6 +152,7 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError on values no run can use."""
+        check_numbers(self)
         for source in self.data.sources:
             if source.kind not in SOURCE_KINDS:
                 raise ConfigError(f"data source kind {source.kind!r} is not one of {SOURCE_KINDS}")
@@ -179,7 +181,7 @@ def load_run_config(path: str | Path | None, overrides: list[str] = ()) -> RunCo
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} not found; pass an existing YAML file")
         with open(path) as stream:
-            from_file = yaml.safe_load(stream) or {}
+            from_file = _parse_yaml(stream, f"config file {path}") or {}
         if not isinstance(from_file, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections")
         values = _merge(values, from_file)
@@ -216,7 +218,18 @@ def apply_override(values: dict, override: str) -> None:
     node = values
     for depth, part in enumerate(parts[:-1]):
         node = _child(node, part, ".".join(parts[: depth + 1]))
-    _set(node, parts[-1], yaml.safe_load(text), key)
+    _set(node, parts[-1], _parse_yaml(text, f"override {override!r} has a value that"), key)
+
+
+def _parse_yaml(text, what: str):
+    """``text`` (a string or stream) parsed as YAML; ConfigError naming ``what`` and the line if malformed."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"{what} is not valid YAML ({where}{problem}); fix the syntax") from None
 
 
 def _child(node, part: str, key: str):

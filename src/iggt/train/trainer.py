@@ -28,6 +28,7 @@ from iggt.errors import CheckpointError, ConfigError
 from iggt.model.iggt import IGGT
 from iggt.train import checkpoint as ckpt
 from iggt.train import distributed as dist_utils
+from iggt.train import guards
 from iggt.train.config import RunConfig, save_run_config
 from iggt.train.data import BatchSource, build_source, to_device
 from iggt.train.losses import total_loss
@@ -73,13 +74,14 @@ class Trainer:
         self.checkpoints_dir = self.output_dir / "checkpoints"
         if self.context.is_main:
             self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-            save_run_config(config, self.output_dir / "config.yaml")
         if self.context.device.type == "cuda":
             torch.set_float32_matmul_precision("high")
         _seed_everything(config.train.seed)  # same initial weights on every rank
         resume_dir = self._resume_directory()
         state = ckpt.read_training_state(resume_dir) if resume_dir else None
-        self.model = build_model(config, resume_dir)
+        self.model = build_model(config, resume_dir, state)
+        if self.context.is_main:  # after the resume checks, so a refused run leaves config.yaml as it was
+            save_run_config(config, self.output_dir / "config.yaml")
         self.step = state["step"] if state else 0
         apply_freeze(self.model, config.freeze)
         self.model.to(self.context.device)
@@ -175,8 +177,12 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
         if hasattr(grad_norm, "full_tensor"):  # FSDP returns a distributed tensor
             grad_norm = grad_norm.full_tensor()
-        # The norm is reduced over ranks (DDP/FSDP), so every rank takes the same decision.
-        finite = bool(torch.isfinite(grad_norm))
+        # One host transfer per step, as the skip decision always needed: [gradient finite, loss
+        # finite], averaged over ranks so that every rank skips or stops at the same step.
+        flags = torch.stack([torch.isfinite(grad_norm), torch.isfinite(loss.detach())]).float()
+        finite, loss_finite = (value == 1.0 for value in dist_utils.mean_over_ranks(flags, self.context).tolist())
+        if not loss_finite:
+            raise guards.non_finite_loss(self.step + 1, loss.item(), self.checkpoints_dir)
         if finite:
             self.optimizer.step()
         self.scheduler.step()
@@ -190,11 +196,7 @@ class Trainer:
         config = self.config.train
         pause_at = config.steps if until_step is None else min(until_step, config.steps)
         run_log = RunLog(self.output_dir, self.step) if self.context.is_main else None
-        if self.step >= config.steps:
-            return self._finish(run_log, {})
         self.module.train()
-        throughput = Throughput()
-        record: dict = {}
         progress = tqdm(
             total=config.steps,
             initial=self.step,
@@ -202,7 +204,21 @@ class Trainer:
             mininterval=5,
             dynamic_ncols=True,
         )
+        try:
+            return self._train_until(pause_at, run_log, progress)
+        finally:
+            progress.close()
+            if run_log:
+                run_log.close()
+
+    def _train_until(self, pause_at: int, run_log: RunLog | None, progress: tqdm) -> TrainResult:
+        """The loop of :meth:`run`; a TrainingError (non-finite loss) leaves it without saving."""
+        config = self.config.train
+        throughput = Throughput()
+        record: dict = {}
         step_start = time.monotonic()
+        if self.step >= config.steps:
+            return self._finish({})
         while self.step < config.steps:
             batch = to_device(self.source.next_batch(), self.context.device)
             logged = self.train_step(batch)
@@ -220,23 +236,19 @@ class Trainer:
             if paused and self.step < config.steps:
                 progress.close()
                 directory = self.save_checkpoint()
-                if run_log:
-                    run_log.close()
                 logger.info("paused at step %d; run the same command again to continue", self.step)
                 return TrainResult(self.step, False, self.output_dir, directory, None, record)
             if self.step % config.checkpoint_interval == 0 and self.step < config.steps:
                 self.save_checkpoint()
         progress.close()
-        return self._finish(run_log, record)
+        return self._finish(record)
 
-    def _finish(self, run_log: RunLog | None, record: dict) -> TrainResult:
+    def _finish(self, record: dict) -> TrainResult:
         needs_checkpoint = dist_utils.broadcast_flag(self._needs_final_checkpoint(), self.context)
         directory = (
             self.save_checkpoint() if needs_checkpoint else self.checkpoints_dir / ckpt.checkpoint_name(self.step)
         )
         final = self.export()
-        if run_log:
-            run_log.close()
         return TrainResult(self.step, True, self.output_dir, directory, final, record)
 
     def _needs_final_checkpoint(self) -> bool:
@@ -281,6 +293,7 @@ class Trainer:
         started = time.monotonic()
         strategy = self.config.train.strategy
         model_state = dist_utils.full_model_state(self.model, strategy)
+        self._check_finite(model_state)
         optimizer_state = dist_utils.full_optimizer_state(self.model, self.optimizer, strategy)
         # The partial log interval travels too, so a resumed run logs the same means.
         sums = {name: value.cpu() for name, value in self.log_sums.items()}
@@ -310,6 +323,12 @@ class Trainer:
         self.last_save_seconds = time.monotonic() - started
         return directory
 
+    def _check_finite(self, model_state: dict) -> None:
+        """Refuse to write weights holding NaN or infinity (decided on the main rank, which holds them all)."""
+        bad = self.context.is_main and guards.first_non_finite(model_state) is not None
+        bad = dist_utils.broadcast_flag(bad, self.context)
+        guards.check_finite_weights(model_state if self.context.is_main else None, bad, self.step, self.checkpoints_dir)
+
     def _optimizer_format(self) -> str:
         """ "fsdp" (keyed by parameter name) under torchrun with FSDP, else "plain" (keyed by index)."""
         return "fsdp" if self.context.distributed and self.config.train.strategy == "fsdp" else "plain"
@@ -317,6 +336,7 @@ class Trainer:
     def export(self) -> Path | None:
         """The shipping weights: output_dir/final/model.safetensors (config embedded)."""
         model_state = dist_utils.full_model_state(self.model, self.config.train.strategy)
+        self._check_finite(model_state)
         path = None
         if self.context.is_main:
             path = ckpt.export_model(
@@ -329,14 +349,16 @@ class Trainer:
         return path
 
 
-def build_model(config: RunConfig, resume_dir: Path | None = None) -> IGGT:
-    """The network of config.model: the architecture and weights of the checkpoint being resumed,
+def build_model(config: RunConfig, resume_dir: Path | None = None, state: dict | None = None) -> IGGT:
+    """The network of config.model: the architecture and weights of the checkpoint being resumed
+    (refused when config.model asks for another architecture; ``state`` is its training state),
     else those of model.init_checkpoint, else a freshly initialised preset."""
     model_config = config.model
     overrides = dict(model_config.overrides)
     if resume_dir is not None:
         # The checkpoint embeds the architecture it was trained with, overrides included.
         model = IGGT.from_pretrained(resume_dir)
+        guards.check_resumed_architecture(model_config, RUNTIME_FIELDS, model.config, state, resume_dir)
         _set_runtime_fields(model, {k: v for k, v in overrides.items() if k in RUNTIME_FIELDS})
     elif model_config.init_checkpoint:
         architectural = sorted(set(overrides) - set(RUNTIME_FIELDS))
