@@ -22,3 +22,7 @@ class SceneFormatError(IGGTError):
 
 class ConfigError(IGGTError):
     """An unknown preset, field or override value in a config."""
+
+
+class OutputError(IGGTError):
+    """A destination that cannot be written now: a full disk, no permission, another run writing it."""
