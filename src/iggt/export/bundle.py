@@ -63,7 +63,7 @@ def export_all(
     if unknown:
         raise InputError(f"unknown export formats {unknown}; choose from {list(EXPORTERS)}")
     check_matching(predictions, instances)
-    label, hint = "export directory", "overwrite=True"
+    label, hint = "export directory", "pass overwrite=True or choose another folder"
     with claim_output_dir(out_dir, overwrite=overwrite, label=label, overwrite_hint=hint) as path:
         writers = {name: partial(EXPORTERS[name], predictions, instances, options=options) for name in formats}
         with writing_into(path, label):

@@ -44,22 +44,31 @@ def check_output_dir(
     inputs: Sequence[str | Path] = (),
     overwrite: bool = False,
     label: str = "--out",
-    overwrite_hint: str = "--overwrite",
+    overwrite_hint: str = "pass --overwrite or choose another folder",
+    replaces_folder: bool = True,
 ) -> Path:
-    """The resolved real path of ``out`` if a run may write it; raises InputError naming why not."""
-    path = _check_location(out, label)
-    _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
+    """The resolved real path of ``out`` if a run may write it; raises InputError naming why not.
+
+    ``replaces_folder``: the run puts a new folder in place of ``out`` (what is there is deleted
+    on overwrite), so the rules on contents, inputs and the working, home and root folders apply;
+    False: the run only writes its own files into ``out``, which must just be a writable folder.
+    ``overwrite_hint`` ends the message for a non-empty folder.
+    """
+    path = _check_location(out, label, replaces_folder)
+    if replaces_folder:
+        _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
     return path
 
 
-def _check_location(out: str | Path, label: str) -> Path:
-    """Refuse a file, a path under a file, and the working, home and root folders (or a parent of them)."""
+def _check_location(out: str | Path, label: str, replaces_folder: bool) -> Path:
+    """Refuse a file, a path under a file and, for a replaced folder, the working, home and root
+    folders (or a folder holding one of them)."""
     path = Path(out).expanduser().resolve()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         where = "is a file" if existing == path else f"is under {existing}, which is a file"
         raise InputError(f"{label} {out} {where}; pass a folder path")
-    for name, protected in _protected_folders():
+    for name, protected in _protected_folders() if replaces_folder else ():
         if protected == path or path in protected.parents:
             raise InputError(f"{label} {out} is or holds the {name} {protected}; choose a folder of its own")
     return path
@@ -68,7 +77,7 @@ def _check_location(out: str | Path, label: str) -> Path:
 def _check_contents(path: Path, out, inputs, overwrite: bool, label: str, overwrite_hint: str) -> None:
     """Refuse a non-empty folder unless ``overwrite``, and an overwrite that would delete an input."""
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise InputError(f"{label} {out} is not empty; pass {overwrite_hint} or choose another folder")
+        raise InputError(f"{label} {out} is not empty; {overwrite_hint}")
     for item in inputs:
         source = Path(item).expanduser().resolve()
         if overwrite and (source == path or path in source.parents):
@@ -91,26 +100,30 @@ def claim_output_dir(
     inputs: Sequence[str | Path] = (),
     overwrite: bool = False,
     label: str = "--out",
-    overwrite_hint: str = "--overwrite",
+    overwrite_hint: str = "pass --overwrite or choose another folder",
+    replaces_folder: bool = True,
 ) -> Iterator[Path]:
-    """Check ``out`` and hold its lock until the block ends; yields the resolved path.
+    """Check ``out`` (as :func:`check_output_dir`) and hold its lock until the block ends; yields
+    the resolved path.
 
     The lock is taken before the contents are checked, and the leftovers of dead runs beside the
     folder are restored or removed (and logged) in between, so the check sees what the run will
     replace. A nested claim by the thread that holds the folder shares the lock; any other claim
     (another process or thread) raises OutputError.
     """
-    path = _check_location(out, label)
+    path = _check_location(out, label, replaces_folder)
     holder = (path, threading.get_ident())
     if holder in _HELD:
-        _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
+        if replaces_folder:
+            _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
         yield path
         return
     descriptor = _lock(path, out, label)
     _HELD.add(holder)
     try:
         recover_leftovers(path)
-        _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
+        if replaces_folder:
+            _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
         yield path
     finally:
         _HELD.discard(holder)
