@@ -39,7 +39,5 @@ def test_an_output_dir_under_a_regular_file_is_refused_before_training(tmp_path,
     out = tmp_path / "file" / "run"
     assert main(["train", f"train.output_dir={out}", "train.steps=1", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert (
-        err
-        == f"iggt train: error: train.output_dir {out} is under {tmp_path / 'file'}, which is a file; pass a folder path"
-    )
+    where = f"train.output_dir {out} is under {tmp_path / 'file'}, which is a file"
+    assert err == f"iggt train: error: {where}; pass a folder path"
