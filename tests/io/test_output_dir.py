@@ -38,11 +38,11 @@ if not swap:
     output_dir.exchange = lambda first, second: False  # a file system without an atomic swap
 output_dir._step_hook = lambda reached: os.kill(os.getpid(), signal.SIGKILL) if reached == step else None
 with output_dir.claim_output_dir(out, overwrite=True) as path:
-    staging = output_dir.staging_dir(path)
-    (staging / "deep").mkdir()
-    for name in ("a.txt", "b.txt", "deep/c.txt"):
-        (staging / name).write_text(f"new {name}")
-    output_dir.publish(staging, path, overwrite=True)
+    with output_dir.staging_dir(path) as staging:
+        (staging / "deep").mkdir()
+        for name in ("a.txt", "b.txt", "deep/c.txt"):
+            (staging / name).write_text(f"new {name}")
+        output_dir.publish(staging, path, overwrite=True)
 print("finished")
 """
 # What --out holds right after a SIGKILL at each step (None: missing until the next run restores it).
@@ -79,8 +79,7 @@ def test_a_kill_at_any_step_of_the_final_move_leaves_a_complete_result(tmp_path,
 def test_a_completed_publish_leaves_only_the_result(tmp_path):
     out = tmp_path / "result"
     write_result(out, "old")
-    with claim_output_dir(out, overwrite=True) as path:
-        staging = staging_dir(path)
+    with claim_output_dir(out, overwrite=True) as path, staging_dir(path) as staging:
         write_result(staging, "new")
         publish(staging, path, overwrite=True)
     assert os.listdir(tmp_path) == ["result"] and snapshot(out)["a.txt"] == "new a.txt"

@@ -9,7 +9,6 @@ move are those of :mod:`iggt.io.output_dir` (docs/reliability.md).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -74,11 +73,7 @@ def export_all(
 
 def _write_and_publish(writers: Mapping[str, Callable[[Path], list[Path]]], path: Path, overwrite: bool):
     """Run every writer on one staging folder, then publish it at ``path``; {name: paths relative to it}."""
-    staging = staging_dir(path)
-    try:
+    with staging_dir(path) as staging:
         written = {name: [file.relative_to(staging) for file in writer(staging)] for name, writer in writers.items()}
         publish(staging, path, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return written

@@ -119,8 +119,8 @@ def claim_output_dir(
         yield path
         return
     descriptor = _lock(path, out, label)
-    _HELD.add(holder)
     try:
+        _HELD.add(holder)
         recover_leftovers(path)
         if replaces_folder:
             _check_contents(path, out, inputs, overwrite, label, overwrite_hint)
@@ -179,11 +179,20 @@ def _unlock(path: Path, descriptor: int) -> None:
     os.close(descriptor)
 
 
-def staging_dir(path: Path) -> Path:
-    """A new empty hidden sibling of ``path`` (same file system, so the final rename is atomic)."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
-    return staging
+@contextmanager
+def staging_dir(path: Path) -> Iterator[Path]:
+    """A new empty hidden sibling of ``path`` (same file system, so the final rename is atomic),
+    removed if the block raises or is interrupted; the block publishes it on success."""
+    staging = None
+    try:
+        with _interrupts_deferred():  # a signal here must not leave a folder that nobody removes
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+            staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
+        yield staging
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def recover_leftovers(path: Path) -> list[str]:

@@ -16,7 +16,6 @@ when complete, so a failed write never leaves a scene that looks finished.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -313,13 +312,9 @@ def write_scene(
     if target.exists() and not overwrite:
         raise InputError(f"{target} already exists; pass overwrite=True (--overwrite) or choose another folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = staging_dir(target)
-    try:
+    with staging_dir(target) as temporary:
         _write_frames(scene, temporary, image_format, depth_encoding, depth_scale)
         manifest = _manifest_json(scene, image_format, depth_encoding, depth_scale)
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1))
         publish(temporary, target, overwrite)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return target
