@@ -3,11 +3,13 @@
 Every subcommand that writes a folder decides here (docs/reliability.md states the guarantees):
 
 - :func:`check_output_dir` refuses, before any work, a destination that is a file or lies under
-  one, one whose parent cannot be written, the working, home or root folder (or a folder holding
-  one of them), and, when an overwrite would delete it, a folder holding an input.
-- :func:`claim_output_dir` holds an exclusive lock (``.<name>.lock`` beside the folder, with the
-  owner's pid) for the whole run, so two runs never write the same folder; the kernel drops the
-  lock of a dead run, so whatever such a run left beside the folder is cleaned up by the next one.
+  one and, for a folder the run replaces as a whole, the working, home or root folder (or a
+  folder holding one of them), a non-empty folder without overwrite, and, when an overwrite
+  would delete it, a folder holding an input.
+- :func:`claim_output_dir` checks, probes that the parent can be written, and holds an exclusive
+  lock (``.<name>.lock`` beside the folder, with the owner's pid) for the whole run, so two runs
+  never write the same folder; the kernel drops the lock of a dead run, so whatever such a run
+  left beside the folder is restored or removed by the next one.
 - :func:`publish` moves a finished staging folder into place: it never replaces a folder it was
   not told to replace, and a kill at any step leaves the complete old or the complete new result
   (plus leftovers the next claim restores or removes).
