@@ -46,3 +46,7 @@ class ConfigError(IGGTError):
 
 class TrainingError(IGGTError):
     """A training run that cannot go on: a non-finite loss, or weights that are no longer finite."""
+
+
+class OutputError(IGGTError):
+    """A destination that cannot be written now: a full disk, no permission, another run writing it."""

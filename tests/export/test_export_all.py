@@ -7,7 +7,7 @@ import pytest
 
 from iggt.errors import InputError
 from iggt.export import DEFAULT_FORMATS, EXPORTERS, export_all
-from iggt.export import bundle as bundle_module
+from iggt.io import output_dir
 from iggt.structures.strict_json import write_strict_json
 
 
@@ -90,14 +90,13 @@ def test_failed_final_rename_restores_the_previous_export(scene, tmp_path, monke
     predictions, instances = scene
     out_dir = tmp_path / "result"
     export_all(predictions, instances, out_dir, formats=("json",))
-    original_rename = bundle_module.Path.rename
 
-    def rename(self, target):
-        if ".partial-" in self.name:
-            raise OSError("rename refused")
-        return original_rename(self, target)
+    def refuse(first, second):
+        raise OSError("rename refused")
 
-    monkeypatch.setattr(bundle_module.Path, "rename", rename)
+    # Where no atomic swap exists the old folder is renamed aside: the failed second rename must restore it.
+    monkeypatch.setattr(output_dir, "exchange", lambda first, second: False)
+    monkeypatch.setattr(output_dir, "rename_no_replace", refuse)
     with pytest.raises(OSError, match="rename refused"):
         export_all(predictions, instances, out_dir, formats=("json",), overwrite=True)
     assert os.listdir(tmp_path) == ["result"] and os.listdir(out_dir) == ["instances.json"]

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from iggt.errors import InputError
+from iggt.io.output_dir import claim_output_dir, writing_into
 
 DATA_FORMATS = ("auto", "scene", "scannet")
 
@@ -46,6 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from iggt.device import resolve_device, resolve_dtype
+
+    device = resolve_device(args.device)
+    resolve_dtype(args.dtype, device)
+    if not args.data.is_dir():
+        raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
+    # Checked and locked before the model is loaded, so a long run never fails at the end on --out.
+    with claim_output_dir(args.out, replaces_folder=False):
+        return _evaluate(args, device)
+
+
+def _evaluate(args: argparse.Namespace, device) -> int:
     from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
     from iggt.eval.report import write_reports
     from iggt.eval.run_info import run_metadata
@@ -53,10 +65,6 @@ def run(args: argparse.Namespace) -> int:
     from iggt.instances.config import InstanceConfig
     from iggt.model.hub import load_model
 
-    device = resolve_device(args.device)
-    resolve_dtype(args.dtype, device)
-    if not args.data.is_dir():
-        raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
     if not scene_dirs:
         raise InputError(f"no scenes found in {args.data} (format {data_format}); check --data and --format")
@@ -90,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         instance_config=instance_config,
         num_scenes=len({row["scene"] for row in rows}),
     )
-    write_reports(rows, config.tasks, metadata, args.out)
+    with writing_into(args.out):
+        write_reports(rows, config.tasks, metadata, args.out)
     print((args.out / "results.md").read_text(), end="")
     print(f"reports written to {args.out}")
     return 0

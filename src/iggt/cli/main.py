@@ -7,7 +7,9 @@ imported only when their subcommand runs, so `iggt --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from importlib import import_module
 
 from iggt.cli.spellings import cli_message
@@ -19,6 +21,14 @@ SUBCOMMANDS = {
     "train": ("iggt.cli.train", "train a model (single GPU, CPU, or torchrun)"),
     "eval": ("iggt.cli.eval", "evaluate a model on a dataset in the scene format"),
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM (sent by `timeout`, containers, schedulers) raised like Ctrl-C, so cleanup code runs."""
+
+
+def _raise_terminated(_signum, _frame) -> None:
+    raise Terminated
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -47,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return int(import_module(args._module).run(args) or 0)
     except IGGTError as exc:
@@ -55,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"iggt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"iggt {args.command}: terminated (SIGTERM); temporary files removed", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

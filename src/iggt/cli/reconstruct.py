@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from iggt.errors import InputError
+from iggt.io.output_dir import claim_output_dir
 
 EXAMPLE_SCENE = Path(__file__).resolve().parent.parent / "assets" / "example_scene"
 # How to look at each kind of output, keyed by file suffix (a folder is keyed by its name).
@@ -61,11 +62,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = _inputs(args)
+    if args.out is None:
+        raise InputError("--out DIR is required: the folder to write the reconstruction to")
+    # Checked and locked before any work, so a long run never fails at the end on its destination.
+    with claim_output_dir(args.out, inputs=inputs, overwrite=args.overwrite):
+        return _reconstruct(args, inputs)
+
+
+def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     from iggt.inference.reconstruct import reconstruct
     from iggt.instances.config import InstanceConfig
 
-    inputs = _inputs(args)
-    out_dir = _output_folder(args.out, args.overwrite)
     _check_formats(args.formats)
     if args.min_instance_size is not None and args.min_instance_size <= 0:
         raise InputError(
@@ -88,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         progress=not args.quiet,
     )
-    written = reconstruction.save(out_dir, args.formats, args.overwrite, progress=not args.quiet)
-    print(summary(reconstruction, out_dir, written, time.perf_counter() - start))
+    written = reconstruction.save(args.out, args.formats, args.overwrite, progress=not args.quiet)
+    print(summary(reconstruction, args.out, written, time.perf_counter() - start))
     return 0
 
 
@@ -111,17 +119,6 @@ def _check_formats(formats: list[str] | None) -> None:
     unknown = sorted(set(formats or ()) - set(EXPORTERS))
     if unknown:
         raise InputError(f"unknown --formats {' '.join(unknown)}; choose from {' '.join(EXPORTERS)}")
-
-
-def _output_folder(out: Path | None, overwrite: bool) -> Path:
-    """Check --out before any work, so a long run never fails at the end on an existing folder."""
-    if out is None:
-        raise InputError("--out DIR is required: the folder to write the reconstruction to")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; pass a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"--out {out} is not empty; pass --overwrite or choose another folder")
-    return out
 
 
 def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: float) -> str:

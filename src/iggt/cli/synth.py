@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from iggt.device import resolve_device
 from iggt.errors import ConfigError, InputError
+from iggt.io.output_dir import claim_output_dir, recover_leftovers, writing_into
 from iggt.io.scene_format import DEPTH_ENCODINGS, IMAGE_FORMATS, write_scene
 from iggt.synth.benchmarks import BENCHMARKS, get_benchmark
 from iggt.synth.config import RenderConfig, SceneConfig, check_image_size
@@ -97,8 +98,16 @@ def _write_index(out: Path, args, seeds: list[int], views: int, size: tuple[int,
 def run(args: argparse.Namespace) -> int:
     seeds, views, size, origin = _plan(args)
     device = resolve_device(args.device)
-    render_config = RenderConfig(supersample=args.supersample, shadows=not args.no_shadows)
     names = [f"scene_{i:06d}" for i in range(len(seeds))]
+    # Checked and locked before rendering; each scene folder is replaced on its own, never --out.
+    with claim_output_dir(args.out, replaces_folder=False) as out, writing_into(args.out):
+        for name in names:
+            recover_leftovers(out / name)
+        return _render_and_write(args, seeds, views, size, origin, device, names)
+
+
+def _render_and_write(args, seeds: list[int], views: int, size, origin: str, device, names: list[str]) -> int:
+    render_config = RenderConfig(supersample=args.supersample, shadows=not args.no_shadows)
     existing = [name for name in names if (args.out / name).exists()]
     if existing and not args.overwrite:
         raise InputError(f"{args.out / existing[0]} already exists; pass --overwrite or choose another --out")

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from iggt.errors import ConfigError
+from iggt.io.output_dir import check_output_dir, claim_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    check_output_dir(config.train.output_dir, replaces_folder=False, label="train.output_dir")
     _configure_logging()
     from iggt.train.distributed import shutdown
     from iggt.train.trainer import Trainer
@@ -81,7 +83,10 @@ def _join_transfer(transfer_dir: Path, output_dir: str | None) -> int:
         raise ConfigError("--join-transfer needs --output-dir, the folder to rebuild the checkpoint in")
     if not is_transfer_checkpoint(transfer_dir):
         raise ConfigError(f"{transfer_dir} holds no manifest.json; pass the folder of a transfer checkpoint")
-    directory = join_transfer_checkpoint(transfer_dir, Path(output_dir))
+    # The checkpoint replaces the folder as a whole: never a training run's or any other full folder.
+    hint = "choose a new or empty folder for the rebuilt checkpoint"
+    with claim_output_dir(output_dir, inputs=[transfer_dir], label="--output-dir", overwrite_hint=hint):
+        directory = join_transfer_checkpoint(transfer_dir, Path(output_dir))
     print(f"checkpoint rebuilt in {directory} (IGGT.from_pretrained reads it)")
     return 0
 

@@ -56,21 +56,29 @@ def _defined(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a report is never half written."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+def _replace_all(texts: dict[Path, str]) -> None:
+    """Write every file to a temporary first, then rename each into place, so a report is never
+    half written and a full disk leaves the previous reports whole."""
+    temporaries = {path: path.with_name(path.name + ".tmp") for path in texts}
+    try:
+        for path, text in texts.items():
+            temporaries[path].write_text(text)
+    except BaseException:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        raise
+    for path, temporary in temporaries.items():
+        os.replace(temporary, path)
 
 
-def write_csv(rows: list[dict], columns: Sequence[str], path: Path) -> None:
-    """One line per (scene, method); empty cells where a metric does not apply or is undefined."""
+def csv_text(rows: list[dict], columns: Sequence[str]) -> str:
+    """per_scene.csv: one line per (scene, method); empty cells where a metric does not apply or is undefined."""
     header = ["scene", "method", "num_views", *columns, "seconds"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([_csv_cell(row.get(key)) for key in header] for row in rows)
-    _atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _csv_cell(value) -> str:
@@ -79,9 +87,9 @@ def _csv_cell(value) -> str:
     return repr(float(value)) if isinstance(value, float | np.floating) else str(value)
 
 
-def write_summary(summary: dict, metadata: dict, path: Path) -> None:
+def summary_text(summary: dict, metadata: dict) -> str:
     """summary.json: the run's metadata and the per-method means."""
-    _atomic_write(path, json.dumps({**metadata, "metrics": summary}, indent=2, sort_keys=False) + "\n")
+    return json.dumps({**metadata, "metrics": summary}, indent=2, sort_keys=False) + "\n"
 
 
 def markdown_table(summary: dict, columns: Sequence[str], num_scenes: int) -> str:
@@ -114,8 +122,12 @@ def write_reports(rows: list[dict], tasks: Sequence[str], metadata: dict, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = metric_columns(tasks)
     summary = summarise(rows, columns)
-    write_csv(rows, columns, out_dir / PER_SCENE_CSV)
-    write_summary(summary, metadata, out_dir / SUMMARY_JSON)
     num_scenes = len({row["scene"] for row in rows})
-    _atomic_write(out_dir / TABLE_MD, markdown_table(summary, columns, num_scenes))
+    _replace_all(
+        {
+            out_dir / PER_SCENE_CSV: csv_text(rows, columns),
+            out_dir / SUMMARY_JSON: summary_text(summary, metadata),
+            out_dir / TABLE_MD: markdown_table(summary, columns, num_scenes),
+        }
+    )
     return summary

@@ -1,18 +1,16 @@
 """export_all: write several formats into one directory, atomically.
 
 Everything is written into a hidden temporary sibling of ``out_dir`` (same file system, so the
-final rename is atomic) and renamed into place only when every format succeeded. A failure
+final rename is atomic) and moved into place only when every format succeeded. A failure
 removes the temporary directory and leaves ``out_dir`` as it was; a directory named ``out_dir``
-therefore always holds a complete export. With ``overwrite=True`` an existing ``out_dir`` is
-first renamed aside, replaced by the new one, then deleted.
+therefore always holds a complete export. The checks, the lock against concurrent runs and the
+move are those of :mod:`iggt.io.output_dir` (docs/reliability.md).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from iggt.errors import InputError
@@ -24,6 +22,7 @@ from iggt.export.npz import export_npz
 from iggt.export.options import ExportOptions
 from iggt.export.ply import export_ply
 from iggt.export.selection import check_matching
+from iggt.io.output_dir import claim_output_dir, publish, staging_dir, writing_into
 from iggt.structures import Instances, Predictions
 
 Exporter = Callable[[Predictions, Instances, Path, ExportOptions], list[Path]]
@@ -55,49 +54,26 @@ def export_all(
     as atomic as the rest, and their files are returned under their names.
 
     Raises InputError for an unknown format, for labels that do not match the predictions, and
-    when ``out_dir`` exists and is not empty unless ``overwrite``.
+    for a destination :func:`iggt.io.output_dir.check_output_dir` refuses (a non-empty one unless
+    ``overwrite``); OutputError when another run holds ``out_dir`` or the disk is full.
     """
     options = options or ExportOptions()
     unknown = [name for name in formats if name not in EXPORTERS]
     if unknown:
         raise InputError(f"unknown export formats {unknown}; choose from {list(EXPORTERS)}")
     check_matching(predictions, instances)
-    out_dir = Path(out_dir).absolute()
-    _check_destination(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
-    try:
-        written = {name: EXPORTERS[name](predictions, instances, staging, options) for name in formats}
-        for name, writer in (extra_writers or {}).items():
-            written[name] = writer(staging)
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return {name: [out_dir / path.relative_to(staging) for path in paths] for name, paths in written.items()}
+    label, hint = "export directory", "pass overwrite=True or choose another folder"
+    with claim_output_dir(out_dir, overwrite=overwrite, label=label, overwrite_hint=hint) as path:
+        writers = {name: partial(EXPORTERS[name], predictions, instances, options=options) for name in formats}
+        with writing_into(path, label):
+            written = _write_and_publish({**writers, **(extra_writers or {})}, path, overwrite)
+    shown = Path(out_dir).absolute()  # the folder as the caller named it (path is its resolved real path)
+    return {name: [shown / relative for relative in files] for name, files in written.items()}
 
 
-def _check_destination(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"export destination {out_dir} is a file; pass a directory path")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError(
-            f"export directory {out_dir} is not empty; pass overwrite=True or choose another directory",
-            {"overwrite=True": "overwrite"},
-        )
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Rename ``staging`` to ``out_dir``, replacing an existing ``out_dir`` (restored on failure)."""
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    previous = out_dir.parent / f".{out_dir.name}.previous-{uuid.uuid4().hex}"
-    out_dir.rename(previous)
-    try:
-        staging.rename(out_dir)
-    except BaseException:
-        previous.rename(out_dir)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
+def _write_and_publish(writers: Mapping[str, Callable[[Path], list[Path]]], path: Path, overwrite: bool):
+    """Run every writer on one staging folder, then publish it at ``path``; {name: paths relative to it}."""
+    with staging_dir(path) as staging:
+        written = {name: [file.relative_to(staging) for file in writer(staging)] for name, writer in writers.items()}
+        publish(staging, path, overwrite)
+    return written

@@ -20,10 +20,12 @@ that COLMAP projects each 3D point onto the centre of the pixel it came from.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pycolmap
 from PIL import Image
 
 from iggt.export.naming import view_names
@@ -31,8 +33,26 @@ from iggt.export.options import ExportOptions
 from iggt.export.selection import check_matching, select_points, to_uint8
 from iggt.structures import Instances, Predictions
 
+if TYPE_CHECKING:
+    import pycolmap
+
 COLMAP_PIXEL_OFFSET = 0.5
 """COLMAP image coordinate of the centre of the pixel that iggt calls 0."""
+
+
+def import_pycolmap():
+    """pycolmap, imported on first use with this process's SIGTERM handling kept.
+
+    Its native logging library installs a SIGTERM handler at import that prints a native stack
+    dump; the handler in place before the import (the CLI's clean exit, or the default) is put back.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    import pycolmap
+
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
+    return pycolmap
 
 
 def export_colmap(
@@ -58,6 +78,7 @@ def build_reconstruction(
     predictions: Predictions, instances: Instances, names: list[str], options: ExportOptions
 ) -> pycolmap.Reconstruction:
     """The in-memory COLMAP model: cameras and images with IDs view + 1, then the points3D."""
+    pycolmap = import_pycolmap()
     selection = select_points(predictions, instances, options, options.max_colmap_points)
     height, width = predictions.image_size
     observed = [np.flatnonzero(selection.view == view) for view in range(predictions.num_views)]
@@ -82,6 +103,7 @@ def build_reconstruction(
 
 def _camera(intrinsic: np.ndarray, camera_id: int, width: int, height: int) -> pycolmap.Camera:
     """PINHOLE camera (fx, fy, cx, cy) in COLMAP's pixel convention."""
+    pycolmap = import_pycolmap()
     fx, fy = float(intrinsic[0, 0]), float(intrinsic[1, 1])
     cx, cy = float(intrinsic[0, 2]) + COLMAP_PIXEL_OFFSET, float(intrinsic[1, 2]) + COLMAP_PIXEL_OFFSET
     return pycolmap.Camera(camera_id=camera_id, model="PINHOLE", width=width, height=height, params=[fx, fy, cx, cy])

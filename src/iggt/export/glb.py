@@ -13,9 +13,9 @@ cloud named "points" (vertex colours) and one mesh per camera named "camera_<vie
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from iggt.export.colours import instance_colours
 from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
@@ -23,6 +23,9 @@ from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
 from iggt.export.selection import check_matching, select_points, to_uint8
 from iggt.structures import Instances, Predictions
+
+if TYPE_CHECKING:
+    import trimesh
 
 OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
 """Rotation by 180 degrees about x: OpenCV (y down, z forward) -> glTF (y up, -z forward)."""
@@ -37,6 +40,8 @@ def export_glb(
     predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
 ) -> list[Path]:
     """Write the three GLB scenes into ``out_dir``; returns their paths."""
+    import trimesh  # optional and slow to import: only where a GLB is written
+
     options = options or ExportOptions()
     check_matching(predictions, instances)
     selection = select_points(predictions, instances, options, options.max_points)
@@ -71,6 +76,8 @@ def default_frustum_depth(predictions: Predictions) -> float:
 
 def camera_meshes(predictions: Predictions, depth: float) -> dict[str, trimesh.Trimesh]:
     """One thin-edged frustum mesh per view, in glTF coordinates, keyed "camera_<view>"."""
+    import trimesh
+
     segments = frustum_segments(predictions.extrinsic, predictions.intrinsic, predictions.image_size, depth)
     names = view_names(len(segments), "camera", suffix="")
     meshes = {}

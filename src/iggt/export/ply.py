@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from plyfile import PlyData, PlyElement
 
 from iggt.export.options import ExportOptions
 from iggt.export.selection import check_matching, select_points
@@ -28,6 +27,8 @@ def export_ply(
     predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
 ) -> list[Path]:
     """Write ``points.ply`` (confidence-filtered, at most ``options.max_points``); returns its path."""
+    from plyfile import PlyData, PlyElement  # optional dependency: imported where it is used
+
     options = options or ExportOptions()
     check_matching(predictions, instances)
     selection = select_points(predictions, instances, options, options.max_points)

@@ -16,9 +16,6 @@ when complete, so a failed write never leaves a scene that looks finished.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from iggt.errors import InputError, SceneFormatError
+from iggt.io.output_dir import publish, staging_dir
 from iggt.structures.scene import InstanceInfo, Scene
 
 FORMAT_NAME = "iggt-scene"
@@ -314,20 +312,9 @@ def write_scene(
     if target.exists() and not overwrite:
         raise InputError(f"{target} already exists; pass overwrite=True (--overwrite) or choose another folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    temporary.mkdir()
-    try:
+    with staging_dir(target) as temporary:
         _write_frames(scene, temporary, image_format, depth_encoding, depth_scale)
         manifest = _manifest_json(scene, image_format, depth_encoding, depth_scale)
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if target.exists():
-            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, retired)
-            os.replace(temporary, target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+        publish(temporary, target, overwrite)
     return target
