@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "synth": ("iggt.cli.synth", "render procedural multi-view scenes with exact ground truth"),
     "train": ("iggt.cli.train", "train a model (single GPU, CPU, or torchrun)"),
     "eval": ("iggt.cli.eval", "evaluate a model on a dataset in the scene format"),
+    "track": ("iggt.cli.track", "follow one instance of a saved result through every view"),
 }
 
 
