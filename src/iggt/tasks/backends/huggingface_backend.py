@@ -62,8 +62,14 @@ class HuggingFaceBackend:
 
     @torch.no_grad()
     def dense_features(self, image: np.ndarray) -> np.ndarray:
-        """(h, w, D) unit-norm patch features of one image on the model's patch grid."""
-        pixels = self._pixels([image])
+        """(h, w, D) unit-norm patch features of one image on the model's patch grid, spanning the whole image.
+
+        The image is first resized to the model's square input (aspect not kept), so that no
+        processor centre crop cuts it: grid cell (i, j) covers rows [i H / h, (i + 1) H / h) and likewise columns.
+        """
+        side = self.model.config.vision_config.image_size
+        square = np.asarray(Image.fromarray(as_uint8(image)).resize((side, side), Image.Resampling.BICUBIC))
+        pixels = self._pixels([square])
         patches = self._patch_embeddings(pixels)[0]  # (h * w, D)
         side_h = pixels.shape[-2] // self.model.config.vision_config.patch_size
         side_w = pixels.shape[-1] // self.model.config.vision_config.patch_size

@@ -1,0 +1,40 @@
+"""`iggt segment`: open-vocabulary labels for the instances of a saved reconstruction, in 2D and 3D."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iggt.cli.backend_options import add_backend_arguments, backend_info, open_backend
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("result", type=Path, help="export folder written by `iggt reconstruct`")
+    parser.add_argument("--vocab", required=True, help="words separated by commas, e.g. 'chair,table,sofa'")
+    add_backend_arguments(parser)
+    parser.add_argument("--prompt", default="a photo of a {}.", help="text template of each word")
+    parser.add_argument("--other-threshold", type=float, default=0.2, help="cosine below this: 'other' (0.2)")
+    parser.add_argument("--out", type=Path, help="output folder (default RESULT/segment)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from iggt.tasks.open_vocab import OpenVocabConfig, parse_vocabulary, resolve_method, segment
+    from iggt.tasks.open_vocab_output import write_segmentation
+    from iggt.tasks.output import default_output_folder, write_output_folder
+    from iggt.tasks.result import load_result
+
+    vocabulary = parse_vocabulary(args.vocab)
+    config = OpenVocabConfig(method=args.method, prompt=args.prompt, other_threshold=args.other_threshold)
+    result = load_result(args.result)
+    backend = open_backend(args)
+    labels = segment(result, backend, vocabulary, config)
+    info = {**backend_info(args), "method": resolve_method(backend, args.method), "prompt": args.prompt}
+    info["other_threshold"] = args.other_threshold
+    out = args.out or default_output_folder(result, "segment")
+    write_output_folder(
+        result, out, lambda folder: write_segmentation(result, labels, vocabulary, info, folder), args.overwrite
+    )
+    summary = ", ".join(f"{label.instance_id}:{label.label}" for label in labels)
+    print(f"Labelled {len(labels)} instances ({summary}); wrote {out}")
+    return 0
