@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "track": ("iggt.cli.track", "follow one instance of a saved result through every view"),
     "segment": ("iggt.cli.segment", "label the instances of a saved result with an open vocabulary"),
     "query": ("iggt.cli.query", "find the instances of a saved result that match a text"),
+    "ask": ("iggt.cli.ask", "answer a question about a saved result with a vision-language chat model"),
 }
 
 

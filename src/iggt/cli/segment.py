@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from iggt.tasks.open_vocab import OpenVocabConfig, parse_vocabulary, resolve_method, segment
-    from iggt.tasks.open_vocab_output import write_segmentation
+    from iggt.tasks.open_vocab_output import SEGMENT_FOLDER, write_segmentation
     from iggt.tasks.output import default_output_folder, write_output_folder
     from iggt.tasks.result import load_result
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     labels = segment(result, backend, vocabulary, config)
     info = {**backend_info(args), "method": resolve_method(backend, args.method), "prompt": args.prompt}
     info["other_threshold"] = args.other_threshold
-    out = args.out or default_output_folder(result, "segment")
+    out = args.out or default_output_folder(result, SEGMENT_FOLDER)
     write_output_folder(
         result, out, lambda folder: write_segmentation(result, labels, vocabulary, info, folder), args.overwrite
     )

@@ -25,6 +25,8 @@ from iggt.tasks.highlight import write_highlights
 from iggt.tasks.open_vocab import OTHER, InstanceLabel
 from iggt.tasks.result import SavedResult
 
+SEGMENT_FOLDER = "segment"
+"""Where `iggt segment` writes inside the result by default (and `iggt ask` looks for labels)."""
 LABELLED_VERTEX_DTYPE = np.dtype(VERTEX_DTYPE.descr + [("label", "<u2")])
 OVERLAY_ALPHA = 0.5
 
@@ -97,3 +99,14 @@ def write_query(
         "instances": [{"rank": r + 1, "id": i, "score": s} for r, (i, s) in enumerate(ranking)],
     }
     return [write_strict_json(folder / "ranking.json", document), *write_highlights(result, shown, folder)]
+
+
+def saved_labels(result: SavedResult) -> dict[int, str] | None:
+    """Instance ID -> label from the result's default segmentation, when there is one."""
+    import json
+
+    path = result.folder / SEGMENT_FOLDER / "labels.json"
+    try:
+        return {int(row["id"]): str(row["label"]) for row in json.loads(path.read_text())["instances"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
