@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from iggt.tasks.chat_client import ChatClient
+    from iggt.tasks.open_vocab import OpenVocabConfig
     from iggt.tasks.open_vocab_output import saved_labels
     from iggt.tasks.output import default_output_folder, write_output_folder
     from iggt.tasks.qa import ask_marks, ask_paper, ground_by_text
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         answer = ask(client, result, args.question, saved_labels(result), args.views)
         info = {"endpoint": args.endpoint, "model": args.model}
     else:
-        answer = ground_by_text(result, open_backend(args), args.question)
+        answer = ground_by_text(result, open_backend(args), args.question, config=OpenVocabConfig(method=args.method))
         info = {"backend": args.backend, "backend_path": str(args.backend_path)}
     out = args.out or default_output_folder(result, "ask")
     write_output_folder(result, out, lambda folder: write_answer(result, answer, info, folder), args.overwrite)

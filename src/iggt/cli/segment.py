@@ -12,8 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("result", type=Path, help="export folder written by `iggt reconstruct`")
     parser.add_argument("--vocab", required=True, help="words separated by commas, e.g. 'chair,table,sofa'")
     add_backend_arguments(parser)
-    parser.add_argument("--prompt", default="a photo of a {}.", help="text template of each word")
-    parser.add_argument("--other-threshold", type=float, default=0.2, help="cosine below this: 'other' (0.2)")
+    from iggt.tasks.open_vocab import OpenVocabConfig
+
+    parser.add_argument("--prompt", default=OpenVocabConfig.prompt, help="text template of each word")
+    threshold = OpenVocabConfig.other_threshold
+    parser.add_argument(
+        "--other-threshold", type=float, default=threshold, help=f"best cosine below this: 'other' ({threshold})"
+    )
     parser.add_argument("--out", type=Path, help="output folder (default RESULT/segment)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 

@@ -15,7 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--view", type=int, help="with --xy: track the instance under a pixel of this view")
     parser.add_argument("--xy", type=int, nargs=2, metavar=("X", "Y"), help="pixel column and row (network resolution)")
     parser.add_argument("--out", type=Path, help="output folder (default RESULT/track_<ID>)")
-    parser.add_argument("--depth-tolerance", type=float, default=0.05, help="relative depth-test tolerance (0.05)")
+    from iggt.tasks.tracking import TrackingConfig
+
+    default = TrackingConfig.depth_tolerance
+    parser.add_argument(
+        "--depth-tolerance", type=float, default=default, help=f"relative depth-test tolerance ({default})"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
 

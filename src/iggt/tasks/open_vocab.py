@@ -142,10 +142,13 @@ def best_views(result: SavedResult, instance_id: int, count: int) -> list[int]:
 
 
 def instance_crop(image: np.ndarray, mask: np.ndarray, context: float) -> np.ndarray:
-    """The (h, w, 3) part of ``image`` around ``mask``'s box grown by ``context`` of its size per side."""
+    """The (h, w, 3) part of ``image`` around ``mask``'s box grown by ``context`` of its size per side,
+    and widened towards a square where the image allows (processors centre-crop to squares)."""
     rows, columns = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
     grow_y, grow_x = int(round(context * (bottom - top))), int(round(context * (right - left)))
+    side = max(bottom - top + 2 * grow_y, right - left + 2 * grow_x)
+    grow_y, grow_x = (side - (bottom - top)) // 2, (side - (right - left)) // 2
     height, width = mask.shape
     return image[
         max(top - grow_y, 0) : min(bottom + grow_y, height), max(left - grow_x, 0) : min(right + grow_x, width)

@@ -25,7 +25,7 @@ from iggt.export.selection import to_uint8
 from iggt.tasks.backends.base import ImageTextBackend
 from iggt.tasks.chat_client import ChatClient, EndpointError, image_part, png_bytes, text_part
 from iggt.tasks.highlight import tint
-from iggt.tasks.open_vocab import best_views, query
+from iggt.tasks.open_vocab import OpenVocabConfig, best_views, query
 from iggt.tasks.result import SavedResult
 
 MODES = ("paper", "marks")
@@ -210,8 +210,10 @@ def ask_marks(
     return AskResult(question, "marks", named, [Exchange(prompt, images, answer, views=views)], notes, table)
 
 
-def ground_by_text(result: SavedResult, backend: ImageTextBackend, question: str, top_k: int = 1) -> AskResult:
+def ground_by_text(
+    result: SavedResult, backend: ImageTextBackend, question: str, top_k: int = 1, config: OpenVocabConfig | None = None
+) -> AskResult:
     """Without a chat endpoint: the ``top_k`` instances the image-text backend ranks first for the question."""
-    ranking = query(result, backend, question)
+    ranking = query(result, backend, question, config)
     note = f"no --endpoint: grounded by the {backend.name} backend's text query; no chat model was asked"
     return AskResult(question, "text_query", [i for i, _ in ranking[:top_k]], [], [note])
