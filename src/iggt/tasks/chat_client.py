@@ -11,9 +11,9 @@ Nothing is sent unless a caller builds a client with an endpoint.
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -93,19 +93,18 @@ class ChatClient:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return self._reply_text(response.read())
-            except EndpointError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every transport failure becomes one line below
-                error = self._describe(exc)
-                if attempt == self.retries or not error[1]:
-                    raise EndpointError(error[0]) from exc
+            except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError and time-outs are OSErrors
+                message, worth_retrying = self._describe(exc)
+                if attempt >= self.retries or not worth_retrying:
+                    raise EndpointError(message) from exc
             time.sleep(self.backoff * 2**attempt)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def _describe(self, exc: Exception) -> tuple[str, bool]:
         """(one-line message, whether retrying may help)."""
@@ -114,7 +113,7 @@ class ChatClient:
             hint = "; check the API key (--api-key-env)" if exc.code in (401, 403) else ""
             return f"{self.url} answered HTTP {exc.code} {exc.reason}: {body!r}{hint}", exc.code in RETRIED_STATUS
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason, (TimeoutError, socket.timeout)):
+        if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
             return f"no answer from {self.url} within {self.timeout:g} s; raise --timeout or check the server", True
         if isinstance(reason, ConnectionRefusedError):
             return f"cannot reach {self.url}: connection refused; is the server running at that address?", True
