@@ -141,3 +141,18 @@ def test_cli_refuses_a_folder_that_is_no_result(tmp_path, capsys):
         f"iggt track: error: {tmp_path} has no predictions.npz or instances.npz; "
         "it must be written by `iggt reconstruct` with the npz format\n"
     )
+
+
+def test_the_instances_own_pixels_make_a_view_visible(synth_scene):
+    """In view 3 the chair has 10 pixels of its own; even when everything else is predicted in front
+    of its other points (a depth map of 1 cm outside its mask), those pixels keep it visible."""
+    result = load_result(synth_scene.folder)
+    instance_id, hidden_view = OCCLUDED
+    mask = result.instances.labels[3] == instance_id
+    assert mask.sum() == TrackingConfig().min_points
+    result.predictions.depth[3] = np.where(mask, result.predictions.depth[3], 0.01)
+    strict = TrackingConfig(min_visible_fraction=0.5)  # 10 own pixels are far below half the in-frame points
+    track = track_instance(result, instance_id, strict)
+    assert track.views[3].points_passing < 0.5 * track.views[3].points_in_frame
+    assert track.views[3].state == ViewState.VISIBLE
+    assert track.views[hidden_view].state == ViewState.OCCLUDED

@@ -6,8 +6,9 @@ view; a mask cannot say why it is empty): the instance's 3D points (its pixels i
 unprojected) are projected into the view; points landing inside the image are *in frame*, and an
 in-frame point *passes the depth test* when the view's predicted depth at its pixel (nearest
 pixel) is not in front of it by more than ``depth_tolerance`` times the point's own depth, or
-there is no valid depth there. Few in-frame points: out of frame; enough passing points: visible;
-otherwise occluded (something nearer covers it).
+there is no valid depth there. Few in-frame points: out of frame; enough passing points, or at
+least ``min_points`` pixels of the instance's own mask in the view: visible; otherwise occluded
+(something nearer covers it).
 
 The 3D summary is a PCA-aligned box of the points: axes from the covariance of the points
 nearest the median (the ``1 - 2 * box_quantile`` closest), extents between the ``box_quantile``
@@ -203,7 +204,7 @@ def _view_track(
     least = min(config.min_points, len(points))  # an instance of few pixels can still be followed
     if count < least:
         state = ViewState.OUT_OF_FRAME
-    elif passing >= max(least, config.min_visible_fraction * count):
+    elif passing >= max(least, config.min_visible_fraction * count) or mask.sum() >= least:
         state = ViewState.VISIBLE
     else:
         state = ViewState.OCCLUDED
