@@ -4,6 +4,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
 from tiny_models import IMAGE_SIZE, PATCH_SIZE, save_tiny_clip, save_tiny_siglip
 
 from iggt.errors import InputError
@@ -96,3 +97,40 @@ def test_a_hub_id_offline_is_one_line(name, monkeypatch):
 def test_open_clip_without_the_package_is_one_line():
     with pytest.raises(InputError, match="the open_clip backend needs open_clip_torch and a working torchvision"):
         load_backend("open_clip", "some/folder")
+
+
+def _patch_grid(patches: torch.Tensor) -> np.ndarray:
+    side = IMAGE_SIZE // PATCH_SIZE
+    values = torch.nn.functional.normalize(patches[0], dim=-1).detach().numpy()
+    return values.reshape(side, side, -1)
+
+
+def test_clip_dense_features_are_the_last_attention_restricted_to_each_token(tmp_path):
+    """MaskCLIP's value path equals the last attention layer run with each token attending only to
+    itself (computed here by transformers' own attention), then the class token's way out."""
+    backend = load_backend("clip", str(save_tiny_clip(tmp_path)))
+    image = images(1)[0][:IMAGE_SIZE, :IMAGE_SIZE]  # the model's size: no resizing before the processor
+    model, vision = backend.model, backend.model.vision_model
+    pixels = backend.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        hidden = vision(pixel_values=pixels, output_hidden_states=True).hidden_states[-2]
+        tokens = hidden.shape[1]
+        only_itself = torch.full((tokens, tokens), float("-inf")).fill_diagonal_(0)[None, None]
+        last = vision.encoder.layers[-1]
+        attended = last.self_attn(last.layer_norm1(hidden), attention_mask=only_itself)[0]
+        expected = model.visual_projection(vision.post_layernorm(attended[:, 1:]))
+    np.testing.assert_allclose(backend.dense_features(image), _patch_grid(expected), atol=1e-5)
+
+
+def test_siglip_dense_features_are_the_pooling_head_applied_to_each_token(tmp_path):
+    """The attention-pooling head with every patch token as its own probe, attending only to itself."""
+    backend = load_backend("siglip", str(save_tiny_siglip(tmp_path)))
+    image = images(1)[0][:IMAGE_SIZE, :IMAGE_SIZE]
+    head = backend.model.vision_model.head
+    pixels = backend.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        tokens = backend.model.vision_model(pixel_values=pixels).last_hidden_state
+        only_itself = ~torch.eye(tokens.shape[1], dtype=torch.bool)
+        attended = head.attention(tokens, tokens, tokens, attn_mask=only_itself)[0]
+        expected = attended + head.mlp(head.layernorm(attended))
+    np.testing.assert_allclose(backend.dense_features(image), _patch_grid(expected), atol=1e-5)
