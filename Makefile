@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[export,video,train,dev]"
+	$(PY) -m pip install -q -e ".[export,video,train,dev,vl]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -20,6 +20,10 @@ SUBCOMMANDS = {
     "synth": ("iggt.cli.synth", "render procedural multi-view scenes with exact ground truth"),
     "train": ("iggt.cli.train", "train a model (single GPU, CPU, or torchrun)"),
     "eval": ("iggt.cli.eval", "evaluate a model on a dataset in the scene format"),
+    "track": ("iggt.cli.track", "follow one instance of a saved result through every view"),
+    "segment": ("iggt.cli.segment", "label the instances of a saved result with an open vocabulary"),
+    "query": ("iggt.cli.query", "find the instances of a saved result that match a text"),
+    "ask": ("iggt.cli.ask", "answer a question about a saved result with a vision-language chat model"),
 }
 
 

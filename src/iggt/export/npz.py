@@ -19,6 +19,9 @@ from iggt.export.options import ExportOptions
 from iggt.export.selection import check_matching
 from iggt.structures import Instances, Predictions
 
+PREDICTIONS_FILENAME = "predictions.npz"
+INSTANCES_FILENAME = "instances.npz"
+
 
 def export_npz(
     predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
@@ -27,7 +30,7 @@ def export_npz(
     check_matching(predictions, instances)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictions_path, instances_path = out_dir / "predictions.npz", out_dir / "instances.npz"
+    predictions_path, instances_path = out_dir / PREDICTIONS_FILENAME, out_dir / INSTANCES_FILENAME
     predictions.save(predictions_path)
     instances.save(instances_path)
     return [predictions_path, instances_path]
