@@ -101,9 +101,15 @@ def test_geometry_at_an_odd_patch_grid_is_the_heads_own_computation(parity):
     output, untouched by that padding (docs/parity.md)."""
     model, fill = parity
     images = fill.parity_images(2, 70, 98)[None]
+    trunk = {}
+    hook = model.aggregator.register_forward_hook(lambda module, args, result: trunk.update(result=result))
+    try:
+        with torch.no_grad():
+            output = model(images)
+    finally:
+        hook.remove()
+    layers, patch_start_idx = trunk["result"]
     with torch.no_grad():
-        output = model(images)
-        layers, patch_start_idx = model.aggregator(images)
         tokens = [layers[i] for i in model.config.intermediate_layer_idx]
         pose_enc = model.camera_head(layers[model.config.depth - 1][:, :, :1], model.config.camera_iterations)[-1]
         depth, depth_conf = model.depth_head(tokens, images, patch_start_idx)
