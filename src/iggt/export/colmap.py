@@ -30,7 +30,7 @@ from PIL import Image
 
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points, to_uint8
+from iggt.export.selection import public_exporter, select_points, to_uint8
 from iggt.geometry import colmap_pinhole_params, pixels_to_colmap
 from iggt.structures import Instances, Predictions
 
@@ -53,13 +53,9 @@ def import_pycolmap():
     return pycolmap
 
 
-def export_colmap(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_colmap(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write ``colmap/images`` and ``colmap/sparse/0`` (binary and text) into ``out_dir``; returns files."""
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
-    root = Path(out_dir) / "colmap"
+    root = out_dir / "colmap"
     images_dir, sparse_dir = root / "images", root / "sparse" / "0"
     images_dir.mkdir(parents=True, exist_ok=True)
     sparse_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +66,9 @@ def export_colmap(
     reconstruction.write(sparse_dir)
     reconstruction.write_text(sparse_dir)
     return sorted(images_dir.iterdir()) + sorted(sparse_dir.iterdir())
+
+
+export_colmap = public_exporter(write_colmap)
 
 
 def build_reconstruction(

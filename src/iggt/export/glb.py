@@ -20,7 +20,7 @@ from iggt.export.colours import instance_colours
 from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points, to_uint8
+from iggt.export.selection import public_exporter, select_points, to_uint8
 from iggt.geometry import opencv_to_gltf
 from iggt.structures import Instances, Predictions
 
@@ -33,14 +33,10 @@ FRUSTUM_WIDTH = 0.01
 PCA_FIT_SAMPLE = 100_000
 
 
-def export_glb(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_glb(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write the three GLB scenes into ``out_dir``; returns their paths."""
     import trimesh  # optional and slow to import: only where a GLB is written
 
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
     selection = select_points(predictions, instances, options, options.max_points)
     features = predictions.instance_feat.reshape(-1, predictions.instance_feat.shape[-1])[selection.index]
     colourings = {
@@ -49,7 +45,6 @@ def export_glb(
         "features": pca_colours(features, options.seed),
     }
     cameras = camera_meshes(predictions, options.frustum_depth or default_frustum_depth(predictions))
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, colours in colourings.items():
@@ -63,6 +58,9 @@ def export_glb(
         scene.export(path)
         written.append(path)
     return written
+
+
+export_glb = public_exporter(write_glb)
 
 
 def default_frustum_depth(predictions: Predictions) -> float:
