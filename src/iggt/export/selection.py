@@ -16,7 +16,7 @@ import numpy as np
 
 from iggt.errors import InputError
 from iggt.export.options import ExportOptions
-from iggt.instances import scene_points
+from iggt.instances.points import confident_pixels, scene_points
 from iggt.structures import Instances, Predictions
 
 
@@ -84,8 +84,7 @@ def select_points(
     points, confidence = scene_points(predictions, options.point_source)
     flat_points, flat_confidence = points.reshape(-1, 3), confidence.reshape(-1)
     finite = np.isfinite(flat_points).all(1) & np.isfinite(flat_confidence)
-    cut = np.quantile(flat_confidence[finite], options.confidence_quantile) if finite.any() else np.inf
-    index = np.flatnonzero(finite & (flat_confidence >= cut))
+    index = np.flatnonzero(confident_pixels(flat_confidence, finite, options.confidence_quantile))
     if max_points is not None and len(index) > max_points:
         rng = np.random.default_rng(options.seed)
         index = np.sort(rng.choice(index, size=max_points, replace=False))
