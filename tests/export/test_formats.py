@@ -13,6 +13,7 @@ from plyfile import PlyData
 from iggt.errors import InputError
 from iggt.export import (
     ExportOptions,
+    export_all,
     export_colmap,
     export_glb,
     export_json,
@@ -22,6 +23,7 @@ from iggt.export import (
 )
 from iggt.export.colours import instance_colours
 from iggt.export.glb import pca_colours
+from iggt.export.reconstruction import write_original_resolution
 from iggt.instances import lift_instances
 from iggt.structures import Instances, Predictions
 
@@ -227,3 +229,30 @@ def test_exporters_reject_labels_of_other_predictions(tmp_path):
     for exporter in (export_npz, export_ply, export_glb, export_masks, export_colmap, export_json):
         with pytest.raises(InputError, match="instances.labels has shape"):
             exporter(predictions, small, tmp_path)
+
+
+def test_export_all_refuses_labels_of_other_predictions_before_writing(tmp_path):
+    predictions, _ = make_scene()
+    small = lift_instances(
+        np.ones((1, 2, 2), np.int32), np.zeros((1, 2, 2, 3)), np.ones((1, 2, 2)), np.ones((1, 2, 2, 6), np.float32)
+    )
+    with pytest.raises(InputError, match="instances.labels has shape"):
+        export_all(predictions, small, tmp_path / "result")
+    assert not (tmp_path / "result").exists()
+
+
+def test_original_resolution_files_keep_each_view_at_its_size_and_refuse_ids_over_16_bits(tmp_path):
+    labels = [np.array([[0, 3], [65535, 1]], np.int32), np.array([[2], [0], [7]], np.int32)]
+    depth = [np.full((2, 2), 1.5), np.arange(3.0).reshape(3, 1)]
+    written = write_original_resolution(labels, depth, tmp_path)
+    assert [path.name for path in written] == [
+        "instance_ids_000.png", "depth_000.npy", "instance_ids_001.png", "depth_001.npy",
+    ]  # fmt: skip
+    for view in range(2):
+        png = Image.open(written[2 * view])
+        assert png.mode == "I;16" and np.array_equal(np.array(png), labels[view])
+        stored = np.load(written[2 * view + 1])
+        assert stored.dtype == np.float32 and np.array_equal(stored, depth[view])
+    with pytest.raises(InputError, match=r"instance IDs must lie in \[0, 65535\]"):
+        write_original_resolution([np.array([[70000]], np.int32)], [np.zeros((1, 1))], tmp_path / "wide")
+    assert not (tmp_path / "wide").exists()

@@ -45,6 +45,21 @@ def test_a_nan_pixel_in_a_tensor_given_to_run_model_is_refused(tiny_model):
         run_model(tiny_model, images, device="cpu")
 
 
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (np.zeros((2, 3, 28, 28), np.float32), r"images must be a \(S, 3, H, W\) tensor, got \(2, 3, 28, 28\)"),
+        (torch.rand(1, 2, 3, 28, 28), r"images must be a \(S, 3, H, W\) tensor, got \(1, 2, 3, 28, 28\)"),
+        (torch.rand(2, 1, 28, 28), r"images must be \(B, S, 3, H, W\) or \(S, 3, H, W\)"),
+        (torch.zeros(2, 3, 28, 28, dtype=torch.uint8), "images must be floats in \\[0, 1\\], got dtype torch.uint8"),
+    ],
+    ids=["array", "batched", "one-channel", "uint8"],
+)
+def test_run_model_refuses_what_is_not_one_scene_of_float_rgb_views(tiny_model, images, message):
+    with pytest.raises(InputError, match=message):
+        run_model(tiny_model, images, device="cpu")
+
+
 def test_non_finite_network_outputs_are_an_error_naming_them():
     torch.manual_seed(0)
     broken = IGGT.from_preset("tiny").eval()

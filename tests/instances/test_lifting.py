@@ -7,6 +7,7 @@ from synthetic_groups import CHANNELS, features_for, group_map, make_predictions
 
 from iggt.errors import ConfigError, InputError
 from iggt.instances import cluster_positions_colours, extract_instances, lift_instances, scene_points
+from iggt.instances.points import confident_pixels
 
 
 def test_boxes_and_centroids_ignore_low_confidence_outliers(rng):
@@ -87,3 +88,13 @@ def test_depth_point_source_unprojects_depth(rng):
     assert np.array_equal(confidence, predictions.depth_conf)
     with pytest.raises(ConfigError, match="unknown point source 'lidar'"):
         scene_points(predictions, "lidar")
+
+
+def test_the_confidence_cut_keeps_valid_pixels_at_or_above_the_quantile_and_threshold():
+    confidence = np.array([5.0, 1.0, np.nan, 3.0, 2.0, 4.0, 100.0])
+    valid = np.isfinite(confidence) & (np.arange(7) != 6)  # the last pixel is excluded despite its confidence
+    # The 0.25-quantile of the valid [5, 1, 3, 2, 4] is 2 (linear interpolation).
+    assert confident_pixels(confidence, valid, 0.25).tolist() == [True, False, False, True, True, True, False]
+    above_threshold = confident_pixels(confidence, valid, 0.25, threshold=3.5)
+    assert above_threshold.tolist() == [True, False, False, False, False, True, False]
+    assert not confident_pixels(confidence, np.zeros(7, bool), 0.25).any()

@@ -71,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
+    from iggt.export import check_formats
     from iggt.inference.reconstruct import reconstruct
     from iggt.instances.config import InstanceConfig
 
-    _check_formats(args.formats)
+    check_formats(args.formats or ())  # export checks again; here a typo costs no model run
     if args.min_instance_size is not None and args.min_instance_size <= 0:
         raise InputError(
             f"--min-instance-size must be positive (pixels if >= 1, else a fraction of all pixels), "
@@ -111,14 +112,6 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     if not args.inputs:
         raise InputError("no INPUT given: pass a folder of images, image files or a video (or --example)")
     return args.inputs
-
-
-def _check_formats(formats: list[str] | None) -> None:
-    from iggt.export import EXPORTERS
-
-    unknown = sorted(set(formats or ()) - set(EXPORTERS))
-    if unknown:
-        raise InputError(f"unknown --formats {' '.join(unknown)}; choose from {' '.join(EXPORTERS)}")
 
 
 def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: float) -> str:

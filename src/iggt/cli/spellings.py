@@ -13,6 +13,7 @@ _RELEASED_WEIGHTS = "weights saved by iggt, the official IGGT checkpoint or VGGT
 COMMON = {"overwrite": "--overwrite"}
 BY_COMMAND: dict[str, dict[str, str]] = {
     "reconstruct": {
+        "formats": "--formats",  # replaces "export formats"
         "min_instance_size": "--min-instance-size ",  # replaces "InstanceConfig.min_instance_size="
         "mode_pad": "--mode pad",
         "strict": f"pass --model {_RELEASED_WEIGHTS}",

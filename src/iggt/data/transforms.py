@@ -1,9 +1,9 @@
 """Resizing and cropping views to the model's resolution with their intrinsics kept exact.
 
-Pixel (u, v) is the ray through image coordinate (u, v), so an image of width W spans
-[-0.5, W - 0.5]. Scaling by s maps x to s (x + 0.5) - 0.5: fx' = s fx, cx' = s (cx + 0.5) - 0.5.
-Cropping shifts the principal point. Images are resampled with antialiased bilinear filtering;
-depth and labels take the nearest source pixel (no blending across object borders).
+Pixels and intrinsics follow the one resize/crop pixel mapping of :mod:`iggt.geometry.resize`
+(scaling by s maps coordinate x to s (x + 0.5) - 0.5, the crop then shifts it). Images are
+resampled with antialiased bilinear filtering; depth and labels take the nearest source pixel
+(no blending across object borders).
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from iggt.geometry.resize import nearest_original_pixel, resize_intrinsics
 
-def _nearest_rows(count: int, offset: int, scale: float, source: int) -> torch.Tensor:
-    """Source indices of output pixels offset .. offset + count - 1 of an image scaled by ``scale``."""
-    positions = (torch.arange(count, dtype=torch.float64) + offset + 0.5) / scale
-    return positions.floor().long().clamp(0, source - 1)
+
+def _nearest_rows(count: int, crop_start: int, scale: float, source: int) -> torch.Tensor:
+    """Source indices of output pixels 0 .. count - 1 of an image scaled by ``scale`` and cropped
+    from its pixel ``crop_start`` on (nearest pixel centre, clamped to the source)."""
+    targets = torch.arange(count, dtype=torch.float64)
+    return nearest_original_pixel(targets, scale, -crop_start).clamp(0, source - 1)
 
 
 def resize_and_crop(
@@ -58,9 +61,5 @@ def resize_and_crop(
     rows = _nearest_rows(target_h, top, scale_y, height)
     columns = _nearest_rows(target_w, left, scale_x, width)
     pick = (slice(None), rows[:, None], columns[None, :])
-    intrinsic = intrinsic.clone().double()
-    intrinsic[:, 0, 0] *= scale_x
-    intrinsic[:, 1, 1] *= scale_y
-    intrinsic[:, 0, 2] = scale_x * (intrinsic[:, 0, 2] + 0.5) - 0.5 - left
-    intrinsic[:, 1, 2] = scale_y * (intrinsic[:, 1, 2] + 0.5) - 0.5 - top
+    intrinsic = resize_intrinsics(intrinsic.double(), scale_x, scale_y, -left, -top)
     return images, depth[pick], [label[pick] for label in labels], intrinsic.float()

@@ -60,9 +60,7 @@ def sample_nearest(dense: np.ndarray, record: ResizeRecord, fill: float = 0) -> 
     """
     height, width = record.network_size
     rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    uv = record.to_original(np.stack([columns, rows], -1))
-    # Nearest pixel centre; floor(x + 0.5) rounds halves up, deterministically.
-    source = np.floor(uv + 0.5).astype(np.int64)
+    source = record.nearest_original_pixel(np.stack([columns, rows], -1))
     inside = (source[..., 0] >= 0) & (source[..., 0] < record.original_size[1])
     inside &= (source[..., 1] >= 0) & (source[..., 1] < record.original_size[0])
     column = np.clip(source[..., 0], 0, record.original_size[1] - 1)

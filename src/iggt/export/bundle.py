@@ -5,6 +5,9 @@ final rename is atomic) and moved into place only when every format succeeded. A
 removes the temporary directory and leaves ``out_dir`` as it was; a directory named ``out_dir``
 therefore always holds a complete export. The checks, the lock against concurrent runs and the
 move are those of :mod:`iggt.io.output_dir` (docs/reliability.md).
+
+Inputs are checked here once, before the destination is claimed (:func:`check_formats`, then
+:func:`iggt.export.selection.check_matching`); the writers in :data:`EXPORTERS` take checked inputs.
 """
 
 from __future__ import annotations
@@ -14,28 +17,42 @@ from functools import partial
 from pathlib import Path
 
 from iggt.errors import InputError
-from iggt.export.colmap import export_colmap
-from iggt.export.glb import export_glb
-from iggt.export.instances_json import export_json
-from iggt.export.masks import export_masks
-from iggt.export.npz import export_npz
+from iggt.export.colmap import write_colmap
+from iggt.export.glb import write_glb
+from iggt.export.instances_json import write_json
+from iggt.export.masks import write_masks
+from iggt.export.npz import write_npz
 from iggt.export.options import ExportOptions
-from iggt.export.ply import export_ply
-from iggt.export.selection import check_matching
+from iggt.export.ply import write_ply
+from iggt.export.selection import Writer, check_matching
 from iggt.io.output_dir import claim_output_dir, publish, staging_dir, writing_into
 from iggt.structures import Instances, Predictions
 
-Exporter = Callable[[Predictions, Instances, Path, ExportOptions], list[Path]]
-
-EXPORTERS: dict[str, Exporter] = {
-    "npz": export_npz,
-    "ply": export_ply,
-    "glb": export_glb,
-    "masks": export_masks,
-    "colmap": export_colmap,
-    "json": export_json,
+EXPORTERS: dict[str, Writer] = {
+    "npz": write_npz,
+    "ply": write_ply,
+    "glb": write_glb,
+    "masks": write_masks,
+    "colmap": write_colmap,
+    "json": write_json,
 }
-DEFAULT_FORMATS = ("npz", "ply", "glb", "masks", "colmap", "json")
+"""The export formats, in the order they are written: each name's writer (taking checked inputs)."""
+DEFAULT_FORMATS = tuple(EXPORTERS)
+
+
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` as a tuple, or InputError naming the unknown ones and the choices.
+
+    The one check of format names: :func:`export_all` calls it, and ``iggt reconstruct`` calls it
+    before the model loads, so a typo costs no model run.
+    """
+    unknown = [name for name in dict.fromkeys(formats) if name not in EXPORTERS]
+    if unknown:
+        raise InputError(
+            f"unknown export formats {' '.join(unknown)}; choose from {' '.join(EXPORTERS)}",
+            {"export formats": "formats"},
+        )
+    return tuple(formats)
 
 
 def export_all(
@@ -58,9 +75,7 @@ def export_all(
     ``overwrite``); OutputError when another run holds ``out_dir`` or the disk is full.
     """
     options = options or ExportOptions()
-    unknown = [name for name in formats if name not in EXPORTERS]
-    if unknown:
-        raise InputError(f"unknown export formats {unknown}; choose from {list(EXPORTERS)}")
+    formats = check_formats(formats)
     check_matching(predictions, instances)
     label, hint = "export directory", "pass overwrite=True or choose another folder"
     with claim_output_dir(out_dir, overwrite=overwrite, label=label, overwrite_hint=hint) as path:

@@ -14,8 +14,8 @@ One PINHOLE camera per view (predicted intrinsics differ per view); each image's
 points, each observed once, at the pixel it came from.
 
 Pixel convention: in COLMAP the centre of the top-left pixel is (0.5, 0.5); in iggt it is
-(0, 0). On the way out the principal point and every 2D observation move by +0.5 pixel, so
-that COLMAP projects each 3D point onto the centre of the pixel it came from.
+(0, 0). Principal points and 2D observations go out through :mod:`iggt.geometry.conventions`,
+so that COLMAP projects each 3D point onto the centre of the pixel it came from.
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ from PIL import Image
 
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points, to_uint8
+from iggt.export.selection import public_exporter, select_points, to_uint8
+from iggt.geometry import colmap_pinhole_params, pixels_to_colmap
 from iggt.structures import Instances, Predictions
 
 if TYPE_CHECKING:
     import pycolmap
-
-COLMAP_PIXEL_OFFSET = 0.5
-"""COLMAP image coordinate of the centre of the pixel that iggt calls 0."""
 
 
 def import_pycolmap():
@@ -55,13 +53,9 @@ def import_pycolmap():
     return pycolmap
 
 
-def export_colmap(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_colmap(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write ``colmap/images`` and ``colmap/sparse/0`` (binary and text) into ``out_dir``; returns files."""
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
-    root = Path(out_dir) / "colmap"
+    root = out_dir / "colmap"
     images_dir, sparse_dir = root / "images", root / "sparse" / "0"
     images_dir.mkdir(parents=True, exist_ok=True)
     sparse_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +66,9 @@ def export_colmap(
     reconstruction.write(sparse_dir)
     reconstruction.write_text(sparse_dir)
     return sorted(images_dir.iterdir()) + sorted(sparse_dir.iterdir())
+
+
+export_colmap = public_exporter(write_colmap)
 
 
 def build_reconstruction(
@@ -88,7 +85,7 @@ def build_reconstruction(
         keypoints = np.stack([selection.column[observed[view]], selection.row[observed[view]]], 1)
         image = pycolmap.Image(
             name=name,
-            keypoints=keypoints.astype(np.float64) + COLMAP_PIXEL_OFFSET,
+            keypoints=pixels_to_colmap(keypoints),
             camera_id=view + 1,
             image_id=view + 1,
         )
@@ -104,6 +101,5 @@ def build_reconstruction(
 def _camera(intrinsic: np.ndarray, camera_id: int, width: int, height: int) -> pycolmap.Camera:
     """PINHOLE camera (fx, fy, cx, cy) in COLMAP's pixel convention."""
     pycolmap = import_pycolmap()
-    fx, fy = float(intrinsic[0, 0]), float(intrinsic[1, 1])
-    cx, cy = float(intrinsic[0, 2]) + COLMAP_PIXEL_OFFSET, float(intrinsic[1, 2]) + COLMAP_PIXEL_OFFSET
-    return pycolmap.Camera(camera_id=camera_id, model="PINHOLE", width=width, height=height, params=[fx, fy, cx, cy])
+    params = colmap_pinhole_params(intrinsic)
+    return pycolmap.Camera(camera_id=camera_id, model="PINHOLE", width=width, height=height, params=params)

@@ -1,10 +1,9 @@
 """GLB scenes (Blender, MeshLab, three.js): the point cloud coloured by RGB, by instance and by
 PCA of the instance features, each with the camera frusta.
 
-glTF's frame differs from ours: glTF is y up, and its cameras look along -z; ours (OpenCV)
-is y down, z forward. Every vertex is rotated 180 degrees about x on its way out,
-``(x, y, z) -> (x, -y, -z)``, so the first camera looks along glTF's -z with y up, and a glTF
-viewer opens the scene the right way up. Lengths and handedness are unchanged.
+glTF's frame differs from ours (OpenCV): every vertex goes out through
+:func:`iggt.geometry.opencv_to_gltf`, so the first camera looks along glTF's -z with y up and a
+glTF viewer opens the scene the right way up.
 
 Files: ``scene_rgb.glb``, ``scene_instances.glb``, ``scene_features.glb``; in each, a point
 cloud named "points" (vertex colours) and one mesh per camera named "camera_<view>".
@@ -21,14 +20,12 @@ from iggt.export.colours import instance_colours
 from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points, to_uint8
+from iggt.export.selection import public_exporter, select_points, to_uint8
+from iggt.geometry import opencv_to_gltf
 from iggt.structures import Instances, Predictions
 
 if TYPE_CHECKING:
     import trimesh
-
-OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
-"""Rotation by 180 degrees about x: OpenCV (y down, z forward) -> glTF (y up, -z forward)."""
 
 FRUSTUM_WIDTH = 0.01
 """Half-width of a frustum edge, as a fraction of the frustum depth."""
@@ -36,14 +33,10 @@ FRUSTUM_WIDTH = 0.01
 PCA_FIT_SAMPLE = 100_000
 
 
-def export_glb(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_glb(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write the three GLB scenes into ``out_dir``; returns their paths."""
     import trimesh  # optional and slow to import: only where a GLB is written
 
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
     selection = select_points(predictions, instances, options, options.max_points)
     features = predictions.instance_feat.reshape(-1, predictions.instance_feat.shape[-1])[selection.index]
     colourings = {
@@ -52,20 +45,22 @@ def export_glb(
         "features": pca_colours(features, options.seed),
     }
     cameras = camera_meshes(predictions, options.frustum_depth or default_frustum_depth(predictions))
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, colours in colourings.items():
         scene = trimesh.Scene()
         if len(selection.xyz):
             rgba = np.concatenate([colours, np.full((len(colours), 1), 255, np.uint8)], 1)
-            scene.add_geometry(trimesh.PointCloud(selection.xyz @ OPENCV_TO_GLTF.T, colors=rgba), geom_name="points")
+            scene.add_geometry(trimesh.PointCloud(opencv_to_gltf(selection.xyz), colors=rgba), geom_name="points")
         for camera_name, mesh in cameras.items():
             scene.add_geometry(mesh, geom_name=camera_name)
         path = out_dir / f"scene_{name}.glb"
         scene.export(path)
         written.append(path)
     return written
+
+
+export_glb = public_exporter(write_glb)
 
 
 def default_frustum_depth(predictions: Predictions) -> float:
@@ -85,7 +80,7 @@ def camera_meshes(predictions: Predictions, depth: float) -> dict[str, trimesh.T
         vertices, faces = segments_to_mesh(edges, FRUSTUM_WIDTH * depth)
         colour = FIRST_CAMERA_COLOUR if view == 0 else OTHER_CAMERA_COLOUR
         meshes[name] = trimesh.Trimesh(
-            vertices @ OPENCV_TO_GLTF.T,
+            opencv_to_gltf(vertices),
             faces,
             vertex_colors=np.tile(colour, (len(vertices), 1)),
             process=False,

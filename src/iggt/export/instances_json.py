@@ -9,17 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching
+from iggt.export.selection import public_exporter
 from iggt.structures import Instances, Predictions
 
 
-def export_json(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_json(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write ``instances.json``; returns its path."""
-    check_matching(predictions, instances)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "instances.json"
     instances.write_json(path)
     return [path]
+
+
+export_json = public_exporter(write_json)

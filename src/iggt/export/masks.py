@@ -15,21 +15,16 @@ from iggt.errors import InputError
 from iggt.export.colours import instance_colours
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, to_uint8
+from iggt.export.selection import public_exporter, to_uint8
 from iggt.structures import Instances, Predictions
 
 UINT16_MAX = 65535
 
 
-def export_masks(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_masks(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write an ID PNG and an overlay PNG per view under ``out_dir/masks``; returns their paths."""
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
-    if instances.labels.min(initial=0) < 0 or instances.labels.max(initial=0) > UINT16_MAX:
-        raise InputError(f"instance IDs must lie in [0, {UINT16_MAX}] for 16-bit masks; relabel the instances")
-    folder = Path(out_dir) / "masks"
+    check_id_range(instances.labels)
+    folder = out_dir / "masks"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     num_views = len(instances.labels)
@@ -37,10 +32,24 @@ def export_masks(
         range(num_views), view_names(num_views, "instance_ids"), view_names(num_views, "overlay"), strict=True
     ):
         labels = instances.labels[view]
-        Image.fromarray(labels.astype(np.uint16)).save(folder / id_name)
+        save_id_png(labels, folder / id_name)
         overlay_image(predictions.images[view], labels, options.overlay_alpha).save(folder / overlay_name)
         written += [folder / id_name, folder / overlay_name]
     return written
+
+
+export_masks = public_exporter(write_masks)
+
+
+def check_id_range(labels: np.ndarray) -> None:
+    """InputError unless every instance ID fits a 16-bit ID PNG (checked before any file is written)."""
+    if labels.min(initial=0) < 0 or labels.max(initial=0) > UINT16_MAX:
+        raise InputError(f"instance IDs must lie in [0, {UINT16_MAX}] for 16-bit masks; relabel the instances")
+
+
+def save_id_png(labels: np.ndarray, path: Path) -> None:
+    """(H, W) instance IDs, already in range (:func:`check_id_range`) -> 16-bit greyscale PNG at ``path``."""
+    Image.fromarray(labels.astype(np.uint16)).save(path)
 
 
 def overlay_image(image: np.ndarray, labels: np.ndarray, alpha: float) -> Image.Image:

@@ -16,21 +16,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching
+from iggt.export.selection import public_exporter
 from iggt.structures import Instances, Predictions
 
 PREDICTIONS_FILENAME = "predictions.npz"
 INSTANCES_FILENAME = "instances.npz"
 
 
-def export_npz(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_npz(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write ``predictions.npz`` and ``instances.npz`` into ``out_dir``; returns their paths."""
-    check_matching(predictions, instances)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions_path, instances_path = out_dir / PREDICTIONS_FILENAME, out_dir / INSTANCES_FILENAME
     predictions.save(predictions_path)
     instances.save(instances_path)
     return [predictions_path, instances_path]
+
+
+export_npz = public_exporter(write_npz)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iggt.errors import ConfigError
+from iggt.instances.config import POINT_SOURCES
 
 
 @dataclass
@@ -12,7 +13,8 @@ class ExportOptions:
     """How :func:`iggt.export.export_all` and each ``export_<fmt>`` write a scene."""
 
     point_source: str = "world_points"
-    """3D points exported: "world_points" (point head) or "depth" (depth head + cameras)."""
+    """3D points exported, one of ``iggt.instances.config.POINT_SOURCES``: "world_points" (point
+    head) or "depth" (depth head + cameras)."""
 
     confidence_quantile: float = 0.2
     """The least confident fraction of pixels left out of point clouds (PLY, GLB, COLMAP)."""
@@ -35,7 +37,7 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         checks = {
-            "point_source": self.point_source in ("world_points", "depth"),
+            "point_source": self.point_source in POINT_SOURCES,
             "confidence_quantile": 0 <= self.confidence_quantile < 1,
             "max_points": self.max_points is None or self.max_points >= 1,
             "max_colmap_points": self.max_colmap_points >= 0,

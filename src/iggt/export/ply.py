@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from iggt.export.options import ExportOptions
-from iggt.export.selection import check_matching, select_points
+from iggt.export.selection import public_exporter, select_points
 from iggt.structures import Instances, Predictions
 
 VERTEX_DTYPE = np.dtype(
@@ -23,14 +23,10 @@ VERTEX_DTYPE = np.dtype(
 )  # fmt: skip
 
 
-def export_ply(
-    predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
-) -> list[Path]:
+def write_ply(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write ``points.ply`` (confidence-filtered, at most ``options.max_points``); returns its path."""
     from plyfile import PlyData, PlyElement  # optional dependency: imported where it is used
 
-    options = options or ExportOptions()
-    check_matching(predictions, instances)
     selection = select_points(predictions, instances, options, options.max_points)
     vertices = np.empty(len(selection.index), dtype=VERTEX_DTYPE)
     for axis, name in enumerate("xyz"):
@@ -39,8 +35,10 @@ def export_ply(
         vertices[name] = selection.rgb[:, channel]
     vertices["instance_id"] = selection.instance_id
     vertices["confidence"] = selection.confidence
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "points.ply"
     PlyData([PlyElement.describe(vertices, "vertex")], byte_order="<").write(str(path))
     return [path]
+
+
+export_ply = public_exporter(write_ply)

@@ -1,14 +1,22 @@
-"""Which pixels become exported 3D points, and the input check every exporter shares."""
+"""Which pixels become exported 3D points, and the one input check of every exporter.
+
+Each format module has a writer ``write_<fmt>(predictions, instances, out_dir, options)`` that
+takes checked inputs, and its public ``export_<fmt> = public_exporter(write_<fmt>)``, which checks
+them (:func:`check_matching`) first. :func:`iggt.export.export_all` checks once for all formats
+and calls the writers, so the check runs once on every path and no writer sees unchecked labels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from iggt.errors import InputError
 from iggt.export.options import ExportOptions
-from iggt.instances import scene_points
+from iggt.instances.points import confident_pixels, scene_points
 from iggt.structures import Instances, Predictions
 
 
@@ -45,6 +53,25 @@ def check_matching(predictions: Predictions, instances: Instances) -> None:
         )
 
 
+Writer = Callable[[Predictions, Instances, Path, ExportOptions], list[Path]]
+"""``write_<fmt>(predictions, instances, out_dir, options)``: inputs checked, returns the written files."""
+
+
+def public_exporter(write: Writer) -> Callable[..., list[Path]]:
+    """The public ``export_<fmt>(predictions, instances, out_dir, options=None)`` of ``write``:
+    checks that the instances match the predictions, then writes (with the default options if None)."""
+
+    def export(
+        predictions: Predictions, instances: Instances, out_dir: str | Path, options: ExportOptions | None = None
+    ) -> list[Path]:
+        check_matching(predictions, instances)
+        return write(predictions, instances, Path(out_dir), options or ExportOptions())
+
+    export.__name__ = export.__qualname__ = write.__name__.replace("write_", "export_", 1)
+    export.__module__, export.__doc__ = write.__module__, write.__doc__
+    return export
+
+
 def to_uint8(colours: np.ndarray) -> np.ndarray:
     """(..., 3) floats in [0, 1] -> (..., 3) uint8."""
     return np.round(np.clip(colours, 0, 1) * 255).astype(np.uint8)
@@ -57,8 +84,7 @@ def select_points(
     points, confidence = scene_points(predictions, options.point_source)
     flat_points, flat_confidence = points.reshape(-1, 3), confidence.reshape(-1)
     finite = np.isfinite(flat_points).all(1) & np.isfinite(flat_confidence)
-    cut = np.quantile(flat_confidence[finite], options.confidence_quantile) if finite.any() else np.inf
-    index = np.flatnonzero(finite & (flat_confidence >= cut))
+    index = np.flatnonzero(confident_pixels(flat_confidence, finite, options.confidence_quantile))
     if max_points is not None and len(index) > max_points:
         rng = np.random.default_rng(options.seed)
         index = np.sort(rng.choice(index, size=max_points, replace=False))

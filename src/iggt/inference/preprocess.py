@@ -7,9 +7,9 @@ Two modes, as VGGT's loader:
 - ``pad``: scale so the longer side is ``img_size`` and centre the image on an
   ``img_size x img_size`` canvas of white (or black); nothing is lost.
 
-Each view keeps a :class:`ResizeRecord`. Pixel (u, v) is the centre of column u, row v (the
-project's convention), so a resize by ``scale`` maps coordinate ``x`` to ``(x + 0.5) * scale - 0.5``
-before the crop or pad shift; intrinsics and dense maps are converted with that same map.
+Each view keeps a :class:`ResizeRecord`: its scale and crop or pad offset, from which pixel
+coordinates, intrinsics and dense maps are converted by the one pixel mapping of
+:mod:`iggt.geometry.resize`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from iggt.errors import InputError
+from iggt.geometry.resize import (
+    nearest_original_pixel,
+    original_coordinate,
+    original_intrinsics,
+    resize_intrinsics,
+    resized_coordinate,
+)
 from iggt.model.config import IGGTConfig
 
 PAD_VALUES = {"white": 1.0, "black": 0.0}
@@ -35,7 +42,8 @@ class ResizeRecord:
     """How one view went from its original pixels to the network's pixels.
 
     A point at original pixel coordinate (u, v) lands at network coordinate
-    ``((u + 0.5) * scale_x - 0.5 + left, (v + 0.5) * scale_y - 0.5 + top)``.
+    ``((u + 0.5) * scale_x - 0.5 + left, (v + 0.5) * scale_y - 0.5 + top)``
+    (:func:`iggt.geometry.resized_coordinate`).
 
     Attributes:
         original_size: (H, W) of the input image.
@@ -68,42 +76,40 @@ class ResizeRecord:
 
     def affine(self) -> np.ndarray:
         """(3, 3) float64 matrix mapping homogeneous original pixels to network pixels."""
-        return np.array(
-            [
-                [self.scale_x, 0.0, 0.5 * self.scale_x - 0.5 + self.left],
-                [0.0, self.scale_y, 0.5 * self.scale_y - 0.5 + self.top],
-                [0.0, 0.0, 1.0],
-            ]
-        )
+        return resize_intrinsics(np.eye(3), self.scale_x, self.scale_y, self.left, self.top)
 
     def to_network(self, uv: np.ndarray) -> np.ndarray:
         """(..., 2) original pixel coordinates -> (..., 2) network pixel coordinates."""
-        scale = np.array([self.scale_x, self.scale_y])
-        return (np.asarray(uv, dtype=np.float64) + 0.5) * scale - 0.5 + np.array([self.left, self.top])
+        return resized_coordinate(np.asarray(uv, dtype=np.float64), self._scale, self._offset)
 
     def to_original(self, uv: np.ndarray) -> np.ndarray:
         """(..., 2) network pixel coordinates -> (..., 2) original pixel coordinates."""
-        scale = np.array([self.scale_x, self.scale_y])
-        return (np.asarray(uv, dtype=np.float64) - np.array([self.left, self.top]) + 0.5) / scale - 0.5
+        return original_coordinate(np.asarray(uv, dtype=np.float64), self._scale, self._offset)
+
+    def nearest_original_pixel(self, uv: np.ndarray) -> np.ndarray:
+        """(..., 2) network pixel coordinates -> (..., 2) int64 (column, row) of the nearest original
+        pixel centre, unclamped (outside the original image where the network sees padding)."""
+        return nearest_original_pixel(np.asarray(uv, dtype=np.float64), self._scale, self._offset)
 
     def intrinsic_to_network(self, intrinsic: np.ndarray) -> np.ndarray:
         """(3, 3) intrinsics in original pixels -> (3, 3) float64 intrinsics in network pixels."""
-        intrinsic = np.asarray(intrinsic, dtype=np.float64)
-        shift_x, shift_y = self.affine()[:2, 2]
-        # Row operations (not a matrix product) keep an infinite focal length from becoming NaN.
-        mapped = intrinsic.copy()
-        mapped[0] = self.scale_x * intrinsic[0] + shift_x * intrinsic[2]
-        mapped[1] = self.scale_y * intrinsic[1] + shift_y * intrinsic[2]
-        return mapped
+        return resize_intrinsics(np.asarray(intrinsic, dtype=np.float64), *self._per_axis)
 
     def intrinsic_to_original(self, intrinsic: np.ndarray) -> np.ndarray:
         """(3, 3) intrinsics in network pixels -> (3, 3) float64 intrinsics in original pixels."""
-        intrinsic = np.asarray(intrinsic, dtype=np.float64)
-        shift_x, shift_y = self.affine()[:2, 2]
-        mapped = intrinsic.copy()
-        mapped[0] = (intrinsic[0] - shift_x * intrinsic[2]) / self.scale_x
-        mapped[1] = (intrinsic[1] - shift_y * intrinsic[2]) / self.scale_y
-        return mapped
+        return original_intrinsics(np.asarray(intrinsic, dtype=np.float64), *self._per_axis)
+
+    @property
+    def _per_axis(self) -> tuple[float, float, int, int]:
+        return self.scale_x, self.scale_y, self.left, self.top
+
+    @property
+    def _scale(self) -> np.ndarray:
+        return np.array([self.scale_x, self.scale_y])
+
+    @property
+    def _offset(self) -> np.ndarray:
+        return np.array([self.left, self.top])
 
 
 def network_size(
@@ -214,7 +220,11 @@ def _bilinear_part(
 
 
 def _taps(span: tuple[int, int], size: int, resized: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(low index, high index, weight of high) of output pixels ``span`` of a ``size`` -> ``resized`` axis."""
+    """(low index, high index, weight of high) of output pixels ``span`` of a ``size`` -> ``resized`` axis.
+
+    The source coordinate is :func:`iggt.geometry.original_coordinate` written as F.interpolate
+    computes it (times the inverse scale), so both paths give the same bits.
+    """
     source = ((torch.arange(*span, dtype=torch.float64) + 0.5) * (size / resized) - 0.5).clamp(min=0)
     low = source.floor().long().clamp(max=size - 1)
     high = (low + 1).clamp(max=size - 1)

@@ -16,16 +16,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from iggt.device import dtype_name, resolve_device, resolve_dtype
 from iggt.errors import InputError
-from iggt.export.naming import view_names
+from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import check_chunk_size, run_model
@@ -33,12 +33,9 @@ from iggt.io.images import LoadedImages, load_images
 from iggt.io.video import evenly_spaced_indices
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
-from iggt.structures.strict_json import write_strict_json
 
 ImageSource = str | Path | Sequence[str | Path] | Sequence[np.ndarray] | np.ndarray | LoadedImages
 """What :func:`reconstruct` reads: paths (folder, scene folder, video, image files) or images."""
-SUMMARY_FILENAME = "reconstruction.json"
-ORIGINAL_RESOLUTION_DIR = "original_resolution"
 CROPPED_AWAY_NOTE = 0.5
 """Crop mode names a view when it drops more than this fraction of the view's pixels."""
 SINGLE_VIEW_NOTE = "1 view: depth, points and instances of that view only; no relative cameras to estimate"
@@ -103,39 +100,16 @@ class Reconstruction:
         """
         from iggt.export import DEFAULT_FORMATS, export_all
 
-        out_dir = Path(out_dir)
         formats = tuple(formats or DEFAULT_FORMATS)
+        writers = {
+            "summary": partial(write_summary, self.to_json()),
+            "original_resolution": partial(write_original_resolution, self.instance_labels, self.depth),
+        }
         with _timed(self.timings, "export"), stage_progress(f"writing {' '.join(formats)}", progress):
             written = export_all(
-                self.predictions,
-                self.instances,
-                out_dir,
-                formats=formats,
-                overwrite=overwrite,
-                extra_writers={"summary": self._write_summary, "original_resolution": self._write_original_resolution},
+                self.predictions, self.instances, out_dir, formats=formats, overwrite=overwrite, extra_writers=writers
             )
         return [path for paths in written.values() for path in paths]
-
-    def _write_summary(self, directory: Path) -> list[Path]:
-        return [write_strict_json(directory / SUMMARY_FILENAME, self.to_json())]
-
-    def _write_original_resolution(self, directory: Path) -> list[Path]:
-        """Per view, at the input's own size: 16-bit instance-ID PNGs and float32 depth (.npy, 0 = unseen)."""
-        folder = directory / ORIGINAL_RESOLUTION_DIR
-        folder.mkdir()
-        written = []
-        count = self.num_views
-        for labels, depth, id_name, depth_name in zip(
-            self.instance_labels,
-            self.depth,
-            view_names(count, "instance_ids"),
-            view_names(count, "depth", ".npy"),
-            strict=True,
-        ):
-            Image.fromarray(labels.astype(np.uint16)).save(folder / id_name)
-            np.save(folder / depth_name, depth.astype(np.float32))
-            written += [folder / id_name, folder / depth_name]
-        return written
 
     def to_json(self) -> dict:
         """Inputs, model, timings and the per-view resolution mapping, as plain JSON types."""

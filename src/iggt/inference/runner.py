@@ -64,14 +64,15 @@ def run_model(
     Returns:
         Predictions at the network resolution (H x W).
     """
-    _check_images(images, model.config.patch_size)
+    _check_scene(images)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
     model.to(target).eval()
     try:
         settings = _inference_settings(model, chunk_size, compute_dtype)
         with settings, torch.inference_mode(), _forward_progress(model, images.shape[0], progress):
-            output = model(images.to(target, torch.float32)[None])
+            # Floats become float32; any other dtype reaches the model's own check unchanged.
+            output = model(images.to(target, torch.float32 if images.is_floating_point() else None)[None])
     except torch.OutOfMemoryError as exc:
         if target.type == "cuda":
             torch.cuda.empty_cache()
@@ -135,20 +136,17 @@ def _forward_progress(model, frames: int, enabled: bool) -> Iterator[tqdm | None
         bar.close()
 
 
-def _check_images(images: torch.Tensor, patch_size: int) -> None:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+def _check_scene(images: torch.Tensor) -> None:
+    """What only the runner asks of its input: one scene (it adds the batch axis) of finite values
+    (else a broken output would be blamed on the weights). IGGT.forward checks the network's own
+    rules: three channels, floats, sides on the patch grid."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise InputError(f"images must be a (S, 3, H, W) tensor, got {shape}")
     finite = torch.isfinite(images)
     if not bool(finite.all()):
         raise InputError(
             f"images hold {int((~finite).sum())} non-finite value(s) (NaN or inf); pass RGB values in [0, 1]"
-        )
-    height, width = images.shape[-2:]
-    if height % patch_size or width % patch_size:
-        raise InputError(
-            f"image size {height}x{width} is not a multiple of the patch size {patch_size}; "
-            "preprocess with iggt.inference.preprocess.preprocess_images"
         )
 
 

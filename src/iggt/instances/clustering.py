@@ -24,6 +24,7 @@ from iggt.device import resolve_device
 from iggt.errors import InputError
 from iggt.instances.assignment import nearest_centre
 from iggt.instances.config import InstanceConfig
+from iggt.instances.points import confident_pixels
 
 SMALLEST_SAMPLE_CLUSTER = 5
 """HDBSCAN's min_cluster_size never goes below this, so sampling noise does not become clusters."""
@@ -134,11 +135,8 @@ def _confident(confidence: np.ndarray | None, config: InstanceConfig) -> np.ndar
     """(N,) bool: pixels confident enough to be sampled (True when there is no confidence)."""
     if confidence is None:
         return True
-    finite = np.isfinite(confidence)
-    if not finite.any():
-        return False
-    cut = max(float(np.quantile(confidence[finite], config.confidence_quantile)), config.confidence_threshold)
-    return finite & (confidence >= cut)
+    quantile, threshold = config.confidence_quantile, config.confidence_threshold
+    return confident_pixels(confidence, np.isfinite(confidence), quantile, threshold)
 
 
 def sample_clusters(sample: np.ndarray, min_cluster_size: int) -> tuple[np.ndarray, np.ndarray]:

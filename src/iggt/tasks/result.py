@@ -16,8 +16,8 @@ from pathlib import Path
 from iggt.errors import InputError
 from iggt.export.naming import view_names
 from iggt.export.npz import INSTANCES_FILENAME, PREDICTIONS_FILENAME
+from iggt.export.reconstruction import SUMMARY_FILENAME
 from iggt.export.selection import check_matching
-from iggt.inference.reconstruct import SUMMARY_FILENAME
 from iggt.structures import Instances, Predictions
 
 
