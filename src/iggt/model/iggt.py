@@ -24,7 +24,6 @@ from iggt.model.checkpoint import (
     check_state_dict,
     is_vggt_state_dict,
     read_checkpoint,
-    resolve_checkpoint,
     save_checkpoint,
 )
 from iggt.model.config import IGGTConfig, get_config
@@ -33,6 +32,7 @@ from iggt.model.heads.dpt_head import DPTHead
 from iggt.model.heads.instance_adaptor import InstanceAdaptor
 from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.heads.track_head import TrackHead
+from iggt.model.hub import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
@@ -121,18 +121,20 @@ class IGGT(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        path_or_hub_id: str | Path,
+        source: str | Path,
         strict: bool = True,
         map_location: str | torch.device = "cpu",
         config: IGGTConfig | str | None = None,
     ) -> IGGT:
         """Load our safetensors (config embedded), the official IGGT checkpoint or VGGT-1B.
 
-        ``config`` (an IGGTConfig or preset name) applies to files without an embedded config,
-        which otherwise are read as ``large``; a VGGT checkpoint leaves part_adaptor and
-        part_head freshly initialised. What the load did is kept in ``model.load_report``.
+        ``source`` is a shipped name ("iggt-small"), a weights file, a folder holding
+        model.safetensors, or a hub id (:func:`iggt.model.hub.resolve_model_source`). ``config``
+        (an IGGTConfig or preset name) applies to files without an embedded config, which
+        otherwise are read as ``large``; a VGGT checkpoint leaves part_adaptor and part_head
+        freshly initialised. What the load did is kept in ``model.load_report``.
         """
-        path = resolve_checkpoint(path_or_hub_id)
+        path = resolve_model_source(source)
         state_dict, config_dict = read_checkpoint(path, map_location)
         if config_dict is not None:
             config = IGGTConfig.from_dict(config_dict)
