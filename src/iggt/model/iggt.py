@@ -307,7 +307,7 @@ class IGGT(nn.Module):
 
 
 def _trunk_autocast(images: Tensor, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-    """Autocast of the trunk: reduced precision on CUDA only (CPU autocast would be slower, not leaner)."""
+    """Autocast of the trunk, on CUDA only (``iggt.device.resolve_dtype`` refuses reduced precision on the CPU)."""
     if images.device.type != "cuda" or dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=dtype)
