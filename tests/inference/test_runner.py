@@ -28,13 +28,14 @@ def test_outputs_have_the_documented_shapes(tiny_model):
     assert all(np.isfinite(getattr(predictions, name)).all() for name in ("depth", "world_points", "extrinsic"))
 
 
-def test_chunked_and_unchunked_runs_agree_and_the_config_is_restored(tiny_model):
+def test_chunked_and_unchunked_runs_agree_and_the_config_is_untouched(tiny_model):
     images = torch.rand(5, 3, 28, 42, generator=torch.Generator().manual_seed(2))
+    config = tiny_model.config
     whole = run_model(tiny_model, images, device="cpu", chunk_size=5)
-    chunked = run_model(tiny_model, images, device="cpu", chunk_size=2)
+    chunked = run_model(tiny_model, images, device="cpu", dtype="float32", chunk_size=2)
     for name in ("depth", "depth_conf", "world_points", "world_points_conf", "instance_feat", "pose_enc"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-5, atol=1e-5)
-    assert tiny_model.config.frames_chunk_size == get_config("tiny").frames_chunk_size
+    assert tiny_model.config is config and config == get_config("tiny")
 
 
 def test_progress_bar_leaves_the_outputs_unchanged(tiny_model):
@@ -47,14 +48,10 @@ def test_progress_bar_leaves_the_outputs_unchanged(tiny_model):
 
 def test_progress_bar_counts_every_block_and_head_call(tiny_model):
     images = torch.rand(1, 3, 3, 28, 28)
-    tiny_model.config.frames_chunk_size = 2
-    try:
-        with torch.inference_mode(), _forward_progress(tiny_model, 3, enabled=True) as bar:
-            tiny_model(images)
-            assert bar.total == 2 * tiny_model.config.depth + 2 + 4 * 2  # blocks, embed + camera, 4 heads x 2 chunks
-            assert bar.n == bar.total
-    finally:
-        tiny_model.config.frames_chunk_size = get_config("tiny").frames_chunk_size
+    with torch.inference_mode(), _forward_progress(tiny_model, 3, 2, enabled=True) as bar:
+        tiny_model(images, frames_chunk_size=2)
+        assert bar.total == 2 * tiny_model.config.depth + 2 + 4 * 2  # blocks, embed + camera, 4 heads x 2 chunks
+        assert bar.n == bar.total
 
 
 def test_images_off_the_patch_grid_are_refused(tiny_model):
@@ -70,7 +67,7 @@ class ExhaustedModel(torch.nn.Module):
         self.config = get_config("tiny")
         self.error = error
 
-    def forward(self, images):
+    def forward(self, images, **settings):
         raise self.error
 
 

@@ -15,7 +15,7 @@ from iggt.model.iggt import IGGT
 @pytest.fixture(scope="module")
 def tiny() -> IGGT:
     torch.manual_seed(0)
-    return IGGT.from_preset("tiny", frames_chunk_size=3).eval()
+    return IGGT.from_preset("tiny", instance_dim=4).eval()
 
 
 def assert_same_weights(loaded: IGGT, original: IGGT) -> None:

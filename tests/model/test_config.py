@@ -1,9 +1,16 @@
-"""IGGTConfig presets, overrides and validation."""
+"""IGGTConfig presets, overrides and validation; frozen, and older checkpoints' configs still read."""
+
+import dataclasses
+import json
+from pathlib import Path
 
 import pytest
+from safetensors import safe_open
 
 from iggt.errors import ConfigError
-from iggt.model.config import PRESETS, IGGTConfig, get_config
+from iggt.model.config import PRESETS, RETIRED_FIELDS, IGGTConfig, get_config
+
+SHIPPED_SMALL = Path(__file__).parents[2] / "src" / "iggt" / "assets" / "models" / "iggt-small.safetensors"
 
 
 def test_large_preset_is_the_official_architecture():
@@ -22,7 +29,7 @@ def test_presets_round_trip_through_dict(name):
 
 
 def test_overrides_apply_and_unknown_names_raise():
-    assert get_config("tiny", frames_chunk_size=1).frames_chunk_size == 1
+    assert get_config("tiny", instance_dim=4).instance_dim == 4
     with pytest.raises(ConfigError, match="unknown model preset 'huge'"):
         get_config("huge")
     with pytest.raises(ConfigError, match="embed_dimm"):
@@ -36,11 +43,43 @@ def test_overrides_apply_and_unknown_names_raise():
         ({"intermediate_layer_idx": (0, 1, 2, 9)}, "must lie in"),
         ({"intermediate_layer_idx": (0, 1, 2)}, "needs 4"),
         ({"instance_features": 32}, "must equal dpt_features"),
-        ({"frames_chunk_size": 0}, "frames_chunk_size"),
-        ({"trunk_dtype": "int8"}, "trunk_dtype"),
         ({"img_size": 60}, "multiple of patch_size"),
     ],
 )
 def test_invalid_combinations_raise(overrides, message):
     with pytest.raises(ConfigError, match=message):
         get_config("tiny", **overrides)
+
+
+def test_a_config_is_frozen_after_build():
+    config = get_config("tiny")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.depth = 2
+    assert config == get_config("tiny")
+    assert hash(config) == hash(get_config("tiny"))  # usable as a key: every field is immutable
+
+
+def test_run_time_settings_are_not_fields_any_more():
+    names = {f.name for f in dataclasses.fields(IGGTConfig)}
+    assert names.isdisjoint(RETIRED_FIELDS)
+    assert set(get_config("tiny").to_dict()) == names  # what save_pretrained embeds
+
+
+def test_a_dict_of_an_older_checkpoint_reads_and_drops_the_run_time_keys():
+    old = {
+        **get_config("tiny").to_dict(),
+        "frames_chunk_size": 4,
+        "trunk_dtype": "bfloat16",
+        "activation_checkpointing": True,
+        "extra": {"run": "x"},
+    }
+    assert IGGTConfig.from_dict(old) == get_config("tiny")
+    with pytest.raises(ConfigError, match=r"unknown IGGTConfig field\(s\) \['frame_chunk_size'\]"):
+        IGGTConfig.from_dict({**old, "frame_chunk_size": 4})  # a misspelling is still refused
+
+
+def test_the_shipped_checkpoint_written_before_the_change_reads_as_small():
+    with safe_open(str(SHIPPED_SMALL), framework="pt") as handle:
+        embedded = json.loads(handle.metadata()["iggt_config"])
+    assert set(RETIRED_FIELDS) <= set(embedded)  # the file really is of the old layout
+    assert IGGTConfig.from_dict(embedded) == get_config("small")

@@ -5,6 +5,7 @@ import torch
 
 from iggt.errors import InputError
 from iggt.geometry import pose_encoding_to_cameras
+from iggt.model.config import get_config
 from iggt.model.iggt import IGGT
 
 DENSE_KEYS = ("depth", "depth_conf", "world_points", "world_points_conf", "instance_feat")
@@ -86,14 +87,18 @@ def test_first_frame_is_the_reference_frame(tiny):
 
 def test_chunked_heads_equal_unchunked(tiny):
     images = torch.rand(1, 5, 3, 56, 56)
+    config = tiny.config
     with torch.no_grad():
-        tiny.config.frames_chunk_size = 5
         whole = tiny(images)
-        tiny.config.frames_chunk_size = 2
-        chunked = tiny(images)
-    tiny.config.frames_chunk_size = 4
+        chunked = tiny(images, frames_chunk_size=2)
     for key in DENSE_KEYS:
         torch.testing.assert_close(chunked[key], whole[key], atol=1e-5, rtol=1e-5)
+    assert tiny.config is config and config == get_config("tiny")
+
+
+def test_a_chunk_below_one_frame_is_refused(tiny):
+    with pytest.raises(InputError, match="frames_chunk_size must be at least 1 frame, got 0"):
+        tiny(torch.rand(1, 2, 3, 56, 56), frames_chunk_size=0)
 
 
 def training_step(model: IGGT, images: torch.Tensor) -> tuple[dict, dict]:
@@ -120,6 +125,7 @@ def test_activation_checkpointing_changes_neither_outputs_nor_gradients():
     model = build("tiny").train()
     plain_output, plain_grads = training_step(model, images)
     model.set_activation_checkpointing(True)
+    assert model.config == get_config("tiny")  # a training setting, not the architecture
     checkpointed_output, checkpointed_grads = training_step(model, images)
     torch.testing.assert_close(checkpointed_output["depth"], plain_output["depth"])
     for name, grad in plain_grads.items():

@@ -3,10 +3,14 @@
 from pathlib import Path
 
 import pytest
+from train_helpers import HandBuiltSource, tiny_config
 
 from iggt.cli.main import main
+from iggt.device import dtype_name
 from iggt.errors import ConfigError
+from iggt.model.config import get_config
 from iggt.train.config import load_run_config, save_run_config
+from iggt.train.trainer import Trainer
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
@@ -51,13 +55,11 @@ def test_bad_keys_and_values_raise_one_line_config_errors(override, message):
 @pytest.mark.parametrize(
     ("spelling", "trunk_dtype"), [("bf16", "bfloat16"), ("bfloat16", "bfloat16"), ("fp32", "float32")]
 )
-def test_precision_takes_every_spelling_of_the_shared_vocabulary(spelling, trunk_dtype):
-    from iggt.train.trainer import build_model
-
-    config = load_run_config(
-        None, [f"train.precision={spelling}", "model.preset=tiny", "model.overrides.enable_track=false"]
-    )
-    assert build_model(config).config.trunk_dtype == trunk_dtype
+def test_precision_takes_every_spelling_of_the_shared_vocabulary(spelling, trunk_dtype, tmp_path):
+    config = tiny_config(tmp_path, f"train.precision={spelling}")
+    trainer = Trainer(config, source=HandBuiltSource(), show_progress=False)
+    assert dtype_name(trainer.trunk_dtype) == trunk_dtype  # handed to every forward of the run
+    assert trainer.model.config == get_config(config.model.preset, **config.model.overrides)  # as built
 
 
 def test_saved_config_reads_back_equal(tmp_path):

@@ -61,9 +61,22 @@ def test_resuming_with_another_architecture_is_refused_naming_both(tmp_path):
     assert (tmp_path / "config.yaml").read_text() == saved  # still names the network on disk
     with pytest.raises(ConfigError, match=r"this run asks for model.preset=tiny model.overrides.depth=5"):
         Trainer(tiny_config(tmp_path, "model.overrides.depth=5"), source=HandBuiltSource(), show_progress=False)
-    # Runtime fields are not the architecture: changing them resumes.
-    resumed = Trainer(tiny_config(tmp_path, "model.overrides.frames_chunk_size=1"), source=HandBuiltSource())
+    # Run-time settings are not the architecture: changing them resumes.
+    resumed = Trainer(tiny_config(tmp_path, "model.activation_checkpointing=true"), source=HandBuiltSource())
     assert resumed.step == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        ("frames_chunk_size", "remove it"),
+        ("trunk_dtype", "set train.precision instead"),
+        ("activation_checkpointing", "set model.activation_checkpointing instead"),
+    ],
+)
+def test_an_override_of_a_former_run_time_field_names_its_new_place(name, fix):
+    with pytest.raises(ConfigError, match=rf"model.overrides.{name} is a run-time setting.*; {fix}"):
+        load_run_config(None, [f"model.overrides.{name}=1"])
 
 
 class CorruptAtStep(HandBuiltSource):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from iggt.errors import InputError
 from iggt.io.output_dir import claim_output_dir, writing_into
+from iggt.model.hub import DEFAULT_MODEL
 
 DATA_FORMATS = ("auto", "scene", "scannet")
 
@@ -15,7 +16,7 @@ DATA_FORMATS = ("auto", "scene", "scannet")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder of scenes (scene format or ScanNet)")
     parser.add_argument("--out", type=Path, required=True, help="report folder (created if missing)")
-    parser.add_argument("--model", default="iggt-small", help="shipped name, weights file/folder, or hub id")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="shipped name, weights file/folder, or hub id")
     parser.add_argument(
         "--tasks",
         default="depth,points,cameras,instances",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from iggt.errors import InputError
 from iggt.io.output_dir import claim_output_dir
+from iggt.model.hub import DEFAULT_MODEL
 
 EXAMPLE_SCENE = Path(__file__).resolve().parent.parent / "assets" / "example_scene"
 # How to look at each kind of output, keyed by file suffix (a folder is keyed by its name).
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", action="store_true", help="reconstruct the example scene shipped with iggt")
     model = parser.add_argument_group("model and compute")
     model.add_argument(
-        "--model", default="iggt-small", metavar="NAME_OR_PATH", help="shipped name, weights file/folder, or hub id"
+        "--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH", help="shipped name, weights file/folder, or hub id"
     )
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     model.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")

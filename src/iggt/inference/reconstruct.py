@@ -31,6 +31,7 @@ from iggt.inference.progress import stage_progress
 from iggt.inference.runner import check_chunk_size, run_model
 from iggt.io.images import LoadedImages, load_images
 from iggt.io.video import evenly_spaced_indices
+from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
 
@@ -140,7 +141,7 @@ class Reconstruction:
 
 def reconstruct(
     images_or_paths: ImageSource,
-    model: str | Path | torch.nn.Module = "iggt-small",
+    model: str | Path | torch.nn.Module = DEFAULT_MODEL,
     *,
     device: str = "auto",
     dtype: str = "auto",

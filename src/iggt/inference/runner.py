@@ -1,7 +1,8 @@
 """One forward pass of the network over one scene: device placement, precision, frame chunking.
 
-Precision: the trunk (patch embedding + aggregator) runs under autocast in ``trunk_dtype`` on
-CUDA and the heads always run in float32 (``IGGTConfig.trunk_dtype``); ``dtype="auto"`` picks
+These are decided here, per call, and handed to ``IGGT.forward``; the model's config (its
+architecture) is never touched. Precision: the trunk (patch embedding + aggregator) runs under
+autocast in ``dtype`` on CUDA and the heads always run in float32; ``dtype="auto"`` picks
 bfloat16 on GPUs of compute capability >= 8, float16 on older GPUs and float32 on the CPU.
 """
 
@@ -14,11 +15,14 @@ from contextlib import contextmanager
 import torch
 from tqdm.auto import tqdm
 
-from iggt.device import dtype_name, resolve_device, resolve_dtype
+from iggt.device import resolve_device, resolve_dtype
 from iggt.errors import CheckpointError, InputError
 from iggt.structures.predictions import Predictions
 
 MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
+DEFAULT_CHUNK_SIZE = 12
+"""Frames per dense-head pass unless the caller says otherwise (the official release's value, with which
+the figures in benchmarks/results were measured): bounds head memory, never changes the output."""
 
 
 def check_chunk_size(chunk_size: int) -> int:
@@ -26,20 +30,6 @@ def check_chunk_size(chunk_size: int) -> int:
     if chunk_size < 1:
         raise InputError(f"--chunk must be at least 1 frame, got {chunk_size}")
     return int(chunk_size)
-
-
-@contextmanager
-def _inference_settings(model, chunk_size: int | None, dtype: torch.dtype) -> Iterator[None]:
-    """Set the model's frame chunk and trunk dtype for one call, restoring the caller's values."""
-    config = model.config
-    saved = (config.frames_chunk_size, config.trunk_dtype)
-    if chunk_size is not None:
-        config.frames_chunk_size = check_chunk_size(chunk_size)
-    config.trunk_dtype = dtype_name(dtype)
-    try:
-        yield
-    finally:
-        config.frames_chunk_size, config.trunk_dtype = saved
 
 
 def run_model(
@@ -57,22 +47,23 @@ def run_model(
         images: (S, 3, H, W) float RGB in [0, 1]; H and W multiples of the patch size.
         device: "auto", "cpu", "cuda" or "cuda:N" (:func:`iggt.device.resolve_device`).
         dtype: trunk precision, "auto" or a name in ``iggt.device.DTYPES``.
-        chunk_size: frames per chunk of the dense heads (``IGGTConfig.frames_chunk_size``);
-            None keeps the model's value. Lower it when memory runs out; outputs do not change.
+        chunk_size: frames per pass of the dense heads (None: ``DEFAULT_CHUNK_SIZE``). Lower it
+            when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.
 
     Returns:
         Predictions at the network resolution (H x W).
     """
     _check_scene(images)
+    chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else check_chunk_size(chunk_size)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
     model.to(target).eval()
     try:
-        settings = _inference_settings(model, chunk_size, compute_dtype)
-        with settings, torch.inference_mode(), _forward_progress(model, images.shape[0], progress):
+        with torch.inference_mode(), _forward_progress(model, images.shape[0], chunk, progress):
             # Floats become float32; any other dtype reaches the model's own check unchanged.
-            output = model(images.to(target, torch.float32 if images.is_floating_point() else None)[None])
+            batch = images.to(target, torch.float32 if images.is_floating_point() else None)[None]
+            output = model(batch, frames_chunk_size=chunk, trunk_dtype=compute_dtype)
     except torch.OutOfMemoryError as exc:
         if target.type == "cuda":
             torch.cuda.empty_cache()
@@ -101,14 +92,14 @@ def _check_finite_outputs(output: dict[str, torch.Tensor]) -> None:
             )
 
 
-# Top-level modules called once per chunk of frames_chunk_size frames (see IGGT._dense_chunk).
+# Top-level modules called once per chunk of frames (see IGGT._dense_chunk).
 PER_CHUNK_MODULES = ("depth_head", "point_head", "part_adaptor", "part_head")
 
 
 @contextmanager
-def _forward_progress(model, frames: int, enabled: bool) -> Iterator[tqdm | None]:
+def _forward_progress(model, frames: int, chunk_size: int, enabled: bool) -> Iterator[tqdm | None]:
     """A progress bar (yielded; None when disabled) advanced by forward hooks on the trunk's
-    blocks and on the heads."""
+    blocks and on the heads, which run once per ``chunk_size`` frames."""
     if not enabled:
         yield None
         return
@@ -116,7 +107,7 @@ def _forward_progress(model, frames: int, enabled: bool) -> Iterator[tqdm | None
     blocks = [*getattr(aggregator, "frame_blocks", ()), *getattr(aggregator, "global_blocks", ())]
     once = [m for m in (getattr(aggregator, "patch_embed", None), getattr(model, "camera_head", None)) if m]
     per_chunk = [m for m in (getattr(model, name, None) for name in PER_CHUNK_MODULES) if m is not None]
-    chunks = math.ceil(frames / model.config.frames_chunk_size)
+    chunks = math.ceil(frames / chunk_size)
     bar = tqdm(
         total=len(blocks) + len(once) + len(per_chunk) * chunks,
         desc="running the network",

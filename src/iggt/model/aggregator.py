@@ -30,7 +30,7 @@ class Aggregator(nn.Module):
         dim = config.embed_dim
         self.patch_size = config.patch_size
         self.output_layers = tuple(sorted(set(output_layers)))
-        self.use_checkpoint = config.activation_checkpointing
+        self.use_checkpoint = False
         self.patch_embed = DinoV2Encoder(
             img_size=config.img_size,
             patch_size=config.patch_size,
@@ -40,7 +40,6 @@ class Aggregator(nn.Module):
             mlp_ratio=config.mlp_ratio,
             num_register_tokens=config.num_register_tokens,
         )
-        self.patch_embed.use_checkpoint = config.activation_checkpointing
         self.rope = RotaryPositionEmbedding2D(config.rope_freq) if config.rope_freq > 0 else None
         self.frame_blocks = nn.ModuleList(self._block(config) for _ in range(config.depth))
         self.global_blocks = nn.ModuleList(self._block(config) for _ in range(config.depth))

@@ -1,9 +1,9 @@
-"""Reading and writing model weights: official IGGT, VGGT-1B and our own safetensors files.
+"""Reading and writing model weights files: official IGGT, VGGT-1B and our own safetensors files.
 
-Accepted inputs: ``.safetensors`` (ours embed the IGGTConfig as JSON in the metadata),
+Accepted files: ``.safetensors`` (ours embed the IGGTConfig as JSON in the metadata),
 ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt`` torch pickles holding a state_dict, possibly wrapped in
-a dict ("model", "state_dict", ...) and possibly with ``module.`` prefixes (DDP), or a Hugging
-Face hub id ("owner/name") when huggingface_hub is installed. Loads are strict by default; a
+a dict ("model", "state_dict", ...) and possibly with ``module.`` prefixes (DDP). Which file a
+name, folder or hub id means is decided in :mod:`iggt.model.hub`. Loads are strict by default; a
 tensor of the wrong shape always raises CheckpointError naming the key and both shapes.
 """
 
@@ -20,17 +20,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from iggt.errors import CheckpointError
+from iggt.model.hub import TORCH_SUFFIXES, WEIGHTS_FILENAME
 
 CONFIG_METADATA_KEY = "iggt_config"
-WEIGHTS_FILENAME = "model.safetensors"
 WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module", "net", "weights")
 STRIPPED_PREFIXES = ("module.", "_orig_mod.")
-TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 # Modules IGGT adds to VGGT: a VGGT-1B checkpoint loads without them and they start fresh.
 INSTANCE_PREFIXES = ("part_adaptor.", "part_head.")
 STRICT_FIX = "pick the matching preset or pass strict=False"
-HUB_TIMEOUT_S = 10.0
-"""Seconds to wait for the hub before saying it cannot be reached (no retries)."""
 
 
 @dataclass
@@ -46,25 +43,6 @@ class LoadReport:
         if self.fresh_modules:
             parts.append(f"freshly initialised: {', '.join(self.fresh_modules)}")
         return "; ".join(parts)
-
-
-def resolve_checkpoint(path_or_hub_id: str | Path) -> Path:
-    """A local weights file for a path, a directory holding model.safetensors, or a hub id."""
-    path = Path(path_or_hub_id).expanduser()
-    if path.is_dir():
-        if not (path / WEIGHTS_FILENAME).is_file():
-            held = sorted(p.name for p in path.iterdir())
-            raise CheckpointError(
-                f"folder {path_or_hub_id} has no {WEIGHTS_FILENAME} (it holds {held[:6] or 'nothing'}); "
-                "pass the folder that has it, or the weights file itself"
-            )
-        path = path / WEIGHTS_FILENAME
-    if path.is_file():
-        return path
-    text = str(path_or_hub_id)
-    if _looks_like_hub_id(text):
-        return _download_from_hub(text)
-    raise CheckpointError(f"checkpoint {text!r} does not exist; pass a .safetensors/.pt/.pth file or its folder")
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict | None]:
@@ -229,78 +207,3 @@ def _read_torch(path: Path, map_location) -> dict:
             f"{path.name!r} holds a {type(loaded).__name__}, not a state_dict; save model.state_dict()"
         )
     return clean_state_dict(loaded)
-
-
-def _looks_like_hub_id(text: str) -> bool:
-    parts = text.split("/")
-    return len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
-
-
-def _download_from_hub(repo_id: str) -> Path:
-    """The weights of ``repo_id``: from the local cache when there, else one quick request to the
-    hub (no retries) before downloading, so a machine without network hears so at once."""
-    try:
-        import huggingface_hub
-        from huggingface_hub import constants
-    except ImportError:
-        raise CheckpointError(
-            f"{repo_id!r} is not a local file and huggingface_hub is not installed; "
-            "download the weights and pass the local file path"
-        ) from None
-    cached = _cached_weights(huggingface_hub, repo_id)
-    if cached is not None:
-        return cached
-    if constants.HF_HUB_OFFLINE:
-        raise CheckpointError(
-            f"{repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE says there is no network; "
-            "download the weights on a connected machine and pass the local file path"
-        )
-    try:
-        info = huggingface_hub.model_info(repo_id, timeout=HUB_TIMEOUT_S)
-        files = [sibling.rfilename for sibling in info.siblings or ()]
-        name = WEIGHTS_FILENAME if WEIGHTS_FILENAME in files else _pick_weights_file(files)
-        return Path(huggingface_hub.hf_hub_download(repo_id, name))
-    except CheckpointError:
-        raise
-    except Exception as error:  # network, auth and missing-repo errors all mean the same to the user
-        if _is_connection_error(error):
-            raise CheckpointError(
-                f"cannot reach the Hugging Face hub ({constants.ENDPOINT}) for {repo_id!r}: no network "
-                f"({type(error).__name__}); download the weights and pass the local file path"
-            ) from None
-        raise CheckpointError(
-            f"cannot fetch {repo_id!r} from the Hugging Face hub ({type(error).__name__}); "
-            "check the id, or download the weights and pass the local file path"
-        ) from error
-
-
-def _cached_weights(huggingface_hub, repo_id: str) -> Path | None:
-    """A weights file of ``repo_id`` already in the local Hugging Face cache, or None."""
-    try:
-        folder = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # not cached (LocalEntryNotFoundError) or a cache without this snapshot
-        return None
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    try:
-        name = WEIGHTS_FILENAME if WEIGHTS_FILENAME in files else _pick_weights_file(files)
-    except CheckpointError:
-        return None
-    return folder / name
-
-
-def _is_connection_error(error: BaseException) -> bool:
-    """True when ``error`` (or its cause) means the host could not be reached or did not answer."""
-    while error is not None:
-        names = {cls.__name__ for cls in type(error).__mro__}
-        if isinstance(error, OSError) or any("Connect" in n or "Timeout" in n for n in names):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def _pick_weights_file(files: list[str]) -> str:
-    for suffix in (".safetensors", *TORCH_SUFFIXES):
-        candidates = sorted(f for f in files if f.endswith(suffix))
-        if candidates:
-            return candidates[0]
-    raise CheckpointError(f"no weights file (.safetensors/.pt/.pth) in hub files {files[:8]}; pass a local file")

@@ -1,21 +1,27 @@
-"""The network's hyper-parameters as one typed dataclass, plus named presets.
+"""The network's architecture as one frozen dataclass, plus named presets.
 
 ``large`` is the official IGGT architecture (its state_dict matches the released checkpoint key
 for key); ``small`` and ``tiny`` keep the same module structure at smaller widths and depths.
+Only what the weights need lives here; how a call runs (frame chunking, trunk precision,
+activation checkpointing) is decided by the caller: see :meth:`iggt.model.iggt.IGGT.forward`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from iggt.device import DTYPES
 from iggt.errors import ConfigError
 
+RETIRED_FIELDS = ("frames_chunk_size", "trunk_dtype", "activation_checkpointing", "extra")
+"""Keys that checkpoints written before run-time settings left the config still carry; dropped on load.
+(``extra`` held free-form notes that nothing wrote or read.)"""
 
-@dataclass
+
+@dataclass(frozen=True)
 class IGGTConfig:
-    """Architecture of an IGGT network; every field is saved beside the weights."""
+    """Architecture of an IGGT network; every field is saved beside the weights. Frozen: a built
+    network's config always describes its weights (derive another one with ``get_config``)."""
 
     img_size: int = 518
     """Training image side in pixels; sets the size of the patch embedding's position table."""
@@ -77,19 +83,11 @@ class IGGTConfig:
     """Width of the track head's update transformer (a multiple of its 8 heads)."""
     track_corr_levels: int = 7
     """Correlation pyramid levels of the track head; images need 2 ** track_corr_levels pixels a side."""
-    frames_chunk_size: int = 12
-    """Frames the dense heads process at once; bounds head memory, never changes the output."""
-    trunk_dtype: str = "bfloat16"
-    """Autocast dtype of the patch embedding and aggregator on CUDA; heads always run in float32.
-    Any spelling of :data:`iggt.device.DTYPES` ("bfloat16" or "bf16", ...)."""
-    activation_checkpointing: bool = False
-    """Recompute transformer blocks in the backward pass (training memory, no effect in eval)."""
-    extra: dict = field(default_factory=dict)
-    """Free-form notes saved with the weights (e.g. training run id); never read by the model."""
 
     def __post_init__(self) -> None:
-        self.intermediate_layer_idx = tuple(int(i) for i in self.intermediate_layer_idx)
-        self.dpt_out_channels = tuple(int(c) for c in self.dpt_out_channels)
+        # JSON and YAML hand lists; the frozen fields keep tuples (hashable, compare equal).
+        object.__setattr__(self, "intermediate_layer_idx", tuple(int(i) for i in self.intermediate_layer_idx))
+        object.__setattr__(self, "dpt_out_channels", tuple(int(c) for c in self.dpt_out_channels))
         self.validate()
 
     def validate(self) -> None:
@@ -117,10 +115,6 @@ class IGGTConfig:
                 f"instance_features {self.instance_features} must equal dpt_features {self.dpt_features} "
                 "(the instance head cross-attends to the point head's features); set both"
             )
-        if self.frames_chunk_size < 1:
-            raise ConfigError(f"frames_chunk_size must be >= 1, got {self.frames_chunk_size}")
-        if self.trunk_dtype not in DTYPES:
-            raise ConfigError(f"trunk_dtype {self.trunk_dtype!r} is not one of {sorted(DTYPES)}")
         if self.img_size % self.patch_size:
             raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
 
@@ -130,8 +124,8 @@ class IGGTConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> IGGTConfig:
-        """Inverse of to_dict; unknown fields raise ConfigError."""
-        return _replace(cls(), values)
+        """Inverse of to_dict; drops the RETIRED_FIELDS of older checkpoints, other unknown fields raise ConfigError."""
+        return _replace(cls(), {key: value for key, value in values.items() if key not in RETIRED_FIELDS})
 
 
 PRESETS: dict[str, dict] = {
@@ -156,7 +150,6 @@ PRESETS: dict[str, dict] = {
         "track_features": 64,
         "track_hidden_size": 128,
         "track_corr_levels": 5,
-        "frames_chunk_size": 8,
     },
     # For tests: runs on a CPU in well under a second at 56 x 56.
     "tiny": {
@@ -181,7 +174,6 @@ PRESETS: dict[str, dict] = {
         "track_iterations": 2,
         "track_hidden_size": 32,
         "track_corr_levels": 3,
-        "frames_chunk_size": 4,
     },
 }
 

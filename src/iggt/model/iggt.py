@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from iggt.device import DTYPES
 from iggt.errors import InputError
 from iggt.geometry import pose_encoding_to_cameras
 from iggt.model.aggregator import Aggregator
@@ -25,7 +24,6 @@ from iggt.model.checkpoint import (
     check_state_dict,
     is_vggt_state_dict,
     read_checkpoint,
-    resolve_checkpoint,
     save_checkpoint,
 )
 from iggt.model.config import IGGTConfig, get_config
@@ -34,6 +32,7 @@ from iggt.model.heads.dpt_head import DPTHead
 from iggt.model.heads.instance_adaptor import InstanceAdaptor
 from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.heads.track_head import TrackHead
+from iggt.model.hub import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
@@ -122,18 +121,20 @@ class IGGT(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        path_or_hub_id: str | Path,
+        source: str | Path,
         strict: bool = True,
         map_location: str | torch.device = "cpu",
         config: IGGTConfig | str | None = None,
     ) -> IGGT:
         """Load our safetensors (config embedded), the official IGGT checkpoint or VGGT-1B.
 
-        ``config`` (an IGGTConfig or preset name) applies to files without an embedded config,
-        which otherwise are read as ``large``; a VGGT checkpoint leaves part_adaptor and
-        part_head freshly initialised. What the load did is kept in ``model.load_report``.
+        ``source`` is a shipped name ("iggt-small"), a weights file, a folder holding
+        model.safetensors, or a hub id (:func:`iggt.model.hub.resolve_model_source`). ``config``
+        (an IGGTConfig or preset name) applies to files without an embedded config, which
+        otherwise are read as ``large``; a VGGT checkpoint leaves part_adaptor and part_head
+        freshly initialised. What the load did is kept in ``model.load_report``.
         """
-        path = resolve_checkpoint(path_or_hub_id)
+        path = resolve_model_source(source)
         state_dict, config_dict = read_checkpoint(path, map_location)
         if config_dict is not None:
             config = IGGTConfig.from_dict(config_dict)
@@ -185,11 +186,17 @@ class IGGT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def set_activation_checkpointing(self, enabled: bool) -> None:
-        """Recompute the trunk's blocks in the backward pass (saves training memory)."""
-        self.config.activation_checkpointing = enabled
+        """Recompute the trunk's blocks in the backward pass while training (saves memory, same results)."""
         self.aggregator.set_activation_checkpointing(enabled)
 
-    def forward(self, images: Tensor, query_points: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(
+        self,
+        images: Tensor,
+        query_points: Tensor | None = None,
+        *,
+        frames_chunk_size: int | None = None,
+        trunk_dtype: torch.dtype = torch.float32,
+    ) -> dict[str, Tensor]:
         """Predict cameras, depth, point maps and instance features for every view in one pass.
 
         Args:
@@ -197,6 +204,11 @@ class IGGT(nn.Module):
                 size. Frame 0 is the reference: the world frame is its camera frame.
             query_points: optional (B, N, 2) or (N, 2) pixels (x, y) in frame 0 to track (needs the
                 track head).
+            frames_chunk_size: run the per-frame heads this many frames at a time (None: all at
+                once); bounds head memory, never changes the outputs.
+            trunk_dtype: autocast dtype of the patch embedding and aggregator on CUDA (ignored on
+                the CPU); the heads always run in float32. The caller decides it
+                (``iggt.device.resolve_dtype``); the default computes everything in float32.
 
         Returns:
             pose_enc (B, S, 9); extrinsic (B, S, 3, 4) camera-from-world, OpenCV; intrinsic
@@ -206,16 +218,19 @@ class IGGT(nn.Module):
             refinement). With query_points: track (B, S, N, 2), vis and conf (B, S, N).
         """
         images = self._check_images(images)
+        if frames_chunk_size is not None and frames_chunk_size < 1:
+            raise InputError(f"frames_chunk_size must be at least 1 frame, got {frames_chunk_size}")
+        chunk = frames_chunk_size or images.shape[1]
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points[None]
-        with self._trunk_autocast(images):
+        with _trunk_autocast(images, trunk_dtype):
             layers, patch_start_idx = self.aggregator(images)
         with torch.autocast(images.device.type, enabled=False):
             camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
             pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)
-            output = self._dense_outputs(layers, images, patch_start_idx)
+            output = self._dense_outputs(layers, images, patch_start_idx, chunk)
             if query_points is not None:
-                output.update(self._track(layers, images, patch_start_idx, query_points))
+                output.update(self._track(layers, images, patch_start_idx, query_points, frames_chunk_size))
         pose_enc = pose_enc_list[-1]
         extrinsic, intrinsic = pose_encoding_to_cameras(pose_enc, images.shape[-2:])
         output.update(pose_enc=pose_enc, extrinsic=extrinsic, intrinsic=intrinsic, images=images)
@@ -238,21 +253,16 @@ class IGGT(nn.Module):
             raise InputError(f"images must be floats in [0, 1], got dtype {images.dtype}")
         return images
 
-    def _trunk_autocast(self, images: Tensor) -> contextlib.AbstractContextManager:
-        dtype = DTYPES[self.config.trunk_dtype]
-        if images.device.type != "cuda" or dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=dtype)
-
     def _head_tokens(self, layers: dict[int, Tensor], start: int = 0, end: int | None = None) -> list[Tensor]:
         """The four layers the dense heads read, frames [start, end), in float32."""
         return [layers[i][:, start:end].float() for i in self.config.intermediate_layer_idx]
 
-    def _dense_outputs(self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Tensor]:
-        """Run the per-frame heads in chunks of frames_chunk_size and concatenate along S."""
+    def _dense_outputs(
+        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int, chunk: int
+    ) -> dict[str, Tensor]:
+        """Run the per-frame heads ``chunk`` frames at a time and concatenate along S."""
         pieces = defaultdict(list)
-        frames, chunk = images.shape[1], self.config.frames_chunk_size
-        for start in range(0, frames, chunk):
+        for start in range(0, images.shape[1], chunk):
             tokens = self._head_tokens(layers, start, start + chunk)
             for key, value in self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx).items():
                 pieces[key].append(value)
@@ -272,7 +282,12 @@ class IGGT(nn.Module):
         }
 
     def _track(
-        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int, query_points: Tensor
+        self,
+        layers: dict[int, Tensor],
+        images: Tensor,
+        patch_start_idx: int,
+        query_points: Tensor,
+        frames_chunk_size: int | None,
     ) -> dict[str, Tensor]:
         if self.track_head is None:
             raise InputError(
@@ -283,9 +298,16 @@ class IGGT(nn.Module):
             images,
             patch_start_idx,
             query_points,
-            frames_chunk_size=self.config.frames_chunk_size,
+            frames_chunk_size=frames_chunk_size,
         )
         output = {"track": track_list[-1], "vis": vis, "conf": conf}
         if self.training:
             output["track_list"] = track_list
         return output
+
+
+def _trunk_autocast(images: Tensor, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast of the trunk, on CUDA only (``iggt.device.resolve_dtype`` refuses reduced precision on the CPU)."""
+    if images.device.type != "cuda" or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=dtype)

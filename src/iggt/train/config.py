@@ -19,6 +19,7 @@ import yaml
 
 from iggt.device import DTYPES
 from iggt.errors import ConfigError
+from iggt.model.config import RETIRED_FIELDS
 from iggt.train.config_checks import check_numbers
 from iggt.train.losses import LossConfig
 
@@ -26,6 +27,13 @@ SOURCE_KINDS = ("synthetic", "folder")
 TRAIN_DTYPES = (torch.bfloat16, torch.float32)
 """Trunk precisions training supports; float16 would need loss scaling, which the trainer has not."""
 STRATEGIES = ("ddp", "fsdp")
+RETIRED_OVERRIDE_FIXES = {
+    "frames_chunk_size": "remove it (training runs the heads over all views at once)",
+    "trunk_dtype": "set train.precision instead",
+    "activation_checkpointing": "set model.activation_checkpointing instead",
+    "extra": "remove it",
+}
+"""What to do with a model.override of a former IGGTConfig field (see iggt.model.config.RETIRED_FIELDS)."""
 
 
 @dataclass
@@ -153,6 +161,12 @@ class RunConfig:
     def validate(self) -> None:
         """Raise ConfigError on values no run can use."""
         check_numbers(self)
+        for name in RETIRED_FIELDS:
+            if name in self.model.overrides:
+                raise ConfigError(
+                    f"model.overrides.{name} is a run-time setting, not part of the architecture any more; "
+                    f"{RETIRED_OVERRIDE_FIXES[name]}"
+                )
         for source in self.data.sources:
             if source.kind not in SOURCE_KINDS:
                 raise ConfigError(f"data source kind {source.kind!r} is not one of {SOURCE_KINDS}")

@@ -15,38 +15,36 @@ from iggt.errors import ConfigError, TrainingError
 from iggt.model.checkpoint import first_non_finite
 
 __all__ = ["check_finite_weights", "check_resumed_architecture", "first_non_finite", "non_finite_loss"]
-from iggt.model.config import IGGTConfig, get_config
+from iggt.model.config import RETIRED_FIELDS, IGGTConfig, get_config
 from iggt.train import checkpoint as ckpt
 
 
 def check_resumed_architecture(
-    model_section, runtime_fields: tuple[str, ...], checkpoint_config: IGGTConfig, state: dict | None, directory: Path
+    model_section, checkpoint_config: IGGTConfig, state: dict | None, directory: Path
 ) -> None:
     """Raise ConfigError when ``model_section`` (a ModelConfig) asks for another network than the
     checkpoint in ``directory`` holds. A run started from model.init_checkpoint takes its file's
     architecture, which the config does not state, so only preset + overrides are compared."""
     if model_section.init_checkpoint:
         return
-    overrides = {k: v for k, v in model_section.overrides.items() if k not in runtime_fields}
-    asked = get_config(model_section.preset, **overrides)
+    asked = get_config(model_section.preset, **model_section.overrides)
     differing = [
-        f.name
-        for f in dataclasses.fields(IGGTConfig)
-        if f.name not in runtime_fields and getattr(asked, f.name) != getattr(checkpoint_config, f.name)
+        f.name for f in dataclasses.fields(IGGTConfig) if getattr(asked, f.name) != getattr(checkpoint_config, f.name)
     ]
     if not differing:
         return
     written = (state or {}).get("config", {}).get("model")
-    trained_as = _describe(written["preset"], written.get("overrides", {}), runtime_fields) if written else "another"
+    trained_as = _describe(written["preset"], written.get("overrides", {})) if written else "another"
     raise ConfigError(
         f"checkpoint {directory.name} was trained as {trained_as}, but this run asks for "
-        f"{_describe(model_section.preset, model_section.overrides, runtime_fields)} ({', '.join(differing[:4])} "
+        f"{_describe(model_section.preset, model_section.overrides)} ({', '.join(differing[:4])} "
         "differ); resume with the model settings it was trained with, or choose another train.output_dir"
     )
 
 
-def _describe(preset: str, overrides: dict, runtime_fields: tuple[str, ...]) -> str:
-    architectural = sorted((k, v) for k, v in overrides.items() if k not in runtime_fields)
+def _describe(preset: str, overrides: dict) -> str:
+    # Runs written before run-time settings left IGGTConfig may name them among the overrides.
+    architectural = sorted((k, v) for k, v in overrides.items() if k not in RETIRED_FIELDS)
     return " ".join([f"model.preset={preset}", *(f"model.overrides.{k}={v}" for k, v in architectural)])
 
 

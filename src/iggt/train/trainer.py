@@ -3,11 +3,11 @@
     trainer = Trainer(load_run_config("configs/tiny_cpu.yaml"))
     result = trainer.run()
 
-Each step: forward (the model autocasts its trunk to bf16 on CUDA; heads and losses run in
-float32), the total loss, backward, gradient clipping, AdamW, one scheduler step. A step whose
-gradient norm is not finite is skipped on every rank. Checkpoints (see iggt.train.checkpoint)
-restore the run exactly; ``train.max_time_minutes`` saves and returns before the limit so a run
-can be continued by calling the same command again.
+Each step: forward (the trunk autocasts to ``train.precision`` on CUDA, passed to the model per
+call; heads and losses run in float32), the total loss, backward, gradient clipping, AdamW, one
+scheduler step. A step whose gradient norm is not finite is skipped on every rank. Checkpoints
+(see iggt.train.checkpoint) restore the run exactly; ``train.max_time_minutes`` saves and returns
+before the limit so a run can be continued by calling the same command again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from iggt.device import DTYPES, dtype_name
+from iggt.device import DTYPES
 from iggt.errors import CheckpointError, ConfigError
 from iggt.model.iggt import IGGT
 from iggt.train import checkpoint as ckpt
@@ -37,8 +37,6 @@ from iggt.train.run_log import RunLog, Throughput
 
 logger = logging.getLogger(__name__)
 
-# IGGTConfig fields a run may change on a model loaded from model.init_checkpoint.
-RUNTIME_FIELDS = ("frames_chunk_size", "trunk_dtype", "activation_checkpointing", "extra")
 TIMING_FIELDS = ("samples_per_s", "views_per_s", "elapsed_s", "max_memory_gb")
 
 
@@ -80,6 +78,8 @@ class Trainer:
         resume_dir = self._resume_directory()
         state = ckpt.read_training_state(resume_dir) if resume_dir else None
         self.model = build_model(config, resume_dir, state)
+        # Handed to every forward: the trunk autocasts to it on CUDA (the model ignores it on the CPU).
+        self.trunk_dtype = DTYPES[config.train.precision]
         if self.context.is_main:  # after the resume checks, so a refused run leaves config.yaml as it was
             save_run_config(config, self.output_dir / "config.yaml")
         self.step = state["step"] if state else 0
@@ -168,7 +168,7 @@ class Trainer:
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One optimisation step on a batch already on the device; returns detached logged values."""
-        predictions = self.module(batch["images"])
+        predictions = self.module(batch["images"], trunk_dtype=self.trunk_dtype)
         loss, logged = total_loss(predictions, batch, self.config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -358,27 +358,18 @@ def build_model(config: RunConfig, resume_dir: Path | None = None, state: dict |
     if resume_dir is not None:
         # The checkpoint embeds the architecture it was trained with, overrides included.
         model = IGGT.from_pretrained(resume_dir)
-        guards.check_resumed_architecture(model_config, RUNTIME_FIELDS, model.config, state, resume_dir)
-        _set_runtime_fields(model, {k: v for k, v in overrides.items() if k in RUNTIME_FIELDS})
+        guards.check_resumed_architecture(model_config, model.config, state, resume_dir)
     elif model_config.init_checkpoint:
-        architectural = sorted(set(overrides) - set(RUNTIME_FIELDS))
-        if architectural:
+        if overrides:
             raise ConfigError(
-                f"model.overrides {architectural} change the architecture of model.init_checkpoint; "
-                f"only {list(RUNTIME_FIELDS)} may be overridden there"
+                f"model.overrides {sorted(overrides)} change the architecture of model.init_checkpoint, "
+                "which its file decides; remove them"
             )
         model = IGGT.from_pretrained(model_config.init_checkpoint)
-        _set_runtime_fields(model, overrides)
     else:
         model = IGGT.from_preset(model_config.preset, **overrides)
-    model.config.trunk_dtype = dtype_name(DTYPES[config.train.precision])  # the model autocasts on CUDA only
     model.set_activation_checkpointing(model_config.activation_checkpointing)
     return model
-
-
-def _set_runtime_fields(model: IGGT, values: dict) -> None:
-    for name, value in values.items():
-        setattr(model.config, name, value)
 
 
 def _has_unused_heads(config: RunConfig) -> bool:
