@@ -2,7 +2,7 @@
 
 Runs the same training config once per process count K with the same GLOBAL batch (per-rank
 batch = global / K) and the same steps, each through
-``torchrun --standalone --nproc_per_node=K -m iggt.train``, then compares with K = 1:
+``torchrun --standalone --nproc_per_node=K -m iggt.cli.train``, then compares with K = 1:
 - throughput: views/s of all ranks together (median of the logged intervals after the first),
   per GPU, and scaling efficiency = views/s(K) / (K * views/s(1));
 - loss agreement: the mean over logged steps of |loss(K) - loss(1)|, next to the step-to-step
@@ -37,7 +37,7 @@ def run_training(config: str, procs: int, global_batch: int, steps: int, device:
         raise SystemExit(f"--global-batch {global_batch} is not divisible by {procs} processes")
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-        "-m", "iggt.train", "--config", config, "--no-progress", "--output-dir", str(out),
+        "-m", "iggt.cli.train", "--config", config, "--no-progress", "--output-dir", str(out),
         f"data.batch_size={global_batch // procs}", f"train.steps={steps}", f"train.device={device}",
         "train.resume=never", f"train.checkpoint_interval={steps}",
     ]  # fmt: skip

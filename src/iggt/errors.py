@@ -28,6 +28,13 @@ class IGGTError(Exception):
         return message
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of a foreign error's message (or its type's name), for quoting in our one-line
+    messages: library errors can span lines (torch.load's weights-only hints, ffmpeg's logs)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class InputError(IGGTError):
     """Bad user input: missing/empty/corrupt images or videos, wrong arguments."""
 

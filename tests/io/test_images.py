@@ -6,7 +6,7 @@ from PIL import Image
 
 from iggt.errors import InputError
 from iggt.io.images import list_image_files, load_images, read_image
-from iggt.io.video import evenly_spaced_indices, rate_indices
+from iggt.io.video import evenly_spaced_indices, rate_indices, read_video_frames
 
 
 def write_png(path, height=12, width=16, value=None, seed=0):
@@ -104,6 +104,18 @@ def test_video_frames_are_sampled_by_rate(tmp_path):
     loaded = load_images(tmp_path / "clip.mp4", fps=4)
     assert [int(n[-5:]) for n in loaded.names] == rate_indices(25, 10.0, 4.0).tolist()
     assert loaded.num_views == 10
+
+
+def test_max_frames_of_a_video_keeps_evenly_spaced_sampled_frames_as_float_rgb(tmp_path):
+    write_video(tmp_path / "clip.mp4", num_frames=25)
+    decoded, indices, _ = read_video_frames(tmp_path / "clip.mp4", frames=9)
+    loaded = load_images(tmp_path / "clip.mp4", frames=9, max_frames=3)
+    assert indices == [0, 3, 6, 9, 12, 15, 18, 21, 24] and decoded[0].dtype == np.uint8
+    assert loaded.names == [f"clip.mp4#frame{i:05d}" for i in (0, 12, 24)]
+    assert loaded.notes[1] == "kept 3 of 9 sampled frames, evenly spaced (--max-frames 3)"
+    for image, frame in zip(loaded.images, [decoded[0], decoded[4], decoded[8]], strict=True):
+        assert image.dtype == np.float32 and image.shape == (32, 32, 3)
+        np.testing.assert_array_equal(image, frame.astype(np.float32) / 255.0)  # the same pixels, only scaled
 
 
 def test_sampling_indices():

@@ -6,9 +6,17 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from iggt.cli.options import (
+    ComputeOptions,
+    add_compute_options,
+    add_fit_option,
+    add_instance_options,
+    add_model_options,
+    compute_options,
+    instance_config,
+)
 from iggt.errors import InputError
 from iggt.io.output_dir import claim_output_dir, writing_into
-from iggt.model.hub import DEFAULT_MODEL
 
 DATA_FORMATS = ("auto", "scene", "scannet")
 
@@ -16,7 +24,6 @@ DATA_FORMATS = ("auto", "scene", "scannet")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder of scenes (scene format or ScanNet)")
     parser.add_argument("--out", type=Path, required=True, help="report folder (created if missing)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="shipped name, weights file/folder, or hub id")
     parser.add_argument(
         "--tasks",
         default="depth,points,cameras,instances",
@@ -32,38 +39,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-scenes", type=int, help="evaluate only the first N scenes (sorted by name)")
     parser.add_argument("--views", type=int, help="views per scene, evenly spaced (default: all frames)")
     compute = parser.add_argument_group("model and compute")
-    compute.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    compute.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")
-    compute.add_argument("--chunk", type=int, help="frames per dense-head pass; lower it if memory runs out")
+    add_model_options(compute)
+    add_compute_options(compute)
     compute.add_argument("--img-size", type=int, help="network width (crop) or side (pad); default: the model's")
-    compute.add_argument("--mode", choices=("crop", "pad"), default="crop", help="fit images to the network")
+    add_fit_option(compute)
     protocol = parser.add_argument_group("protocol")
     protocol.add_argument("--depth-alignment", choices=("median", "scale_shift", "none"), default="median")
     protocol.add_argument("--point-alignment", choices=("sim3", "se3", "scale", "none"), default="sim3")
     protocol.add_argument("--absent-views", choices=("skip", "penalise"), default="skip")
     protocol.add_argument("--max-points", type=int, default=200_000, help="points per scene for Chamfer")
-    protocol.add_argument("--granularity", choices=("coarse", "medium", "fine"), default="medium")
+    add_instance_options(protocol, min_size=False)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from iggt.device import resolve_device, resolve_dtype
-
-    device = resolve_device(args.device)
-    resolve_dtype(args.dtype, device)
+    compute = compute_options(args)
     if not args.data.is_dir():
         raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     # Checked and locked before the model is loaded, so a long run never fails at the end on --out.
     with claim_output_dir(args.out, replaces_folder=False):
-        return _evaluate(args, device)
+        return _evaluate(args, compute)
 
 
-def _evaluate(args: argparse.Namespace, device) -> int:
+def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
     from iggt.eval.report import write_reports
     from iggt.eval.run_info import run_metadata
     from iggt.inference.runner import run_model
-    from iggt.instances.config import InstanceConfig
     from iggt.model.hub import load_model
 
     scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
@@ -82,21 +84,20 @@ def _evaluate(args: argparse.Namespace, device) -> int:
     # Arguments are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
-    # Instances are clustered where the network runs: --device cpu keeps every stage off the GPU.
-    instance_config = InstanceConfig.for_granularity(args.granularity, device=str(device))
-    segmenters = _segmenters(args.baseline, instance_config, model_label=_model_label(args.model))
+    instance_settings = instance_config(args, compute.device)
+    segmenters = _segmenters(args.baseline, instance_settings, model_label=_model_label(args.model))
 
     def predict(images):
-        return run_model(model, images, device=device, dtype=args.dtype, chunk_size=args.chunk)
+        return run_model(model, images, device=compute.device, dtype=compute.dtype, chunk_size=compute.chunk_size)
 
     rows = run_benchmark(scene_dirs, read_scene, predict, segmenters, config, progress=not args.quiet)
     metadata = run_metadata(
         model=str(args.model),
         data=args.data,
         data_format=data_format,
-        device=device,
+        device=compute.device,
         config=config,
-        instance_config=instance_config,
+        instance_config=instance_settings,
         num_scenes=len({row["scene"] for row in rows}),
     )
     with writing_into(args.out):

@@ -6,9 +6,18 @@ import argparse
 import time
 from pathlib import Path
 
+from iggt.cli.options import (
+    add_compute_options,
+    add_fit_option,
+    add_frame_options,
+    add_instance_options,
+    add_model_options,
+    compute_options,
+    frame_options,
+    instance_config,
+)
 from iggt.errors import InputError
 from iggt.io.output_dir import claim_output_dir
-from iggt.model.hub import DEFAULT_MODEL
 
 EXAMPLE_SCENE = Path(__file__).resolve().parent.parent / "assets" / "example_scene"
 # How to look at each kind of output, keyed by file suffix (a folder is keyed by its name).
@@ -28,33 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (required)")
     parser.add_argument("--example", action="store_true", help="reconstruct the example scene shipped with iggt")
     model = parser.add_argument_group("model and compute")
-    model.add_argument(
-        "--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH", help="shipped name, weights file/folder, or hub id"
-    )
-    model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    model.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")
-    model.add_argument("--chunk", type=int, metavar="N", help="frames per dense-head pass; lower it if memory runs out")
+    add_model_options(model)
+    add_compute_options(model)
     frames = parser.add_argument_group("frames")
-    frames.add_argument("--max-frames", type=int, metavar="N", help="use at most N views, evenly spaced")
-    sampling = frames.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=float, metavar="F", help="video: keep about F frames per second (default 1)")
-    sampling.add_argument("--frames", type=int, metavar="N", help="video: keep N frames evenly spaced")
-    frames.add_argument(
-        "--mode", choices=("crop", "pad"), default="crop", help="fit to the network: crop the height or pad to square"
-    )
+    add_frame_options(frames)
+    add_fit_option(frames)
     output = parser.add_argument_group("instances and output")
-    output.add_argument(
-        "--granularity",
-        choices=("coarse", "medium", "fine"),
-        default="medium",
-        help="coarse: whole objects, fine: parts (default: medium)",
-    )
-    output.add_argument(
-        "--min-instance-size",
-        type=float,
-        metavar="SIZE",
-        help="smallest instance: pixels if >= 1, else a fraction of all pixels",
-    )
+    add_instance_options(output)
     output.add_argument(
         "--formats", nargs="+", metavar="FORMAT", help="npz ply glb masks colmap json (default: all of them)"
     )
@@ -74,28 +63,23 @@ def run(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     from iggt.export import check_formats
     from iggt.inference.reconstruct import reconstruct
-    from iggt.instances.config import InstanceConfig
 
     check_formats(args.formats or ())  # export checks again; here a typo costs no model run
-    if args.min_instance_size is not None and args.min_instance_size <= 0:
-        raise InputError(
-            f"--min-instance-size must be positive (pixels if >= 1, else a fraction of all pixels), "
-            f"got {args.min_instance_size:g}"
-        )
-    overrides = {} if args.min_instance_size is None else {"min_instance_size": args.min_instance_size}
-    instance_config = InstanceConfig.for_granularity(args.granularity, **overrides)
+    compute = compute_options(args)
+    frames = frame_options(args)
+    instance_settings = instance_config(args, compute.device)
     start = time.perf_counter()
     reconstruction = reconstruct(
         inputs,
         args.model,
-        device=args.device,
-        dtype=args.dtype,
-        max_frames=args.max_frames,
-        chunk_size=args.chunk,
+        device=compute.device,
+        dtype=compute.dtype,
+        max_frames=frames.max_frames,
+        chunk_size=compute.chunk_size,
         mode=args.mode,
-        instance_config=instance_config,
-        fps=args.fps,
-        frames=args.frames,
+        instance_config=instance_settings,
+        fps=frames.fps,
+        frames=frames.frames,
         progress=not args.quiet,
     )
     written = reconstruction.save(args.out, args.formats, args.overwrite, progress=not args.quiet)

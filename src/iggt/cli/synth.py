@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from iggt.cli.options import add_device_option
 from iggt.device import resolve_device
 from iggt.errors import ConfigError, InputError
 from iggt.io.output_dir import claim_output_dir, recover_leftovers, writing_into
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(BENCHMARKS),
         help="write a named held-out evaluation set (fixes scenes, views, size and seeds)",
     )
-    parser.add_argument("--device", default="cpu", help="rendering device: auto, cpu, cuda or cuda:N (default cpu)")
+    add_device_option(parser, default="cpu", role="rendering device")
     parser.add_argument("--scenes-per-batch", type=int, default=4, help="scenes rendered together (default 4)")
     parser.add_argument("--supersample", type=int, default=1, help="odd k: k x k RGB rays per pixel (default 1)")
     parser.add_argument("--no-shadows", action="store_true", help="skip shadow rays (faster)")

@@ -1,7 +1,10 @@
-"""`iggt train`: train or fine-tune a model from a YAML config (also `python -m iggt.train`).
+"""`iggt train`: train or fine-tune a model from a YAML config.
 
     iggt train --config configs/small_synthetic.yaml train.steps=2000 --max-minutes 9
-    torchrun --nproc_per_node=8 -m iggt.train --config configs/finetune_from_vggt.yaml
+    torchrun --nproc_per_node=8 -m iggt.cli.train --config configs/finetune_from_vggt.yaml
+
+`python -m iggt.cli.train ...` is `iggt train ...`, the form torchrun launches; it lives here, in
+the CLI layer, so that train/ never imports cli/.
 
 Calling the same command again continues from the output folder's latest checkpoint.
 """
@@ -13,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from iggt.cli.options import add_device_option
 from iggt.errors import ConfigError
 from iggt.io.output_dir import check_output_dir, claim_output_dir
 
@@ -29,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="same as train.max_time_minutes=...: save and exit before this much time",
     )
-    parser.add_argument("--device", help="same as train.device=... (auto, cpu, cuda or cuda:N)")
+    add_device_option(parser, default=None, role="same as train.device=...")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     parser.add_argument(
@@ -108,3 +112,11 @@ def _configure_logging() -> None:
     # Only the first rank reports progress; others report warnings and errors.
     level = logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from iggt.cli.main import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -29,8 +29,7 @@ from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import check_chunk_size, run_model
-from iggt.io.images import LoadedImages, load_images
-from iggt.io.video import evenly_spaced_indices
+from iggt.io.images import LoadedImages, load_images, views_to_keep
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
@@ -279,12 +278,8 @@ def _in_memory(images: list, max_frames: int | None) -> LoadedImages:
         if image.min() < 0 or image.max() > 1:
             raise InputError(f"image {index} must be uint8 or floats in [0, 1], got {image.dtype} values")
         converted.append(image.astype(np.float32))
-    names = [f"image{i:04d}" for i in range(len(converted))]
-    if max_frames is None or len(converted) <= max_frames:
-        return LoadedImages(converted, names)
-    keep = evenly_spaced_indices(len(converted), max_frames)
-    note = f"kept {len(keep)} of {len(converted)} images, evenly spaced (max_frames={max_frames})"
-    return LoadedImages([converted[i] for i in keep], [names[i] for i in keep], [note])
+    keep, notes = views_to_keep(len(converted), max_frames, spelling="max_frames={}")
+    return LoadedImages([converted[i] for i in keep], [f"image{i:04d}" for i in keep], notes)
 
 
 def _cropped_away_notes(records: list[ResizeRecord], names: list[str]) -> list[str]:

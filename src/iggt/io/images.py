@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from iggt.errors import InputError
+from iggt.errors import InputError, first_line
 from iggt.io.scene_format import MANIFEST, read_manifest
 from iggt.io.video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS, evenly_spaced_indices, read_video_frames
 
@@ -43,6 +43,18 @@ class LoadedImages:
     @property
     def num_views(self) -> int:
         return len(self.images)
+
+
+def views_to_keep(
+    count: int, max_frames: int | None, noun: str = "images", spelling: str = "--max-frames {}"
+) -> tuple[list[int], list[str]]:
+    """Indices of at most ``max_frames`` of ``count`` views, evenly spaced with the first and last
+    kept, and the note that says so (none when all are kept); ``noun`` names what is counted and
+    ``spelling`` is how the caller's interface spells max_frames."""
+    if max_frames is None or count <= max_frames:
+        return list(range(count)), []
+    keep = evenly_spaced_indices(count, max_frames).tolist()
+    return keep, [f"kept {len(keep)} of {count} {noun}, evenly spaced ({spelling.format(max_frames)})"]
 
 
 def load_images(
@@ -134,11 +146,8 @@ def _check_image_path(path: Path, several: bool) -> None:
 
 
 def _load_files(paths: list[Path], max_frames: int | None, progress: bool) -> LoadedImages:
-    notes = []
-    if max_frames is not None and len(paths) > max_frames:
-        keep = evenly_spaced_indices(len(paths), max_frames)
-        notes.append(f"kept {len(keep)} of {len(paths)} images, evenly spaced (--max-frames {max_frames})")
-        paths = [paths[i] for i in keep]
+    keep, notes = views_to_keep(len(paths), max_frames)
+    paths = [paths[i] for i in keep]  # before reading: dropped files are never decoded
     # The context closes (clears) the bar when a read fails, so the error line prints cleanly.
     with tqdm(paths, desc="reading images", unit="image", disable=not progress, leave=False) as bar:
         images = [read_image(p) for p in bar]
@@ -148,14 +157,15 @@ def _load_files(paths: list[Path], max_frames: int | None, progress: bool) -> Lo
 def _load_video(
     path: Path, fps: float | None, frames: int | None, max_frames: int | None, progress: bool
 ) -> LoadedImages:
-    images, indices, total = read_video_frames(path, fps=fps, frames=frames, progress=progress)
+    decoded, indices, total = read_video_frames(path, fps=fps, frames=frames, progress=progress)
     how = f"{frames} evenly spaced" if frames is not None else f"{fps or DEFAULT_SAMPLE_FPS:g} per second"
-    notes = [f"sampled {len(images)} of {total} video frames ({how})"]
-    if max_frames is not None and len(images) > max_frames:
-        keep = evenly_spaced_indices(len(images), max_frames)
-        notes.append(f"kept {len(keep)} of those, evenly spaced (--max-frames {max_frames})")
-        images, indices = [images[i] for i in keep], [indices[i] for i in keep]
-    return LoadedImages(images, [f"{path.name}#frame{i:05d}" for i in indices], notes)
+    notes = [f"sampled {len(decoded)} of {total} video frames ({how})"]
+    keep, kept_notes = views_to_keep(len(decoded), max_frames, "sampled frames")
+    images = [decoded[i] for i in keep]
+    del decoded
+    for position, frame in enumerate(images):
+        images[position] = _to_float_rgb(frame)  # in place: each uint8 frame is freed once converted
+    return LoadedImages(images, [f"{path.name}#frame{indices[i]:05d}" for i in keep], notes + kept_notes)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -173,8 +183,7 @@ def read_image(path: str | Path) -> np.ndarray:
         _check_pixel_count(path, int(count.group(1)) if count else MAX_IMAGE_PIXELS + 1)
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read image {path.name}: {reason}; replace or remove the file") from exc
+        raise InputError(f"cannot read image {path.name}: {first_line(exc)}; replace or remove the file") from exc
 
 
 def _check_pixel_count(path: Path, pixels: int, size: tuple[int, int] | None = None) -> None:
@@ -189,8 +198,11 @@ def _check_pixel_count(path: Path, pixels: int, size: tuple[int, int] | None = N
         )
 
 
-def _to_float_rgb(image: Image.Image) -> np.ndarray:
-    """PIL image of any mode -> (H, W, 3) float32 in [0, 1]; alpha composited onto white."""
+def _to_float_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
+    """A PIL image of any mode, or a uint8 (H, W) or (H, W, C) array such as a decoded video frame,
+    -> (H, W, 3) float32 in [0, 1]; alpha composited onto white."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit grey: PIL's convert("RGB") would clip to 255, so scale by the 16-bit range instead.
         grey = np.asarray(image, dtype=np.float32) / 65535.0

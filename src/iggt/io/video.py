@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from iggt.errors import InputError
+from iggt.errors import InputError, first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 DEFAULT_SAMPLE_FPS = 1.0
@@ -41,12 +41,7 @@ def _open_reader(path: Path):
     try:
         return imageio.get_reader(str(path), format="FFMPEG")
     except Exception as exc:  # imageio raises assorted types (OSError, RuntimeError, ValueError) per backend
-        raise InputError(f"cannot open video {path.name}: {_first_line(exc)}; convert it to H.264 .mp4") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+        raise InputError(f"cannot open video {path.name}: {first_line(exc)}; convert it to H.264 .mp4") from exc
 
 
 def read_video_frames(
@@ -62,8 +57,9 @@ def read_video_frames(
         progress: show a progress bar of the decoding on stderr.
 
     Returns:
-        (images, indices, total): images (H, W, 3) float32 RGB in [0, 1], their frame indices in the
-        video, and the number of frames in the video.
+        (frames, indices, total): the frames as decoded, (H, W, 3) uint8 RGB (4 times smaller than
+        float RGB while many are held; :func:`iggt.io.images.load_images` converts them), their
+        frame indices in the video, and the number of frames in the video.
     """
     path = Path(path)
     if fps is not None and frames is not None:
@@ -92,7 +88,7 @@ def _frame_count_and_rate(reader, path: Path) -> tuple[int, float]:
         total = int(reader.count_frames())
         video_fps = float(reader.get_meta_data().get("fps") or 0)
     except Exception as exc:  # ffmpeg failures surface as RuntimeError/OSError/ValueError
-        raise InputError(f"cannot read video {path.name}: {_first_line(exc)}; convert it to H.264 .mp4") from exc
+        raise InputError(f"cannot read video {path.name}: {first_line(exc)}; convert it to H.264 .mp4") from exc
     if total < 1:
         raise InputError(f"video {path.name} has no frames")
     if not math.isfinite(video_fps) or video_fps <= 0:
@@ -108,19 +104,12 @@ def _decode(reader, path: Path, wanted: set[int], progress: bool) -> tuple[list[
         for index, frame in enumerate(reader):
             bar.update(1)
             if index in wanted:
-                images.append(_to_float_rgb(np.asarray(frame)))
+                images.append(np.asarray(frame))
                 indices.append(index)
             if index >= last:
                 break
     except Exception as exc:  # a stream that breaks mid-way: keep nothing rather than a partial clip
-        raise InputError(f"cannot decode video {path.name}: {_first_line(exc)}; convert it to H.264 .mp4") from exc
+        raise InputError(f"cannot decode video {path.name}: {first_line(exc)}; convert it to H.264 .mp4") from exc
     finally:
         bar.close()  # cleared before any error line is printed
     return images, indices
-
-
-def _to_float_rgb(frame: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, C) uint8 -> (H, W, 3) float32 in [0, 1]."""
-    if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=-1)
-    return np.ascontiguousarray(frame[..., :3], dtype=np.float32) / 255.0

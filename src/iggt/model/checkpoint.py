@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from iggt.errors import CheckpointError
+from iggt.errors import first_line as _first_line
 from iggt.model.hub import TORCH_SUFFIXES, WEIGHTS_FILENAME
 
 CONFIG_METADATA_KEY = "iggt_config"
@@ -153,12 +154,6 @@ def save_checkpoint(state_dict: Mapping[str, torch.Tensor], config: dict, path: 
 
 def _is_state_dict(state: Mapping) -> bool:
     return bool(state) and all(isinstance(v, torch.Tensor) for v in state.values())
-
-
-def _first_line(error: Exception) -> str:
-    """Library errors can span lines (torch.load's weights-only hints); our messages stay on one."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _read_safetensors(path: Path, map_location) -> tuple[dict, dict | None]:

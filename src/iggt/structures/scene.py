@@ -112,19 +112,3 @@ class Scene:
     def image_size(self) -> tuple[int, int]:
         """(H, W) of every view."""
         return self.images.shape[1], self.images.shape[2]
-
-    def select(self, indices: list[int]) -> Scene:
-        """A scene holding only the views at ``indices`` (in that order); tables are shared."""
-        index = np.asarray(indices, dtype=np.int64)
-        return Scene(
-            images=self.images[index],
-            depth=self.depth[index],
-            intrinsic=self.intrinsic[index],
-            extrinsic=self.extrinsic[index],
-            instance_ids=self.instance_ids[index],
-            class_ids=None if self.class_ids is None else self.class_ids[index],
-            frame_names=[self.frame_names[i] for i in indices],
-            instances=dict(self.instances),
-            class_names=dict(self.class_names),
-            metadata=dict(self.metadata),
-        )

@@ -3,14 +3,14 @@
     from iggt.train import Trainer, load_run_config
     Trainer(load_run_config("configs/tiny_cpu.yaml", ["train.steps=10"])).run()
 
-Command line: ``iggt train --config ...`` or ``torchrun ... -m iggt.train --config ...``.
+Command line: ``iggt train --config ...`` or ``torchrun ... -m iggt.cli.train --config ...``.
 """
 
 from iggt.lazy_exports import lazy_getattr
 
 __all__ = ["LossConfig", "RunConfig", "TrainResult", "Trainer", "load_run_config", "total_loss"]
 
-# Lazy attributes: `python -m iggt.train` and the CLI import this package before knowing what runs.
+# Lazy attributes: the CLI imports one submodule (iggt.train.config) before knowing what runs.
 __getattr__ = lazy_getattr(
     __name__,
     {
