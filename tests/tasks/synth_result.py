@@ -28,6 +28,11 @@ from iggt.synth.primitives import PrimitiveArrays, PrimitiveKind
 RENDER = RenderConfig(shadows=False)
 OCCLUDER_FRACTION = 0.3
 
+SEED, TRAJECTORY = 25, "walk"
+OCCLUDED = (10, 0)
+"""Instance 10 (a chair) hidden from view 0 by an added sphere; it is out of frame in views 1 and
+2 (the walk turns away) and re-enters in view 3."""
+
 
 @dataclass
 class SynthResult:

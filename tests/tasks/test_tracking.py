@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import OCCLUDED
 from PIL import Image
 from plyfile import PlyData
 from scipy.spatial.transform import Rotation
+from synth_result import OCCLUDED
 
 from iggt.cli.main import main
 from iggt.errors import ConfigError, InputError

@@ -24,6 +24,8 @@ import numpy as np
 
 from iggt.errors import ConfigError, InputError
 from iggt.instances import scene_points
+from iggt.instances.config import POINT_SOURCES
+from iggt.instances.points import confident_pixels
 from iggt.tasks.result import SavedResult
 
 
@@ -67,7 +69,7 @@ class TrackingConfig:
             "box_quantile": 0 <= self.box_quantile < 0.5,
             "confidence_quantile": 0 <= self.confidence_quantile < 1,
             "max_points": self.max_points >= 1,
-            "point_source": self.point_source in ("depth", "world_points"),
+            "point_source": self.point_source in POINT_SOURCES,
         }
         for name, ok in checks.items():
             if not ok:
@@ -177,9 +179,8 @@ def _instance_points(result: SavedResult, masks: np.ndarray, config: TrackingCon
     points, confidence = points[masks], confidence[masks]
     colours = np.round(np.clip(result.predictions.images[masks], 0, 1) * 255).astype(np.uint8)
     finite = np.isfinite(points).all(1) & np.isfinite(confidence)
-    if finite.any():
-        finite &= confidence >= np.quantile(confidence[finite], config.confidence_quantile)
-    points, colours = points[finite], colours[finite]
+    keep = confident_pixels(confidence, finite, config.confidence_quantile)
+    points, colours = points[keep], colours[keep]
     step = -(-len(points) // config.max_points)
     return points[::step], colours[::step]
 

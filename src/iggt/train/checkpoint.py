@@ -28,7 +28,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from iggt.errors import CheckpointError
+from iggt.errors import CheckpointError, first_line
 from iggt.model.checkpoint import WEIGHTS_FILENAME, save_checkpoint
 
 STATE_FILENAME = "training_state.pt"
@@ -90,7 +90,7 @@ def read_training_state(directory: Path) -> dict:
         # Our own file; it holds numpy RNG arrays and the data sources' states, which weights_only refuses.
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # truncated zip, unpickling and runtime errors alike
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise CheckpointError(
             f"{STATE_FILENAME} of {Path(directory).name} cannot be read ({reason}); it is probably truncated "
             f"(an interrupted copy): copy it again, or delete {directory} to resume from an earlier checkpoint"
