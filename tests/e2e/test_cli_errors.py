@@ -105,7 +105,7 @@ def test_weights_of_another_architecture(capsys, tmp_path, photos):
 
 
 def test_out_of_gpu_memory_suggests_chunking(capsys, tmp_path, photos, tiny_weights, monkeypatch):
-    def exhausted(self, images, query_points=None):
+    def exhausted(self, images, query_points=None, **run_time_settings):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
 
     monkeypatch.setattr(IGGT, "forward", exhausted)
