@@ -4,29 +4,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from iggt.cli.main import main
 from iggt.model.iggt import IGGT
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny").save_pretrained(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
-
-
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(2):
-        Image.fromarray(rng.integers(0, 256, (42, 56, 3), dtype=np.uint8)).save(folder / f"{index}.png")
-    return folder
 
 
 def run_cli(capsys, *arguments) -> tuple[int, str, str]:

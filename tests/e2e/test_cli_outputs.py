@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from iggt.cli.main import main
@@ -18,12 +17,6 @@ from iggt.export import EXPORTERS
 from iggt.model.iggt import IGGT
 
 REPO_SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny").save_pretrained(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
 
 
 @pytest.fixture

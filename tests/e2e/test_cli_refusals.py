@@ -15,30 +15,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from iggt.cli.main import main
-from iggt.model.iggt import IGGT
 
 SRC = Path(__file__).parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny")
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory, tiny_model):
-    return tiny_model.save_pretrained(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
-
-
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(2):
-        Image.fromarray(rng.integers(0, 256, (42, 56, 3), dtype=np.uint8)).save(folder / f"{index}.png")
-    return folder
 
 
 def one_line_error(capsys, *arguments) -> str:

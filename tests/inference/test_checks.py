@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from inference_inputs import FAST_INSTANCES, random_images
 
 from iggt.errors import CheckpointError, InputError
 from iggt.inference.reconstruct import reconstruct
@@ -16,19 +17,7 @@ from iggt.inference.runner import run_model
 from iggt.instances import InstanceConfig
 from iggt.model.iggt import IGGT
 
-FAST_INSTANCES = InstanceConfig(sample_size=512, refine_rounds=0)
 SRC = Path(__file__).parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny").eval()
-
-
-def random_images(sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.random((h, w, 3), dtype=np.float32) for h, w in sizes]
 
 
 def test_a_nan_pixel_in_an_in_memory_image_is_refused(tiny_model):

@@ -3,27 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from inference_inputs import FAST_INSTANCES, random_images
 from PIL import Image
 
 import iggt
 from iggt.errors import InputError
 from iggt.inference.preprocess import map_to_original
 from iggt.inference.reconstruct import SINGLE_VIEW_NOTE, Reconstruction, reconstruct
-from iggt.instances import InstanceConfig
-from iggt.model.iggt import IGGT
-
-FAST_INSTANCES = InstanceConfig(sample_size=512, refine_rounds=0)
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny").eval()
-
-
-def random_images(sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.random((h, w, 3), dtype=np.float32) for h, w in sizes]
 
 
 def test_outputs_come_back_at_each_inputs_resolution(tiny_model):

@@ -7,13 +7,6 @@ import torch
 from iggt.errors import InputError
 from iggt.inference.runner import _forward_progress, run_model
 from iggt.model.config import get_config
-from iggt.model.iggt import IGGT
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    return IGGT.from_preset("tiny").eval()
 
 
 def test_outputs_have_the_documented_shapes(tiny_model):
