@@ -77,3 +77,33 @@ def semantic_scores(
     )
     result.update({"miou_3d": scores_3d["miou"], "macc_3d": scores_3d["macc"]})
     return result
+
+
+def ground_truth_predictions(images, truth) -> Predictions:
+    """Predictions equal to the ground truth (cameras, depth, points; confidence 1) for (S, 3, H, W) images."""
+    num_views, _, height, width = images.shape
+    ones = np.ones((num_views, height, width), np.float32)
+    return Predictions(
+        images=images.permute(0, 2, 3, 1).numpy(),
+        extrinsic=truth.extrinsic.astype(np.float32),
+        intrinsic=truth.intrinsic.astype(np.float32),
+        depth=truth.depth.astype(np.float32),
+        depth_conf=ones,
+        world_points=truth.world_points.astype(np.float32),
+        world_points_conf=ones,
+        instance_feat=np.zeros((num_views, height, width, 1), np.float32),
+        pose_enc=np.zeros((num_views, 9), np.float32),
+    )
+
+
+def recognition_scores(scene, labeller: Labeller, img_size: int, patch_size: int = 14, voxel_size: float = 0.05):
+    """A labeller's scores on a scene's ground-truth masks and geometry: recognition alone.
+
+    The oracle scores 1 here by construction, so the numbers measure only how instances get classes.
+    """
+    from iggt.eval.ground_truth import prepare_views
+
+    images, truth = prepare_views(scene, np.arange(len(scene.images)), img_size, patch_size)
+    predictions = ground_truth_predictions(images, truth)
+    classes = class_map(truth.instance_ids, labeller(predictions, truth.instance_ids, truth, scene.class_names))
+    return semantic_scores(classes, predictions.world_points, truth, sorted(scene.class_names), "none", voxel_size)
