@@ -78,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
         absent_views=args.absent_views,
     )
     device = resolve_device(args.device)
-    # Arguments are checked above, before a possibly large model is loaded.
+    labellers = _labellers(args.vl_backend, args.vl_device) if "semantic" in config.tasks else {}
+    # Arguments (and the image-text backends) are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
     instance_config = InstanceConfig.for_granularity(args.granularity)
     segmenters = _segmenters(args.baseline, instance_config, model_label=_model_label(args.model))
-    labellers = _labellers(args.vl_backend, args.vl_device) if "semantic" in config.tasks else {}
 
     def predict(images):
         return run_model(model, images, device=device, dtype=args.dtype, chunk_size=args.chunk)
