@@ -7,7 +7,6 @@ import argparse
 from iggt.errors import InputError
 
 
-
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", help="image-text backend: iggt-text (the shipped default), clip, siglip or open_clip"

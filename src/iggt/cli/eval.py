@@ -18,8 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks",
         default="depth,points,cameras,instances",
-        help="comma-separated metric groups of depth, points, cameras, instances, semantic "
-        "(default: all but semantic)",
+        help="comma-separated metric groups of depth, points, cameras, instances, semantic (default: all but semantic)",
     )
     parser.add_argument(
         "--baseline",

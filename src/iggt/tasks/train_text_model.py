@@ -44,7 +44,9 @@ DEFAULT_PROMPT = "a photo of a {}."
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder for log.jsonl and the weights")
-    parser.add_argument("--weights", type=Path, help="where to write the safetensors (default OUT/iggt-text.safetensors)")
+    parser.add_argument(
+        "--weights", type=Path, help="where to write the safetensors (default OUT/iggt-text.safetensors)"
+    )
     parser.add_argument("--seed", type=int, default=19, help="base seed of the scenes, crops, captions and weights")
     parser.add_argument("--scenes", type=int, default=240, help="training scenes to render")
     parser.add_argument("--views", type=int, default=3, help="views per training scene")
@@ -155,13 +157,18 @@ def train(args: argparse.Namespace, log: Log) -> None:
             record = {"phase": "train", "step": step, "loss": round(loss.item(), 4), "lr": schedule.get_last_lr()[0]}
             if step % 100 == 0 or step == args.steps - 1:
                 record["heldout"] = heldout_accuracy(model, heldout, vocabulary)
-            log.write(**record, cpu_s=round(time.process_time() - start[0], 1), wall_s=round(time.perf_counter() - start[1], 1))
+            log.write(
+                **record,
+                cpu_s=round(time.process_time() - start[0], 1),
+                wall_s=round(time.perf_counter() - start[1], 1),
+            )
     weights = args.weights or args.out / "iggt-text.safetensors"
     save_text_model(model.eval(), vocabulary, weights, {"seed": args.seed, "steps": args.steps})
+    arguments = {key: str(value) for key, value in vars(args).items() if key not in ("out", "weights")}
     log.write(
         phase="done", weights_bytes=os.path.getsize(weights), heldout=heldout_accuracy(model, heldout, vocabulary),
         cpu_s=round(time.process_time() - start[0], 1), wall_s=round(time.perf_counter() - start[1], 1),
-        torch=torch.__version__, threads=torch.get_num_threads(), arguments={k: str(v) for k, v in vars(args).items() if k not in ("out", "weights")},
+        torch=torch.__version__, threads=torch.get_num_threads(), arguments=arguments,
     )  # fmt: skip
 
 

@@ -57,7 +57,9 @@ def _hue_degrees(rgb: np.ndarray, value: np.ndarray) -> np.ndarray:
     red, green, blue = rgb.T
     spread = np.maximum(value - rgb.min(1), 1e-6)
     hue = np.where(
-        value == red, (green - blue) / spread % 6, np.where(value == green, (blue - red) / spread + 2, (red - green) / spread + 4)
+        value == red,
+        (green - blue) / spread % 6,
+        np.where(value == green, (blue - red) / spread + 2, (red - green) / spread + 4),
     )
     return 60.0 * hue
 

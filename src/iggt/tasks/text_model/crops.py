@@ -39,7 +39,10 @@ def _shifted_mask_box(mask: np.ndarray, shift: float, rng: np.random.Generator) 
     dx = int(round(rng.uniform(-shift, shift) * (right - left)))
     height, width = mask.shape
     box = np.zeros_like(mask)
-    box[np.clip(top + dy, 0, height - 1) : np.clip(bottom + dy, 1, height), np.clip(left + dx, 0, width - 1) : np.clip(right + dx, 1, width)] = True
+    box[
+        np.clip(top + dy, 0, height - 1) : np.clip(bottom + dy, 1, height),
+        np.clip(left + dx, 0, width - 1) : np.clip(right + dx, 1, width),
+    ] = True
     return box
 
 
@@ -65,7 +68,9 @@ def cut_crops(
                     continue
                 for _ in range(passes):
                     box = _shifted_mask_box(mask, shift, rng) if shift > 0 else mask
-                    images.append(_resized_crop(instance_crop(scene.images[view], box, float(rng.uniform(*context_range)))))
+                    images.append(
+                        _resized_crop(instance_crop(scene.images[view], box, float(rng.uniform(*context_range))))
+                    )
                     attributes.append(values)
                     owners.append(index)
     return CropSet(np.stack(images), np.asarray(attributes, np.int64), np.asarray(owners, np.int64))

@@ -39,11 +39,13 @@ def load_text_model(path: Path) -> tuple[TextModel, list[str]]:
     """(model in eval mode, vocabulary) from a file written by :func:`save_text_model`; strict."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"iggt-text weights {path} do not exist; pass a file written by iggt.tasks.train_text_model")
+        raise CheckpointError(
+            f"iggt-text weights {path} do not exist; pass a file written by iggt.tasks.train_text_model"
+        )
     try:
         with safe_open(str(path), framework="pt") as file:
             metadata = file.metadata() or {}
-            tensors = {name: file.get_tensor(name) for name in file.keys()}
+            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (a safe_open handle is not iterable)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"cannot read iggt-text weights {path}: {exc}") from exc
     if metadata.get("format") != "iggt-text":
@@ -54,5 +56,7 @@ def load_text_model(path: Path) -> tuple[TextModel, list[str]]:
     state = {name: value.float() if value.is_floating_point() else value for name, value in tensors.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{path} does not match the iggt-text network: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(
+            f"{path} does not match the iggt-text network: missing {missing}, unexpected {unexpected}"
+        )
     return model.eval(), json.loads(metadata["vocabulary"])
