@@ -39,7 +39,8 @@ def test_sizes_follow_the_diagonal_of_the_point_box():
 def test_a_caption_fits_every_crop_that_has_the_attributes_it_names():
     crops = np.array([[4, 0, 1, NONE], [4, 3, 1, NONE], [5, 0, 2, 2]])  # red chair, green chair, red cabinet
     mentioned = np.array([[4, NONE, NONE, NONE], [NONE, 0, NONE, NONE], [4, 0, NONE, NONE]])  # chair, red, red chair
-    np.testing.assert_array_equal(fits(crops, mentioned), [[True, True, True], [True, False, False], [False, True, False]])
+    expected = [[True, True, True], [True, False, False], [False, True, False]]
+    np.testing.assert_array_equal(fits(crops, mentioned), expected)
 
 
 def test_random_captions_name_only_the_attributes_they_report():
