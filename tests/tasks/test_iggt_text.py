@@ -21,7 +21,7 @@ from iggt.tasks.open_vocab import query, segment, view_scores
 from iggt.tasks.result import load_result
 from iggt.tasks.text_model.captions import UNK, tokenize
 
-RECORDED = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "iggt-text_recognition.json"
+RECORDED = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "iggt-text_recognition_synthetic-val.json"
 MAX_BYTES = 6 * 2**20
 # Recorded and re-computed scores differ only by float rounding in CPU kernels (MKL and other code
 # paths); that can flip the argmax of an instance whose two best classes are nearly tied, which
