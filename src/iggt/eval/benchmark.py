@@ -157,17 +157,18 @@ def evaluate_scene(
     rows = []
     model_instances = None
     for position, (method, segment) in enumerate(segmenters.items()):
+        if position > 0 and "instances" not in config.tasks:
+            break  # a baseline row has nothing to report without instance metrics
         row = {"scene": name, "method": method, "num_views": len(views)}
         start = time.perf_counter()
         if position == 0:
             row.update(geometry_metrics(predictions, truth, config))
         if "instances" in config.tasks or (position == 0 and "semantic" in config.tasks):
             labels = np.asarray(segment(predictions))
-            model_instances = labels if position == 0 else model_instances
+            if position == 0:
+                model_instances = labels  # the semantic rows label the model's own instances
             if "instances" in config.tasks:
                 row.update(segmentation_metrics(labels, truth, config))
-        if position > 0 and "instances" not in config.tasks:
-            continue  # a baseline row has nothing to report without instance metrics
         row["seconds"] = time.perf_counter() - start + (inference_seconds if position == 0 else 0.0)
         rows.append(row)
     if "semantic" in config.tasks and truth.class_ids is not None and getattr(scene, "class_names", None):

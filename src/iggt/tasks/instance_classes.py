@@ -17,8 +17,8 @@ from iggt.tasks.backends.base import ImageTextBackend
 from iggt.tasks.open_vocab import OpenVocabConfig, segment
 from iggt.tasks.result import SavedResult
 
-CLOSED_SET = -1.0
-"""An other-threshold no cosine falls below: every instance takes its best class."""
+CLOSED_SET = -2.0
+"""An other-threshold below every cosine (>= -1 up to rounding): every instance takes its best class."""
 
 
 def backend_labeller(backend: ImageTextBackend, prompt: str = OpenVocabConfig.prompt, method: str = "auto"):
