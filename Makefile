@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/iggt reconstruct --example --out $(DEMO_OUT) --device cpu --overwrite
+	$(VENV)/bin/iggt query $(DEMO_OUT) "a photo of a cabinet." --overwrite
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -x

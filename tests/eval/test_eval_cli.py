@@ -26,7 +26,8 @@ def test_eval_command_writes_every_report(make_scene, write_scannet, tiny_model_
     assert main([*argv, "--device", "cpu", "--views", "2", "--quiet"]) == 0
     with open(out / "per_scene.csv") as handle:
         rows = list(csv.DictReader(handle))
-    metric_columns = [column for columns in TASK_COLUMNS.values() for column in columns]
+    default_tasks = ("depth", "points", "cameras", "instances")
+    metric_columns = [column for task in default_tasks for column in TASK_COLUMNS[task]]
     assert list(rows[0]) == ["scene", "method", "num_views", *metric_columns, "seconds"]
     assert [(row["scene"], row["method"]) for row in rows] == [
         ("scene0000_00", "tiny"),
@@ -63,6 +64,29 @@ def test_eval_command_reads_the_scene_format(make_scene, tiny_model_file, tmp_pa
     assert json.loads((out / "summary.json").read_text())["data_format"] == "scene"
 
 
+def test_eval_command_adds_a_row_per_image_text_backend_and_the_oracle(make_scene, tiny_model_file, tmp_path):
+    from dataclasses import replace
+
+    from iggt.io.scene_format import write_scene
+    from iggt.tasks.backends.iggt_text import SHIPPED_WEIGHTS
+
+    scene = replace(make_scene(num_views=3), class_names={11: "box", 12: "ball", 13: "cone"})
+    write_scene(scene, tmp_path / "data" / "room")
+    out = tmp_path / "report"
+    argv = ["eval", "--data", str(tmp_path / "data"), "--model", str(tiny_model_file), "--out", str(out)]
+    backends = ["--vl-backend", "iggt-text", "--vl-backend", f"iggt-text:{SHIPPED_WEIGHTS}"]
+    assert main([*argv, "--device", "cpu", "--tasks", "semantic", *backends, "--quiet"]) == 0
+    with open(out / "per_scene.csv") as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == ["tiny", "iggt-text", f"iggt-text:{SHIPPED_WEIGHTS}", "oracle classes"]
+    assert rows["iggt-text"]["miou_2d"] == rows[f"iggt-text:{SHIPPED_WEIGHTS}"]["miou_2d"]  # the same weights
+    for method in list(rows)[1:]:
+        assert all(0 <= float(rows[method][key]) <= 1 for key in TASK_COLUMNS["semantic"])
+    # one class per predicted instance: the oracle does at least as well as any backend in 2D accuracy
+    assert float(rows["oracle classes"]["macc_2d"]) >= float(rows["iggt-text"]["macc_2d"])
+    assert json.loads((out / "summary.json").read_text())["vl_backends"] == list(rows)[1:]
+
+
 def test_eval_command_reports_bad_arguments(tmp_path, capsys):
     assert main(["eval", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "is not a folder" in capsys.readouterr().err
@@ -94,3 +118,10 @@ def test_eval_on_the_cpu_clusters_instances_on_the_cpu_while_a_gpu_is_visible(
     assert main([*argv, "--device", "cpu", "--tasks", "instances", "--quiet"]) == 0
     assert devices and set(devices) == {torch.device("cpu")}  # the model's and the baseline's clustering
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["instance_config"]["device"] == "cpu"
+
+
+def test_eval_command_rejects_an_unknown_image_text_backend(make_scene, write_scannet, tmp_path, capsys):
+    write_scannet(make_scene(num_views=2), tmp_path / "data" / "scene", stems=["0", "1"])
+    argv = ["eval", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"), "--model", "missing.pt"]
+    assert main([*argv, "--tasks", "semantic", "--vl-backend", "blip"]) == 2
+    assert "unknown backend 'blip'" in capsys.readouterr().err

@@ -25,8 +25,8 @@ def images(count: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_registry_lists_the_backends():
-    assert backend_names() == ["clip", "open_clip", "siglip"]
-    with pytest.raises(InputError, match=r"unknown backend 'blip'; choose from \['clip', 'open_clip', 'siglip'\]"):
+    assert backend_names() == ["clip", "iggt-text", "open_clip", "siglip"]
+    with pytest.raises(InputError, match=r"unknown backend 'blip'; choose from \['clip', 'iggt-text', 'open_clip'"):
         load_backend("blip", "x")
 
 

@@ -141,9 +141,8 @@ def test_query_command_writes_ranking_views_and_points(result, clip_folder, tmp_
     assert set(PlyData.read(str(out / "points.ply"))["vertex"]["instance_id"]) <= set(shown)
 
 
-def test_without_a_backend_the_commands_say_what_to_pass(result, capsys):
-    assert main(["segment", str(result.folder), "--vocab", "chair"]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("iggt segment: error: no image-text backend is shipped yet; pass --backend")
+def test_backend_options_that_cannot_load_say_what_to_pass(result, capsys):
     assert main(["query", str(result.folder), "chair", "--backend", "clip"]) == 2
-    assert "--backend and --backend-path go together" in capsys.readouterr().err
+    assert "the clip backend ships no weights; pass its model with --backend-path" in capsys.readouterr().err
+    assert main(["segment", str(result.folder), "--vocab", "chair", "--backend-path", "models/clip"]) == 2
+    assert "--backend-path models/clip needs --backend, e.g. --backend clip" in capsys.readouterr().err

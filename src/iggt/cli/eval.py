@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks",
         default="depth,points,cameras,instances",
-        help="comma-separated metric groups (default: all)",
+        help="comma-separated metric groups of depth, points, cameras, instances, semantic (default: all but semantic)",
     )
     parser.add_argument(
         "--baseline",
@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     protocol.add_argument("--absent-views", choices=("skip", "penalise"), default="skip")
     protocol.add_argument("--max-points", type=int, default=200_000, help="points per scene for Chamfer")
     add_instance_options(protocol, min_size=False)
+    semantic = parser.add_argument_group("semantic task (open vocabulary)")
+    semantic.add_argument(
+        "--vl-backend",
+        action="append",
+        metavar="NAME[:PATH]",
+        help="image-text backend labelling the model's instances, one row each; repeatable "
+        "(default: iggt-text, the shipped model); an oracle row is always added",
+    )
+    semantic.add_argument("--vl-device", default="cpu", help="where the image-text backends run (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -81,7 +90,8 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
         max_points=args.max_points,
         absent_views=args.absent_views,
     )
-    # Arguments are checked above, before a possibly large model is loaded.
+    labellers = _labellers(args.vl_backend, args.vl_device) if "semantic" in config.tasks else {}
+    # Arguments (and the image-text backends) are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
     instance_settings = instance_config(args, compute.device)
@@ -90,7 +100,9 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     def predict(images):
         return run_model(model, images, device=compute.device, dtype=compute.dtype, chunk_size=compute.chunk_size)
 
-    rows = run_benchmark(scene_dirs, read_scene, predict, segmenters, config, progress=not args.quiet)
+    rows = run_benchmark(
+        scene_dirs, read_scene, predict, segmenters, config, progress=not args.quiet, labellers=labellers
+    )
     metadata = run_metadata(
         model=str(args.model),
         data=args.data,
@@ -100,6 +112,8 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
         instance_config=instance_settings,
         num_scenes=len({row["scene"] for row in rows}),
     )
+    if labellers:
+        metadata["vl_backends"] = list(labellers)
     with writing_into(args.out):
         write_reports(rows, config.tasks, metadata, args.out)
     print((args.out / "results.md").read_text(), end="")
@@ -123,6 +137,20 @@ def _segmenters(baseline: str, instance_config, model_label: str) -> dict:
             cluster_positions_colours(predictions, instance_config).labels
         )
     return segmenters
+
+
+def _labellers(specs: list[str] | None, device: str) -> dict:
+    """{row name: labeller}: one per ``--vl-backend NAME[:PATH]`` (default the shipped one), then the oracle."""
+    from iggt.eval.semantic import oracle_labeller
+    from iggt.tasks.backends import DEFAULT_BACKEND, load_backend
+    from iggt.tasks.instance_classes import backend_labeller
+
+    labellers = {}
+    for spec in specs or [DEFAULT_BACKEND]:
+        name, _, path = spec.partition(":")
+        labellers[spec] = backend_labeller(load_backend(name, path or None, device=device))
+    labellers["oracle classes"] = oracle_labeller
+    return labellers
 
 
 def _scene_source(data: Path, data_format: str, views: int | None):

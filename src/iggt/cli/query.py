@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from iggt.errors import InputError
-    from iggt.tasks.open_vocab import OpenVocabConfig, query, resolve_method
+    from iggt.export.naming import view_names
+    from iggt.tasks.open_vocab import OpenVocabConfig, best_views, query, resolve_method
     from iggt.tasks.open_vocab_output import write_query
     from iggt.tasks.output import default_output_folder, write_output_folder
     from iggt.tasks.result import load_result
@@ -38,4 +39,7 @@ def run(args: argparse.Namespace) -> int:
     )
     best = ", ".join(f"{instance_id} ({score:.3f})" for instance_id, score in ranking[: args.top_k])
     print(f"Best match for {args.text!r}: {best}; wrote {out}")
+    # The view that shows the best match best (largest, most confident, uncut mask) answers at a glance.
+    view = best_views(result, ranking[0][0], 1)[0]
+    print(f"Answer highlighted in {out / 'views' / view_names(result.num_views, 'highlight')[view]}")
     return 0

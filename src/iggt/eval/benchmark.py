@@ -6,7 +6,10 @@ truth onto the same grid (:mod:`iggt.eval.ground_truth`), run the model once, th
 - the geometry metrics of the selected tasks ("depth", "points", "cameras") on the model's row,
 - the instance metrics ("instances") on one row per segmenter: the model's own instance
   extraction first, then any baseline (e.g. clustering predicted positions and colours), all on
-  the same predictions, so the rows differ only in how pixels become instances.
+  the same predictions, so the rows differ only in how pixels become instances;
+- the open-vocabulary metrics ("semantic", scenes with class names only) on one row per labeller,
+  all labelling the model's own instances (:mod:`iggt.eval.semantic`): image-text backends and
+  the oracle, so the rows differ only in how instances get classes.
 
 The model and the segmenters are passed in as callables, so this module imports no model code
 and tests can feed exact predictions.
@@ -30,9 +33,10 @@ from iggt.eval.depth import DEPTH_ALIGNMENTS, depth_metrics
 from iggt.eval.ground_truth import GroundTruth, prepare_views, select_views
 from iggt.eval.instances import instance_metrics
 from iggt.eval.points import point_map_metrics
+from iggt.eval.semantic import Labeller, class_map, semantic_scores
 from iggt.structures.predictions import Predictions
 
-TASKS = ("depth", "points", "cameras", "instances")
+TASKS = ("depth", "points", "cameras", "instances", "semantic")
 Predictor = Callable[[torch.Tensor], Predictions]
 """(S, 3, H, W) float images in [0, 1] -> Predictions at H x W."""
 Segmenter = Callable[[Predictions], np.ndarray]
@@ -43,8 +47,8 @@ Segmenter = Callable[[Predictions], np.ndarray]
 class BenchmarkConfig:
     """What the runner evaluates and how."""
 
-    tasks: tuple[str, ...] = TASKS
-    """Metric groups, any of "depth", "points", "cameras", "instances"."""
+    tasks: tuple[str, ...] = TASKS[:4]
+    """Metric groups, any of "depth", "points", "cameras", "instances", "semantic"."""
 
     views: int | None = None
     """Views per scene, spread evenly over its frames (None: all frames)."""
@@ -75,6 +79,9 @@ class BenchmarkConfig:
 
     seed: int = 0
     """Seed of the point subsample."""
+
+    voxel_size: float = 0.05
+    """Voxel edge of the 3D semantic metrics, in ground-truth units."""
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
@@ -124,7 +131,12 @@ def segmentation_metrics(labels: np.ndarray, truth: GroundTruth, config: Benchma
 
 
 def evaluate_scene(
-    scene, name: str, predict: Predictor, segmenters: dict[str, Segmenter], config: BenchmarkConfig
+    scene,
+    name: str,
+    predict: Predictor,
+    segmenters: dict[str, Segmenter],
+    config: BenchmarkConfig,
+    labellers: dict[str, Labeller] | None = None,
 ) -> list[dict]:
     """Rows of one scene: the first segmenter's row carries the geometry metrics too.
 
@@ -134,6 +146,8 @@ def evaluate_scene(
         predict: the model as a :data:`Predictor`.
         segmenters: {method name: :data:`Segmenter`}, the model's own method first; at least one
             when "instances" is a task, otherwise the first name still labels the geometry row.
+        labellers: {row name: :data:`Labeller`} for the "semantic" task, applied to the first
+            segmenter's instances; scenes without class names get no semantic rows.
     """
     views = select_views(len(scene.images), config.views)
     images, truth = prepare_views(scene, views, config.img_size, config.patch_size, config.preprocess_mode)
@@ -141,16 +155,48 @@ def evaluate_scene(
     predictions = predict(images)
     inference_seconds = time.perf_counter() - start
     rows = []
+    model_instances = None
     for position, (method, segment) in enumerate(segmenters.items()):
+        if position > 0 and "instances" not in config.tasks:
+            break  # a baseline row has nothing to report without instance metrics
         row = {"scene": name, "method": method, "num_views": len(views)}
         start = time.perf_counter()
         if position == 0:
             row.update(geometry_metrics(predictions, truth, config))
-        if "instances" in config.tasks:
-            row.update(segmentation_metrics(segment(predictions), truth, config))
-        elif position > 0:
-            continue  # a baseline row has nothing to report without instance metrics
+        if "instances" in config.tasks or (position == 0 and "semantic" in config.tasks):
+            labels = np.asarray(segment(predictions))
+            if position == 0:
+                model_instances = labels  # the semantic rows label the model's own instances
+            if "instances" in config.tasks:
+                row.update(segmentation_metrics(labels, truth, config))
         row["seconds"] = time.perf_counter() - start + (inference_seconds if position == 0 else 0.0)
+        rows.append(row)
+    if "semantic" in config.tasks and truth.class_ids is not None and getattr(scene, "class_names", None):
+        rows += semantic_rows(predictions, model_instances, truth, scene.class_names, labellers or {}, config, name)
+    return rows
+
+
+def semantic_rows(
+    predictions: Predictions,
+    instance_labels: np.ndarray,
+    truth: GroundTruth,
+    class_names: dict[int, str],
+    labellers: dict[str, Labeller],
+    config: BenchmarkConfig,
+    name: str,
+) -> list[dict]:
+    """One row per labeller: 2D and 3D mIoU / mAcc over the scene's named classes."""
+    label_set = sorted(class_names)
+    rows = []
+    for method, labeller in labellers.items():
+        start = time.perf_counter()
+        classes = class_map(instance_labels, labeller(predictions, instance_labels, truth, class_names))
+        row = {"scene": name, "method": method, "num_views": len(instance_labels)}
+        scores = semantic_scores(
+            classes, predictions.world_points, truth, label_set, config.point_alignment, config.voxel_size
+        )
+        row.update(scores)
+        row["seconds"] = time.perf_counter() - start
         rows.append(row)
     return rows
 
@@ -162,6 +208,7 @@ def run_benchmark(
     segmenters: dict[str, Segmenter],
     config: BenchmarkConfig,
     progress: bool = True,
+    labellers: dict[str, Labeller] | None = None,
 ) -> list[dict]:
     """Evaluate every scene (the first ``config.max_scenes``) and return all rows in scene order."""
     if not segmenters:
@@ -169,5 +216,6 @@ def run_benchmark(
     selected: Iterable[Path] = list(scene_dirs)[: config.max_scenes]
     rows: list[dict] = []
     for scene_dir in tqdm(selected, desc="eval", unit="scene", disable=not progress):
-        rows.extend(evaluate_scene(read_scene(scene_dir), Path(scene_dir).name, predict, segmenters, config))
+        scene = read_scene(scene_dir)
+        rows.extend(evaluate_scene(scene, Path(scene_dir).name, predict, segmenters, config, labellers))
     return rows

@@ -25,11 +25,12 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     "points": ("accuracy", "completeness", "chamfer", "normal_consistency"),
     "cameras": ("rra@5", "rta@5", "rra@15", "rta@15", "rra@30", "rta@30", "auc@30"),
     "instances": ("t_miou", "t_sr", "id_consistency", "num_objects", "num_matched", "num_predicted"),
+    "semantic": ("miou_2d", "macc_2d", "miou_3d", "macc_3d"),
 }
 # Printed x100 in the Markdown table (as the paper does); others are printed as they are.
 PERCENT_COLUMNS = {
     "abs_rel", "delta_1.25", "tau_1.03", "normal_consistency", "rra@5", "rta@5", "rra@15", "rta@15",
-    "rra@30", "rta@30", "auc@30", "t_miou", "t_sr", "id_consistency",
+    "rra@30", "rta@30", "auc@30", "t_miou", "t_sr", "id_consistency", "miou_2d", "macc_2d", "miou_3d", "macc_3d",
 }  # fmt: skip
 TABLE_EXCLUDED = {"num_objects", "num_matched", "num_predicted"}
 

@@ -47,7 +47,7 @@ def run_metadata(
     """The header of summary.json: model, data, protocol settings, versions, date and device."""
     return {
         "model": model,
-        "data": str(Path(data).resolve()),
+        "data": Path(data).resolve().name,  # the folder's name: reports carry no machine paths
         "data_format": data_format,
         "num_scenes": num_scenes,
         "tasks": list(config.tasks),

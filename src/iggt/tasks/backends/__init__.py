@@ -1,5 +1,5 @@
-"""Image-text backends behind one protocol: Hugging Face CLIP and SigLIP, OpenCLIP."""
+"""Image-text backends behind one protocol: the shipped iggt-text, Hugging Face CLIP and SigLIP, OpenCLIP."""
 
-from iggt.tasks.backends.base import ImageTextBackend, backend_names, load_backend
+from iggt.tasks.backends.base import DEFAULT_BACKEND, ImageTextBackend, backend_names, load_backend
 
-__all__ = ["ImageTextBackend", "backend_names", "load_backend"]
+__all__ = ["DEFAULT_BACKEND", "ImageTextBackend", "backend_names", "load_backend"]

@@ -37,9 +37,15 @@ class ImageTextBackend(Protocol):
 
 
 BackendFactory = Callable[..., ImageTextBackend]
-"""``factory(source, device="cpu")``: source is a local folder or, when online, a hub id."""
+"""``factory(source, device="cpu")``: source is a local folder or file or, when online, a hub id;
+None for the backend's shipped weights (only backends in ``SHIPPED_BACKENDS`` have them)."""
+
+DEFAULT_BACKEND = "iggt-text"
+"""The backend used when none is named: the small model shipped with iggt."""
+SHIPPED_BACKENDS = ("iggt-text",)
 
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "iggt-text": ("iggt.tasks.backends.iggt_text", "IggtTextBackend"),
     "clip": ("iggt.tasks.backends.huggingface_clip", "ClipBackend"),
     "siglip": ("iggt.tasks.backends.huggingface_siglip", "SiglipBackend"),
     "open_clip": ("iggt.tasks.backends.open_clip", "OpenClipBackend"),
@@ -50,12 +56,15 @@ def backend_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_backend(name: str, source: str, device: str = "cpu") -> ImageTextBackend:
-    """The backend ``name`` loaded from ``source`` (a folder, or a hub id when online)."""
+def load_backend(name: str = DEFAULT_BACKEND, source: str | None = None, device: str = "cpu") -> ImageTextBackend:
+    """The backend ``name`` loaded from ``source`` (a folder or file, or a hub id when online; None:
+    the shipped weights, for the backends that have them)."""
     from importlib import import_module
 
     if name not in _REGISTRY:
         raise InputError(f"unknown backend {name!r}; choose from {backend_names()}")
+    if source is None and name not in SHIPPED_BACKENDS:
+        raise InputError(f"the {name} backend ships no weights; pass its model with --backend-path")
     module, cls = _REGISTRY[name]
     return getattr(import_module(module), cls)(source, device=device)
 
