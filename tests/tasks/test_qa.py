@@ -193,15 +193,16 @@ def test_bodies_that_are_not_a_completion():
         ChatClient(server.url, MODEL).complete([text_part("hi")])
 
 
-def test_cli_failures_are_one_line(synth_scene, capsys):
+def test_cli_failures_are_one_line(synth_scene, tmp_path, capsys):
     folder = str(synth_scene.folder)
     assert main(["ask", folder, "q", "--endpoint", closed_port_url(), "--model", MODEL, "--retries", "0"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("iggt ask: error: cannot reach http://127.0.0.1:") and error.count("\n") == 1
     assert main(["ask", folder, "q", "--endpoint", "http://127.0.0.1:1/v1"]) == 2
     assert "--endpoint needs --model" in capsys.readouterr().err
-    assert main(["ask", folder, "q"]) == 2
-    assert "no --endpoint and no image-text backend" in capsys.readouterr().err
+    # Neither endpoint nor backend: the shipped image-text model grounds the question, and says so.
+    assert main(["ask", folder, "a chair", "--out", str(tmp_path / "ask")]) == 0
+    assert "note: no --endpoint: grounded by the iggt-text backend's text query" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

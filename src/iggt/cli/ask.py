@@ -1,7 +1,8 @@
 """`iggt ask`: answer a question about a saved reconstruction with a vision-language chat model.
 
 Nothing is sent anywhere unless --endpoint is given. Without it, the instances are grounded by
-the image-text backend's text query (--backend, --backend-path) and the output says so.
+the image-text backend's text query (--backend, --backend-path; default the shipped iggt-text) and
+the output says so.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from iggt.cli.backend_options import add_backend_arguments, open_backend
+from iggt.cli.backend_options import add_backend_arguments, backend_info, open_backend
 from iggt.errors import InputError
 
 
@@ -42,11 +43,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--endpoint needs --model, the name of the model the endpoint serves")
     if args.views < 1 or args.retries < 0 or args.timeout <= 0:
         raise InputError("--views must be >= 1, --retries >= 0 and --timeout > 0")
-    if not args.endpoint and args.backend is None and args.backend_path is None:
-        raise InputError(
-            "no --endpoint and no image-text backend: pass --endpoint URL --model NAME, "
-            "or --backend and --backend-path to ground the question by text similarity"
-        )
     result = load_result(args.result)
     if args.endpoint:
         client = ChatClient(
@@ -57,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         info = {"endpoint": args.endpoint, "model": args.model}
     else:
         answer = ground_by_text(result, open_backend(args), args.question, config=OpenVocabConfig(method=args.method))
-        info = {"backend": args.backend, "backend_path": str(args.backend_path)}
+        info = backend_info(args)
     out = args.out or default_output_folder(result, "ask")
     write_output_folder(result, out, lambda folder: write_answer(result, answer, info, folder), args.overwrite)
     for note in answer.notes:
