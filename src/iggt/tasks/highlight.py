@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from plyfile import PlyData, PlyElement
 
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.ply import VERTEX_DTYPE
+from iggt.export.ply import VERTEX_DTYPE, point_columns, write_vertices
 from iggt.export.selection import select_points, to_uint8
 from iggt.tasks.result import SavedResult
 
@@ -38,12 +37,4 @@ def write_highlights(result: SavedResult, instance_ids: Sequence[int], folder: P
             written.append(views_dir / name)
     selection = select_points(result.predictions, result.instances, ExportOptions(max_points=None), None)
     keep = np.isin(selection.instance_id, np.asarray(list(instance_ids), dtype=np.int64))
-    vertices = np.empty(int(keep.sum()), dtype=VERTEX_DTYPE)
-    for axis, name in enumerate("xyz"):
-        vertices[name] = selection.xyz[keep, axis]
-    for channel, name in enumerate(("red", "green", "blue")):
-        vertices[name] = selection.rgb[keep, channel]
-    vertices["instance_id"] = selection.instance_id[keep]
-    vertices["confidence"] = selection.confidence[keep]
-    PlyData([PlyElement.describe(vertices, "vertex")], byte_order="<").write(str(folder / "points.ply"))
-    return [*written, folder / "points.ply"]
+    return [*written, write_vertices(folder / "points.ply", VERTEX_DTYPE, point_columns(selection, keep))]

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from plyfile import PlyData, PlyElement
 
 from iggt.export.masks import overlay_image
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
-from iggt.export.ply import VERTEX_DTYPE
+from iggt.export.ply import VERTEX_DTYPE, point_columns, write_vertices
 from iggt.export.selection import select_points
 from iggt.structures.strict_json import write_strict_json
 from iggt.tasks.highlight import write_highlights
@@ -75,16 +74,8 @@ def write_segmentation(
 
 def _labelled_points(result: SavedResult, maps: np.ndarray, path: Path) -> Path:
     selection = select_points(result.predictions, result.instances, ExportOptions(), ExportOptions().max_points)
-    vertices = np.empty(len(selection.index), dtype=LABELLED_VERTEX_DTYPE)
-    for axis, name in enumerate("xyz"):
-        vertices[name] = selection.xyz[:, axis]
-    for channel, name in enumerate(("red", "green", "blue")):
-        vertices[name] = selection.rgb[:, channel]
-    vertices["instance_id"] = selection.instance_id
-    vertices["confidence"] = selection.confidence
-    vertices["label"] = maps.reshape(-1)[selection.index]
-    PlyData([PlyElement.describe(vertices, "vertex")], byte_order="<").write(str(path))
-    return path
+    labels = maps.reshape(-1)[selection.index]
+    return write_vertices(path, LABELLED_VERTEX_DTYPE, {**point_columns(selection), "label": labels})
 
 
 def write_query(

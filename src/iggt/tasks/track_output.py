@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from plyfile import PlyData, PlyElement
 
 from iggt.export.naming import view_names
+from iggt.export.ply import write_vertices, xyz_rgb_columns
 from iggt.structures.strict_json import write_strict_json
 from iggt.tasks.tracking import InstanceTrack
 
@@ -23,10 +23,5 @@ def write_track(track: InstanceTrack, folder: Path) -> list[Path]:
     for mask, name in zip(track.masks, view_names(len(track.masks), "mask"), strict=True):
         Image.fromarray(mask.astype(np.uint8) * 255).save(masks_dir / name)
         written.append(masks_dir / name)
-    vertices = np.empty(len(track.points), POINT_DTYPE)
-    for axis, name in enumerate("xyz"):
-        vertices[name] = track.points[:, axis]
-    for channel, name in enumerate(("red", "green", "blue")):
-        vertices[name] = track.colours[:, channel]
-    PlyData([PlyElement.describe(vertices, "vertex")], byte_order="<").write(str(folder / "points.ply"))
-    return [*written, folder / "points.ply"]
+    points = write_vertices(folder / "points.ply", POINT_DTYPE, xyz_rgb_columns(track.points, track.colours))
+    return [*written, points]
