@@ -8,28 +8,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from iggt.cli.main import main
 from iggt.export import EXPORTERS
 from iggt.model.iggt import IGGT
+from lock_holder import held_by_another_process
 
 REPO_SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture
-def photos(tmp_path):
-    """tmp/photos with two images and a note; tmp also holds an unrelated file."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(2):
-        Image.fromarray(rng.integers(0, 256, (42, 56, 3), dtype=np.uint8)).save(folder / f"{index}.png")
-    (folder / "notes.txt").write_text("my notes")
+def photos(photos, tmp_path):
+    """The shared tmp/photos (two images) plus a note in it; tmp also holds an unrelated file."""
+    (photos / "notes.txt").write_text("my notes")
     (tmp_path / "unrelated.txt").write_text("keep me")
-    return folder
+    return photos
 
 
 @pytest.fixture
@@ -149,31 +143,12 @@ def test_a_really_full_disk_leaves_nothing_behind(capsys, photos, tiny_weights, 
     assert os.listdir(small) == []
 
 
-HOLD_SCRIPT = """
-import sys
-from iggt.io.output_dir import claim_output_dir
-with claim_output_dir(sys.argv[1]):
-    print("holding", flush=True)
-    sys.stdin.readline()
-"""
-
-
 def test_a_second_run_on_an_out_another_run_writes_is_refused(capsys, tmp_path, photos, tiny_weights, no_compute):
     out = tmp_path / "out"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SCRIPT, str(out)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_SRC)},
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with held_by_another_process(out) as pid:
         code, err = reconstruct(capsys, photos, "--out", out, "--model", tiny_weights)
-        assert_one_line_error(code, err, f"another iggt run (pid {holder.pid}) is writing --out {out}")
-    finally:
-        holder.communicate("done\n", timeout=60)
-    assert holder.returncode == 0 and not out.exists()
+        assert_one_line_error(code, err, f"another iggt run (pid {pid}) is writing --out {out}")
+    assert not out.exists()
 
 
 def test_sigterm_mid_export_exits_cleanly_in_one_line(tmp_path):

@@ -12,9 +12,7 @@ import pytest
 
 from iggt.errors import InputError, OutputError
 from iggt.io.output_dir import check_output_dir, claim_output_dir, publish, staging_dir, writing_into
-
-REPO_SRC = Path(__file__).resolve().parents[2] / "src"
-ENVIRONMENT = {**os.environ, "PYTHONPATH": str(REPO_SRC)}
+from lock_holder import ENVIRONMENT, HOLD_SCRIPT, held_by_another_process
 
 
 def write_result(folder: Path, version: str) -> None:
@@ -85,31 +83,12 @@ def test_a_completed_publish_leaves_only_the_result(tmp_path):
     assert os.listdir(tmp_path) == ["result"] and snapshot(out)["a.txt"] == "new a.txt"
 
 
-HOLD_SCRIPT = """
-import sys
-from iggt.io.output_dir import claim_output_dir
-with claim_output_dir(sys.argv[1]):
-    print("holding", flush=True)
-    sys.stdin.readline()
-"""
-
-
 def test_two_processes_never_write_one_folder_at_once(tmp_path):
     out = tmp_path / "result"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SCRIPT, str(out)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=ENVIRONMENT,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        busy = f"another iggt run \\(pid {holder.pid}\\) is writing --out {out}"
+    with held_by_another_process(out) as pid:
+        busy = f"another iggt run \\(pid {pid}\\) is writing --out {out}"
         with pytest.raises(OutputError, match=busy), claim_output_dir(out):
             pass
-    finally:
-        holder.communicate("done\n", timeout=60)
     with claim_output_dir(out) as path:  # free again once the holder has finished
         assert path == out.resolve()
 
@@ -117,7 +96,9 @@ def test_two_processes_never_write_one_folder_at_once(tmp_path):
 def test_a_dead_holder_does_not_block_the_next_run(tmp_path):
     out = tmp_path / "result"
     script = HOLD_SCRIPT.replace("sys.stdin.readline()", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    subprocess.run([sys.executable, "-c", script, str(out)], env=ENVIRONMENT, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-c", script, str(out), "replaces"], env=ENVIRONMENT, capture_output=True, timeout=60
+    )
     assert (tmp_path / ".result.lock").is_file()
     with claim_output_dir(out):
         pass

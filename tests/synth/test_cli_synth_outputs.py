@@ -3,8 +3,6 @@ and the leftovers of a killed run removed by the next."""
 
 import errno
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from iggt.cli import synth as synth_cli
 from iggt.cli.main import main
 from iggt.io import scene_format
 from iggt.io.scene_format import list_scenes, read_scene
+from lock_holder import held_by_another_process
 
 REPO_SRC = Path(__file__).resolve().parents[2] / "src"
 SMALL = ["--scenes", "1", "--views", "2", "--size", "16x16", "--no-shadows"]
@@ -66,30 +65,11 @@ def test_leftovers_of_a_killed_run_are_restored_or_removed(tmp_path, capsys):
     read_scene(out / "scene_000000")
 
 
-HOLD_SCRIPT = """
-import sys
-from iggt.io.output_dir import claim_output_dir
-with claim_output_dir(sys.argv[1], replaces_folder=False):
-    print("holding", flush=True)
-    sys.stdin.readline()
-"""
-
-
 def test_a_second_synth_into_a_busy_out_is_refused(tmp_path, capsys):
     out = tmp_path / "data"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SCRIPT, str(out)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_SRC)},
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with held_by_another_process(out, replaces_folder=False) as pid:
         code, err = synth(capsys, out)
-        assert code == 2 and f"another iggt run (pid {holder.pid}) is writing --out {out}" in err
-    finally:
-        holder.communicate("done\n", timeout=60)
+        assert code == 2 and f"another iggt run (pid {pid}) is writing --out {out}" in err
     assert not out.exists() or os.listdir(out) == []
 
 
