@@ -1,10 +1,11 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Each builds its own virtual environment; torch is pinned first so pip takes the CPU wheel on disk
-# instead of resolving a multi-GB CUDA build.
+# Each builds its own virtual environment; torch and torchvision are pinned first, as a pair that
+# imports together (OpenCLIP needs torchvision), so pip takes the wheels on disk instead of resolving
+# other builds.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-TORCH_SPEC ?= torch==2.13.0
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= outputs/demo
 
 .PHONY: demo test lint clean
@@ -12,8 +13,8 @@ DEMO_OUT ?= outputs/demo
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[export,video,train,dev,vl]"
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[export,video,train,dev,vl,openclip]"
 	touch $@
 
 demo: $(VENV)/.installed
