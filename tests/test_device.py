@@ -90,3 +90,13 @@ def test_auto_dtype_on_a_gpu_follows_its_compute_capability(monkeypatch, capabil
     cuda = torch.device("cuda")
     assert resolve_dtype("auto", cuda) is expected
     assert resolve_dtype("bf16", cuda) is torch.bfloat16  # an explicit choice is taken as given
+
+
+def test_heads_run_in_float32_unless_asked_and_reduced_precision_needs_cuda():
+    from iggt.device import resolve_head_dtype
+
+    cpu = torch.device("cpu")
+    assert resolve_head_dtype("auto", torch.float32, cpu) == torch.float32
+    assert resolve_head_dtype("float32", torch.float32, cpu) == torch.float32
+    with pytest.raises(InputError, match="dtype 'bfloat16' needs a CUDA device"):
+        resolve_head_dtype("bfloat16", torch.float32, cpu)

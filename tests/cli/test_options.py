@@ -37,7 +37,7 @@ def test_an_option_shared_by_reconstruct_and_eval_is_one_definition():
 
 def test_the_same_argv_fragment_gives_equal_typed_configs_in_reconstruct_and_eval():
     reconstruct, evaluate = parse("reconstruct", *FRAGMENT), parse("eval", *FRAGMENT)
-    expected = ComputeOptions(device=torch.device("cpu"), dtype=torch.float32, chunk_size=3)
+    expected = ComputeOptions(device=torch.device("cpu"), dtype=torch.float32, head_dtype=torch.float32, chunk_size=3)
     assert compute_options(reconstruct) == compute_options(evaluate) == expected
     fine_on_cpu = InstanceConfig.for_granularity("fine", device="cpu")
     assert instance_config(reconstruct, expected.device) == instance_config(evaluate, expected.device) == fine_on_cpu
@@ -50,7 +50,14 @@ def test_reconstruct_reads_frame_and_instance_size_options():
     assert instance_config(args, torch.device("cpu")).min_instance_size == 40
 
 
-DEFAULTS = {"model": "iggt-small", "device": "auto", "dtype": "auto", "chunk": None, "mode": "crop"}
+DEFAULTS = {
+    "model": "iggt-small",
+    "device": "auto",
+    "dtype": "auto",
+    "head_dtype": "auto",
+    "chunk": None,
+    "mode": "crop",
+}
 DEFAULTS["granularity"] = "medium"
 EXPECTED_DEFAULTS = {
     "reconstruct": {**DEFAULTS, "max_frames": None, "fps": None, "frames": None, "min_instance_size": None},
@@ -67,7 +74,7 @@ def test_defaults_are_unchanged(command, monkeypatch):
     assert {name: getattr(args, name) for name in EXPECTED_DEFAULTS[command]} == EXPECTED_DEFAULTS[command]
     if command in REQUIRED:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # "auto" on a machine without a GPU
-        assert compute_options(args) == ComputeOptions(torch.device("cpu"), torch.float32, None)
+        assert compute_options(args) == ComputeOptions(torch.device("cpu"), torch.float32, torch.float32, None)
         assert instance_config(args, torch.device("cpu")) == InstanceConfig(device="cpu")
 
 

@@ -98,7 +98,14 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     segmenters = _segmenters(args.baseline, instance_settings, model_label=_model_label(args.model))
 
     def predict(images):
-        return run_model(model, images, device=compute.device, dtype=compute.dtype, chunk_size=compute.chunk_size)
+        return run_model(
+            model,
+            images,
+            device=compute.device,
+            dtype=compute.dtype,
+            chunk_size=compute.chunk_size,
+            head_dtype=compute.head_dtype,
+        )
 
     rows = run_benchmark(
         scene_dirs, read_scene, predict, segmenters, config, progress=not args.quiet, labellers=labellers

@@ -48,14 +48,19 @@ class ComputeOptions:
     device: torch.device
     dtype: torch.dtype
     """The trunk's compute dtype (:func:`iggt.device.resolve_dtype`)."""
+    head_dtype: torch.dtype
+    """The heads' compute dtype (:func:`iggt.device.resolve_head_dtype`)."""
     chunk_size: int | None
     """Frames per dense-head pass; None keeps the model's value."""
 
 
 def add_compute_options(container: Container) -> None:
-    """``--device``, ``--dtype`` and ``--chunk``; :func:`compute_options` reads them."""
+    """``--device``, ``--dtype``, ``--head-dtype`` and ``--chunk``; :func:`compute_options` reads them."""
     add_device_option(container)
     container.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")
+    container.add_argument(
+        "--head-dtype", default="auto", help="precision of the dense and instance heads (auto: float32)"
+    )
     container.add_argument(
         "--chunk", type=int, metavar="N", help="frames per dense-head pass; lower it if memory runs out"
     )
@@ -64,13 +69,14 @@ def add_compute_options(container: Container) -> None:
 def compute_options(args: argparse.Namespace) -> ComputeOptions:
     """The compute options resolved and checked: one InputError line for a device this machine
     lacks, a dtype it cannot run, or a chunk below one frame."""
-    from iggt.device import resolve_device, resolve_dtype
+    from iggt.device import resolve_device, resolve_dtype, resolve_head_dtype
     from iggt.inference.runner import check_chunk_size
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
+    head_dtype = resolve_head_dtype(args.head_dtype, dtype, device)
     chunk_size = None if args.chunk is None else check_chunk_size(args.chunk)
-    return ComputeOptions(device=device, dtype=dtype, chunk_size=chunk_size)
+    return ComputeOptions(device=device, dtype=dtype, head_dtype=head_dtype, chunk_size=chunk_size)
 
 
 def add_fit_option(container: Container) -> None:

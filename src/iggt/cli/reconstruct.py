@@ -74,6 +74,7 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
         args.model,
         device=compute.device,
         dtype=compute.dtype,
+        head_dtype=compute.head_dtype,
         max_frames=frames.max_frames,
         chunk_size=compute.chunk_size,
         mode=args.mode,
@@ -106,7 +107,7 @@ def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: f
     timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in rec.timings.items())
     lines = [
         f"reconstructed {rec.num_views} view(s) at {width}x{height} with {rec.model_name} on {rec.device} "
-        f"({rec.dtype}): {rec.instances.num_instances} instance(s), "
+        f"({rec.dtype}, attention {rec.attention}): {rec.instances.num_instances} instance(s), "
         f"{int(((rec.instances.pixel_counts > 0).sum(1) > 1).sum())} of them with the same ID in 2 or more views",
         *(f"  note: {note}" for note in rec.notes),
         f"  time: {timings} (total {total_seconds:.1f} s)",

@@ -23,12 +23,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from iggt.device import dtype_name, resolve_device, resolve_dtype
+from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import InputError
 from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
-from iggt.inference.runner import check_chunk_size, run_model
+from iggt.inference.runner import attention_backend_name, check_chunk_size, run_model
 from iggt.io.images import LoadedImages, load_images, views_to_keep
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
@@ -59,7 +59,8 @@ class Reconstruction:
             "map to original resolution", then "export" once saved).
         notes: facts the user should know (sampling, single view, ...).
         model_name: what the network was loaded from.
-        device, dtype: where and in which trunk precision the network ran.
+        device, dtype, head_dtype: where and in which precision (trunk, heads) the network ran.
+        attention: the attention kernel of the trunk ("fa3" or "sdpa").
     """
 
     predictions: Predictions
@@ -75,6 +76,8 @@ class Reconstruction:
     model_name: str = ""
     device: str = ""
     dtype: str = ""
+    head_dtype: str = ""
+    attention: str = ""
 
     @property
     def num_views(self) -> int:
@@ -117,6 +120,8 @@ class Reconstruction:
             "model": self.model_name,
             "device": self.device,
             "dtype": self.dtype,
+            "head_dtype": self.head_dtype,
+            "attention": self.attention,
             "num_views": self.num_views,
             "num_instances": self.instances.num_instances,
             "network_size": list(self.predictions.image_size),
@@ -144,6 +149,7 @@ def reconstruct(
     *,
     device: str = "auto",
     dtype: str = "auto",
+    head_dtype: str = "auto",
     max_frames: int | None = None,
     chunk_size: int | None = None,
     mode: Literal["crop", "pad"] = "crop",
@@ -158,7 +164,7 @@ def reconstruct(
         images_or_paths: a folder, a scene folder (with images/), a video, image files, or
             in-memory images (H, W, 3) (uint8, or floats in [0, 1]).
         model: a shipped model name ("iggt-small"), a weights path, a hub id, or an IGGT.
-        device, dtype: see :func:`iggt.inference.runner.run_model`.
+        device, dtype, head_dtype: see :func:`iggt.inference.runner.run_model`.
         max_frames: use at most this many views, evenly spaced.
         chunk_size: frames per dense-head pass (memory only; outputs unchanged).
         mode: "crop" or "pad" (see :mod:`iggt.inference.preprocess`).
@@ -169,6 +175,7 @@ def reconstruct(
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
+    heads_dtype = resolve_head_dtype(head_dtype, compute_dtype, target)
     if mode not in ("crop", "pad"):
         raise InputError(f"unknown mode {mode!r}; use 'crop' or 'pad'")
     if chunk_size is not None:
@@ -183,7 +190,9 @@ def reconstruct(
         config = network.config
         tensor, records = preprocess_images(loaded.images, config.img_size, config.patch_size, mode)
     with _timed(timings, "model"):
-        predictions = run_model(network, tensor, target, compute_dtype, chunk_size, progress=progress)
+        predictions = run_model(
+            network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype
+        )
     stage = stage_progress("clustering instances", progress)
     with _timed(timings, "instances"), stage, _memory_hint("clustering instances of", loaded.num_views):
         instances = _extract_instances(predictions, instance_config, target)
@@ -211,6 +220,8 @@ def reconstruct(
         model_name=model_name,
         device=str(target),
         dtype=dtype_name(compute_dtype),
+        head_dtype=dtype_name(heads_dtype),
+        attention=attention_backend_name(target, compute_dtype),
     )
 
 

@@ -2,12 +2,16 @@
 
 These are decided here, per call, and handed to ``IGGT.forward``; the model's config (its
 architecture) is never touched. Precision: the trunk (patch embedding + aggregator) runs under
-autocast in ``dtype`` on CUDA and the heads always run in float32; ``dtype="auto"`` picks
-bfloat16 on GPUs of compute capability >= 8, float16 on older GPUs and float32 on the CPU.
+autocast in ``dtype`` on CUDA, the dense and instance heads in ``head_dtype`` (their output layers
+and the camera head in float32); ``dtype="auto"`` picks bfloat16 on GPUs of compute capability
+>= 8, float16 on older GPUs and float32 on the CPU; ``head_dtype="auto"`` is float32
+(:func:`iggt.device.resolve_head_dtype` says why). The
+attention kernel is chosen per call in :mod:`iggt.model.layers.attention_kernels`; the log says which.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +19,12 @@ from contextlib import contextmanager
 import torch
 from tqdm.auto import tqdm
 
-from iggt.device import resolve_device, resolve_dtype
+from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import CheckpointError, InputError
+from iggt.model.layers.attention_kernels import select_backend
 from iggt.structures.predictions import Predictions
+
+logger = logging.getLogger(__name__)
 
 MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
 DEFAULT_CHUNK_SIZE = 12
@@ -39,6 +46,7 @@ def run_model(
     dtype: str | torch.dtype = "auto",
     chunk_size: int | None = None,
     progress: bool = False,
+    head_dtype: str | torch.dtype = "auto",
 ) -> Predictions:
     """Run ``model`` on one scene.
 
@@ -47,6 +55,7 @@ def run_model(
         images: (S, 3, H, W) float RGB in [0, 1]; H and W multiples of the patch size.
         device: "auto", "cpu", "cuda" or "cuda:N" (:func:`iggt.device.resolve_device`).
         dtype: trunk precision, "auto" or a name in ``iggt.device.DTYPES``.
+        head_dtype: precision of the dense and instance heads; "auto" is float32.
         chunk_size: frames per pass of the dense heads (None: ``DEFAULT_CHUNK_SIZE``). Lower it
             when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.
@@ -58,12 +67,20 @@ def run_model(
     chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else check_chunk_size(chunk_size)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
+    heads_dtype = resolve_head_dtype(head_dtype, compute_dtype, target)
+    logger.info(
+        "network on %s: trunk %s, heads %s, attention %s",
+        target,
+        dtype_name(compute_dtype),
+        dtype_name(heads_dtype),
+        attention_backend_name(target, compute_dtype),
+    )
     model.to(target).eval()
     try:
         with torch.inference_mode(), _forward_progress(model, images.shape[0], chunk, progress):
             # Floats become float32; any other dtype reaches the model's own check unchanged.
             batch = images.to(target, torch.float32 if images.is_floating_point() else None)[None]
-            output = model(batch, frames_chunk_size=chunk, trunk_dtype=compute_dtype)
+            output = model(batch, frames_chunk_size=chunk, trunk_dtype=compute_dtype, head_dtype=heads_dtype)
     except torch.OutOfMemoryError as exc:
         if target.type == "cuda":
             torch.cuda.empty_cache()
@@ -75,6 +92,13 @@ def run_model(
         raise _out_of_memory(images, target) from exc
     _check_finite_outputs(output)
     return Predictions.from_model_output(output)
+
+
+def attention_backend_name(device: torch.device, trunk_dtype: torch.dtype) -> str:
+    """The kernel the trunk's attention runs on for these settings ("fa3" or "sdpa"); every preset
+    has head dim 64."""
+    compute = trunk_dtype if device.type == "cuda" else torch.float32  # no autocast on the CPU
+    return select_backend(device, compute, head_dim=64)
 
 
 # Outputs every later stage reads, and how a user knows them.

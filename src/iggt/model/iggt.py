@@ -196,6 +196,7 @@ class IGGT(nn.Module):
         *,
         frames_chunk_size: int | None = None,
         trunk_dtype: torch.dtype = torch.float32,
+        head_dtype: torch.dtype = torch.float32,
     ) -> dict[str, Tensor]:
         """Predict cameras, depth, point maps and instance features for every view in one pass.
 
@@ -207,8 +208,11 @@ class IGGT(nn.Module):
             frames_chunk_size: run the per-frame heads this many frames at a time (None: all at
                 once); bounds head memory, never changes the outputs.
             trunk_dtype: autocast dtype of the patch embedding and aggregator on CUDA (ignored on
-                the CPU); the heads always run in float32. The caller decides it
-                (``iggt.device.resolve_dtype``); the default computes everything in float32.
+                the CPU). The caller decides it (``iggt.device.resolve_dtype``); the default
+                computes everything in float32.
+            head_dtype: autocast dtype of the dense, point and instance heads on CUDA (ignored on
+                the CPU); their last layer and output activations always run in float32, and the
+                camera head runs in float32 whatever is asked (nine numbers per view).
 
         Returns:
             pose_enc (B, S, 9); extrinsic (B, S, 3, 4) camera-from-world, OpenCV; intrinsic
@@ -223,12 +227,13 @@ class IGGT(nn.Module):
         chunk = frames_chunk_size or images.shape[1]
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points[None]
-        with _trunk_autocast(images, trunk_dtype):
+        with _cuda_autocast(images, trunk_dtype):
             layers, patch_start_idx = self.aggregator(images)
         with torch.autocast(images.device.type, enabled=False):
             camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
             pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)
-            output = self._dense_outputs(layers, images, patch_start_idx, chunk)
+            with _cuda_autocast(images, head_dtype):
+                output = self._dense_outputs(layers, images, patch_start_idx, chunk)
             if query_points is not None:
                 output.update(self._track(layers, images, patch_start_idx, query_points, frames_chunk_size))
         pose_enc = pose_enc_list[-1]
@@ -306,8 +311,8 @@ class IGGT(nn.Module):
         return output
 
 
-def _trunk_autocast(images: Tensor, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-    """Autocast of the trunk, on CUDA only (``iggt.device.resolve_dtype`` refuses reduced precision on the CPU)."""
+def _cuda_autocast(images: Tensor, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast in ``dtype`` on CUDA only (``iggt.device.resolve_dtype`` refuses reduced precision on the CPU)."""
     if images.device.type != "cuda" or dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=dtype)

@@ -120,7 +120,7 @@ class DPTHead(nn.Module):
             out = add_uv_embedding(out, width, height)
         if self.feature_only:
             return out.reshape(batch, frames, *out.shape[1:])
-        values, confidence = self._activate(self.scratch.output_conv2(out))
+        values, confidence = self._activate(self._output_layers(out))
         values = values.reshape(batch, frames, *values.shape[1:])
         confidence = confidence.reshape(batch, frames, *confidence.shape[1:])
         if return_features:
@@ -155,6 +155,12 @@ class DPTHead(nn.Module):
         fused2 = scratch.refinenet2(fused3, level2, size=level1.shape[2:])
         fused1 = scratch.refinenet1(fused2, level1)
         return scratch.output_conv1(fused1), [fused2, fused3, fused4]
+
+    def _output_layers(self, features: Tensor) -> Tensor:
+        """The last convolutions in float32 whatever the autocast: exp-like activations follow, and
+        a bfloat16 input to them would cost 0.4 % relative error in depth and points."""
+        with torch.autocast(features.device.type, enabled=False):
+            return self.scratch.output_conv2(features.float())
 
     def _activate(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """(N, C, H, W) -> (values (N, H, W, C - 1), confidence (N, H, W))."""

@@ -167,7 +167,8 @@ class InstanceHead(nn.Module):
         self._check_inputs(adaptor_features, geometry_features, images)
         fused = self.window_self_atten(self._fuse_levels(adaptor_features, geometry_features))
         fused = interpolate_bilinear(fused, images.shape[-2:])
-        return self.scratch.output_conv2(fused)
+        with torch.autocast(fused.device.type, enabled=False):  # the output layer in float32, as in DPTHead
+            return self.scratch.output_conv2(fused.float())
 
     def _fuse_levels(self, adaptor_features: list[torch.Tensor], geometry_features: list[torch.Tensor]) -> torch.Tensor:
         """Four adaptor levels + three geometry levels -> (B*S, F/2, 8h, 8w)."""

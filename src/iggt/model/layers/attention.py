@@ -1,8 +1,8 @@
-"""Multi-head self-attention with optional QK-norm and 2D RoPE, via scaled_dot_product_attention."""
+"""Multi-head self-attention with optional QK-norm and 2D RoPE; the kernel is chosen in attention_kernels."""
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from iggt.model.layers.attention_kernels import attend
 from iggt.model.layers.rope import RotaryPositionEmbedding2D
 
 
@@ -27,10 +27,10 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
         batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        query, key, value = qkv.unbind(0)
+        # (B, N, heads, head_dim) throughout: the layout FlashAttention takes, and the output
+        # folds back to (B, N, dim) without a transpose.
+        query, key, value = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).unbind(2)
         query, key = self.q_norm(query), self.k_norm(key)
         if self.rope is not None:
             query, key = self.rope(query, positions), self.rope(key, positions)
-        x = F.scaled_dot_product_attention(query, key, value)
-        return self.proj(x.transpose(1, 2).reshape(batch, tokens, dim))
+        return self.proj(attend(query, key, value).reshape(batch, tokens, dim))

@@ -22,7 +22,7 @@ def grid_positions(batch: int, height: int, width: int, num_special: int, device
 
 
 class RotaryPositionEmbedding2D(nn.Module):
-    """Rotate (B, heads, N, head_dim) queries or keys by their (B, N, 2) grid positions."""
+    """Rotate (B, N, heads, head_dim) queries or keys by their (B, N, 2) grid positions."""
 
     def __init__(self, frequency: float = 100.0) -> None:
         super().__init__()
@@ -36,13 +36,13 @@ class RotaryPositionEmbedding2D(nn.Module):
         return torch.cat([vertical, horizontal], dim=-1)
 
     def _rotate(self, features: Tensor, positions: Tensor) -> Tensor:
-        """(B, heads, N, D) features rotated by (B, N) positions along one grid axis."""
+        """(B, N, heads, D) features rotated by (B, N) positions along one grid axis."""
         dim = features.shape[-1]
         exponents = torch.arange(0, dim, 2, device=features.device, dtype=torch.float32) / dim
         inverse_frequency = 1.0 / (self.frequency**exponents)
         angles = positions.to(torch.float32)[..., None] * inverse_frequency
         # The official checkpoint was trained with angles rounded to the token dtype before cos/sin.
-        angles = torch.cat([angles, angles], dim=-1).to(features.dtype)[:, None]
+        angles = torch.cat([angles, angles], dim=-1).to(features.dtype)[:, :, None]
         first, second = features.split(dim // 2, dim=-1)
         rotated = torch.cat([-second, first], dim=-1)
         return features * angles.cos() + rotated * angles.sin()
