@@ -8,7 +8,7 @@ import pytest
 from colour_scene import BLUE, GREEN, RED, ColourBackend, colour_scene
 from PIL import Image
 from plyfile import PlyData
-from tiny_models import save_tiny_clip
+from tiny_models import save_tiny_clip, save_tiny_open_clip
 
 from iggt.cli.main import main
 from iggt.errors import InputError
@@ -127,13 +127,22 @@ def clip_folder(tmp_path_factory):
     return save_tiny_clip(tmp_path_factory.mktemp("clip"))
 
 
-def test_segment_command_writes_consistent_maps_points_and_labels(result, clip_folder, tmp_path, capsys):
+@pytest.fixture(scope="module", params=["clip", "open_clip"])
+def dense_backend(request, tmp_path_factory):
+    """(name, folder) of a tiny real backend with dense features."""
+    saver = save_tiny_clip if request.param == "clip" else save_tiny_open_clip
+    return request.param, saver(tmp_path_factory.mktemp(request.param))
+
+
+def test_segment_command_writes_consistent_maps_points_and_labels(result, dense_backend, tmp_path, capsys):
+    name, folder = dense_backend
     out = tmp_path / "segment"
-    argv = ["segment", str(result.folder), "--vocab", "chair,table,sofa", "--backend", "clip"]
-    assert main([*argv, "--backend-path", str(clip_folder), "--other-threshold", "-1", "--out", str(out)]) == 0
+    argv = ["segment", str(result.folder), "--vocab", "chair,table,sofa", "--backend", name]
+    assert main([*argv, "--backend-path", str(folder), "--other-threshold", "-1", "--out", str(out)]) == 0
     assert "Labelled 3 instances" in capsys.readouterr().out
     document = json.loads((out / "labels.json").read_text())
-    assert document["method"] == "dense" and document["vocabulary"] == ["chair", "table", "sofa"]
+    assert document["backend"] == name and document["method"] == "dense"
+    assert document["vocabulary"] == ["chair", "table", "sofa"]
     class_of = {row["id"]: row["class_id"] for row in document["instances"]}
     assert set(class_of) == {1, 2, 3} and set(class_of.values()) <= {1, 2, 3}  # threshold -1: never "other"
     for row in document["instances"]:
