@@ -124,7 +124,8 @@ def test_eval_command_rejects_an_unknown_image_text_backend(make_scene, write_sc
     write_scannet(make_scene(num_views=2), tmp_path / "data" / "scene", stems=["0", "1"])
     (tmp_path / "classes.txt").write_text("11 box\n12 ball\n13 cone\n")
     argv = ["eval", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"), "--model", "missing.pt"]
-    assert main([*argv, "--tasks", "semantic", "--class-names", str(tmp_path / "classes.txt"), "--vl-backend", "blip"]) == 2
+    argv += ["--tasks", "semantic", "--class-names", str(tmp_path / "classes.txt")]
+    assert main([*argv, "--vl-backend", "blip"]) == 2
     assert "unknown backend 'blip'" in capsys.readouterr().err
 
 
@@ -153,7 +154,7 @@ def test_eval_on_scannet_names_classes_with_the_label_table_at_the_data_root(
     assert [(row["scene"], row["method"]) for row in per_scene] == [
         (f"scene{index:04d}_00", method) for index in range(2) for method in ("tiny", "iggt-text", "oracle classes")
     ]
-    for backend, oracle in zip(per_scene[1::3], per_scene[2::3]):
+    for backend, oracle in zip(per_scene[1::3], per_scene[2::3], strict=True):
         assert all(0 <= float(backend[key]) <= 1 for key in TASK_COLUMNS["semantic"])
         assert backend["miou_2d"] == oracle["miou_2d"] and backend["macc_2d"] == oracle["macc_2d"]
     summary = json.loads((out / "summary.json").read_text())
@@ -166,7 +167,8 @@ def test_eval_on_scannet_takes_a_class_name_file(make_scene, write_scannet, tiny
     names.write_text("11 chair\n12 table\n13 lamp\n")
     out = tmp_path / "report"
     argv = ["eval", "--data", str(data), "--model", str(tiny_model_file), "--out", str(out), "--views", "2"]
-    assert main([*argv, "--device", "cpu", "--tasks", "instances,semantic", "--class-names", str(names), "--quiet"]) == 0
+    argv += ["--device", "cpu", "--tasks", "instances,semantic", "--class-names", str(names)]
+    assert main([*argv, "--quiet"]) == 0
     with open(out / "per_scene.csv") as handle:
         rows = {(row["scene"], row["method"]): row for row in csv.DictReader(handle)}
     for scene in ("scene0000_00", "scene0001_00"):

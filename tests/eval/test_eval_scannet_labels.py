@@ -21,7 +21,12 @@ def test_the_label_table_maps_raw_ids_to_nyu40_classes(tmp_path):
     table = read_scannet_label_table(
         write_table(
             tmp_path / "labels.tsv",
-            [(11, "chair", 5, "chair"), (12, "office chair", 5, "chair"), (13, "desk", 14, "desk"), (14, "rug", "", "")],
+            [
+                (11, "chair", 5, "chair"),
+                (12, "office chair", 5, "chair"),
+                (13, "desk", 14, "desk"),
+                (14, "rug", "", ""),
+            ],
         )
     )
     assert table.class_of == {11: 5, 12: 5, 13: 14} and table.names == {5: "chair", 14: "desk"}
@@ -87,7 +92,9 @@ def test_the_reader_names_the_classes_of_the_label_maps(make_scene, write_scanne
     scene = make_scene(num_views=2)  # label maps hold 11, 12, 13
     write_scannet(scene, tmp_path / "scene", stems=["0", "1"])
     table = read_scannet_label_table(
-        write_table(tmp_path / "labels.tsv", [(11, "chair", 5, "chair"), (12, "armchair", 5, "chair"), (13, "lamp", 35, "lamp")])
+        write_table(
+            tmp_path / "labels.tsv", [(11, "chair", 5, "chair"), (12, "armchair", 5, "chair"), (13, "lamp", 35, "lamp")]
+        )
     )
     read = read_scannet_scene(tmp_path / "scene", classes=table)
     assert read.class_names == {5: "chair", 35: "lamp"}

@@ -126,7 +126,9 @@ def test_open_clip_refuses_a_folder_without_weights_or_with_wrong_ones(tmp_path)
 
 def test_open_clip_without_a_class_token_vit_is_crop_only(tmp_path):
     vision = dict(OPEN_CLIP_CONFIG["vision_cfg"], pool_type="avg")
-    backend = load_backend("open_clip", str(save_tiny_open_clip(tmp_path, model_cfg=dict(OPEN_CLIP_CONFIG, vision_cfg=vision))))
+    backend = load_backend(
+        "open_clip", str(save_tiny_open_clip(tmp_path, model_cfg=dict(OPEN_CLIP_CONFIG, vision_cfg=vision)))
+    )
     assert not backend.has_dense_features
     assert backend.encode_images(images(2)).shape == (2, OPEN_CLIP_CONFIG["embed_dim"])
     with pytest.raises(InputError, match="this open_clip model has no dense features .*; it is used through crops"):

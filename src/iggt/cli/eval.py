@@ -189,7 +189,8 @@ def _class_table(args: argparse.Namespace, data_format: str, semantic: bool):
         raise InputError("pass --scannet-labels or --class-names, not both")
     if given and data_format != "scannet":
         raise InputError(
-            f"--{given[0].replace('_', '-')} names the classes of ScanNet-format data; scene-format scenes carry their own"
+            f"--{given[0].replace('_', '-')} names the classes of ScanNet-format data; "
+            "scene-format scenes carry their own"
         )
     if args.class_names is not None:
         return read_class_names(args.class_names)

@@ -48,7 +48,9 @@ def _model_name(source: str) -> str:
     local = Path(source).expanduser()
     if local.is_dir():
         if not (local / CONFIG_NAME).is_file():
-            raise InputError(f"{local} has no {CONFIG_NAME}; pass a folder in open_clip's hub layout for --backend open_clip")
+            raise InputError(
+                f"{local} has no {CONFIG_NAME}; pass a folder in open_clip's hub layout for --backend open_clip"
+            )
         if not any(path.suffix in WEIGHT_SUFFIXES for path in local.iterdir()):
             # open_clip would only warn and keep random weights
             raise InputError(f"{local} has {CONFIG_NAME} but no weights file (open_clip_model.safetensors)")
@@ -120,7 +122,9 @@ class OpenClipBackend:
         not kept), so the preprocessing's centre crop cuts nothing.
         """
         if not self.has_dense_features:
-            raise InputError("this open_clip model has no dense features (not a class-token ViT); it is used through crops")
+            raise InputError(
+                "this open_clip model has no dense features (not a class-token ViT); it is used through crops"
+            )
         visual = self.model.visual
         height, width = visual.image_size
         resized = np.asarray(Image.fromarray(as_uint8(image)).resize((width, height), Image.Resampling.BICUBIC))
