@@ -101,3 +101,29 @@ def test_the_reader_names_the_classes_of_the_label_maps(make_scene, write_scanne
     np.testing.assert_array_equal(read.class_ids, np.select([scene.class_ids == 13, scene.class_ids > 0], [35, 5], 0))
     unnamed = read_scannet_scene(tmp_path / "scene")
     assert unnamed.class_names == {} and set(np.unique(unnamed.class_ids)) == {0, 11, 12, 13}
+
+
+def test_a_named_scannet_scene_gets_semantic_rows(make_scene, write_scannet, tmp_path):
+    """Exact predictions (in another frame) of a ScanNet-format scene read with a label table: the
+    oracle scores 1 in 2D and 3D over the table's classes, one class for everything scores less."""
+    from test_eval_benchmark import exact_setup
+
+    from iggt.eval.benchmark import BenchmarkConfig, evaluate_scene
+    from iggt.eval.semantic import oracle_labeller
+
+    write_scannet(make_scene(num_views=3), tmp_path / "scene", stems=["0", "1", "2"])
+    rows = [(11, "chair", 5, "chair"), (12, "table", 7, "table"), (13, "lamp", 35, "lamp")]
+    scene = read_scannet_scene(
+        tmp_path / "scene", classes=read_scannet_label_table(write_table(tmp_path / "t.tsv", rows))
+    )
+    config = BenchmarkConfig(img_size=56, patch_size=14, tasks=("semantic",))
+    predict, segmenters = exact_setup(scene, config)
+
+    def all_chairs(predictions, labels, truth, names):
+        return {int(i): 5 for i in np.unique(labels) if i > 0}
+
+    labellers = {"oracle classes": oracle_labeller, "all chairs": all_chairs}
+    result = {row["method"]: row for row in evaluate_scene(scene, "s", predict, segmenters, config, labellers)}
+    for key in ("miou_2d", "macc_2d", "miou_3d", "macc_3d"):
+        assert result["oracle classes"][key] == pytest.approx(1.0), key
+    assert result["all chairs"]["macc_2d"] == pytest.approx(1 / 3)
