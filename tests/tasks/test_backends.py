@@ -1,16 +1,18 @@
 """The image-text backends, loaded from tiny randomly initialised models saved to disk."""
 
-import importlib.util
+import sys
 
 import numpy as np
 import pytest
 import torch
-from tiny_models import IMAGE_SIZE, PATCH_SIZE, save_tiny_clip, save_tiny_siglip
+from PIL import Image
+from tiny_models import IMAGE_SIZE, OPEN_CLIP_CONFIG, PATCH_SIZE, save_tiny_clip, save_tiny_open_clip, save_tiny_siglip
 
 from iggt.errors import InputError
 from iggt.tasks.backends import ImageTextBackend, backend_names, load_backend
 
-SAVERS = {"clip": save_tiny_clip, "siglip": save_tiny_siglip}
+SAVERS = {"clip": save_tiny_clip, "open_clip": save_tiny_open_clip, "siglip": save_tiny_siglip}
+CONFIG_FILES = {"clip": "config.json", "open_clip": "open_clip_config.json", "siglip": "config.json"}
 
 
 @pytest.fixture(scope="module", params=sorted(SAVERS))
@@ -77,7 +79,7 @@ def test_a_missing_folder_is_one_line(name, tmp_path):
     with pytest.raises(InputError, match=f"backend folder {tmp_path}/nothing does not exist"):
         load_backend(name, str(tmp_path / "nothing"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match=f"{tmp_path}/empty has no config.json; pass a save_pretrained folder"):
+    with pytest.raises(InputError, match=f"{tmp_path}/empty has no {CONFIG_FILES[name]}; pass a "):
         load_backend(name, str(tmp_path / "empty"))
 
 
@@ -93,10 +95,44 @@ def test_a_hub_id_offline_is_one_line(name, monkeypatch):
     assert "\n" not in message
 
 
-@pytest.mark.skipif(importlib.util.find_spec("open_clip") is not None, reason="open_clip is installed here")
-def test_open_clip_without_the_package_is_one_line():
-    with pytest.raises(InputError, match="the open_clip backend needs open_clip_torch and a working torchvision"):
-        load_backend("open_clip", "some/folder")
+def test_open_clip_that_cannot_import_is_one_line(tmp_path, monkeypatch):
+    """A real package named open_clip whose import fails as open_clip's does without torchvision."""
+    broken = tmp_path / "site" / "open_clip"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("import torchvision_that_is_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "open_clip", raising=False)
+    with pytest.raises(InputError) as caught:
+        load_backend("open_clip", str(tmp_path))
+    assert str(caught.value) == (
+        "the open_clip backend needs open_clip_torch and a working torchvision (ModuleNotFoundError: "
+        "No module named 'torchvision_that_is_not_installed'); use --backend clip or siglip"
+    )
+
+
+def test_open_clip_refuses_a_folder_without_weights_or_with_wrong_ones(tmp_path):
+    folder = save_tiny_open_clip(tmp_path / "model")
+    (folder / "open_clip_model.safetensors").unlink()
+    with pytest.raises(InputError, match=r"model has open_clip_config.json but no weights file \(open_clip_model"):
+        load_backend("open_clip", str(folder))
+    save_tiny_open_clip(tmp_path / "other", model_cfg=dict(OPEN_CLIP_CONFIG, embed_dim=8))
+    (tmp_path / "other" / "open_clip_model.safetensors").rename(folder / "open_clip_model.safetensors")
+    with pytest.raises(InputError) as caught:
+        load_backend("open_clip", str(folder))
+    message = str(caught.value)
+    assert message.startswith(f"cannot load the open_clip backend from folder '{folder}': Error(s) in loading")
+    assert "\n" not in message
+
+
+def test_open_clip_without_a_class_token_vit_is_crop_only(tmp_path):
+    vision = dict(OPEN_CLIP_CONFIG["vision_cfg"], pool_type="avg")
+    backend = load_backend(
+        "open_clip", str(save_tiny_open_clip(tmp_path, model_cfg=dict(OPEN_CLIP_CONFIG, vision_cfg=vision)))
+    )
+    assert not backend.has_dense_features
+    assert backend.encode_images(images(2)).shape == (2, OPEN_CLIP_CONFIG["embed_dim"])
+    with pytest.raises(InputError, match="this open_clip model has no dense features .*; it is used through crops"):
+        backend.dense_features(images(1)[0])
 
 
 def _patch_grid(patches: torch.Tensor) -> np.ndarray:
@@ -133,4 +169,22 @@ def test_siglip_dense_features_are_the_pooling_head_applied_to_each_token(tmp_pa
         only_itself = ~torch.eye(tokens.shape[1], dtype=torch.bool)
         attended = head.attention(tokens, tokens, tokens, attn_mask=only_itself)[0]
         expected = attended + head.mlp(head.layernorm(attended))
+    np.testing.assert_allclose(backend.dense_features(image), _patch_grid(expected), atol=1e-5)
+
+
+def test_open_clip_dense_features_are_the_last_attention_restricted_to_each_token(tmp_path):
+    """As for CLIP, computed here by open_clip's own blocks: its intermediates give the last block's
+    input, its attention runs with each token attending only to itself, then ln_post and proj."""
+    backend = load_backend("open_clip", str(save_tiny_open_clip(tmp_path)))
+    image = images(1)[0][:IMAGE_SIZE, :IMAGE_SIZE]
+    visual = backend.model.visual
+    pixels = backend.preprocess(Image.fromarray(image))[None]
+    with torch.no_grad():
+        layers = len(visual.transformer.resblocks)
+        _, (hidden,) = visual.transformer.forward_intermediates(visual._embeds(pixels), indices=[layers - 2])
+        tokens = hidden.shape[1]
+        only_itself = torch.full((tokens, tokens), float("-inf")).fill_diagonal_(0)
+        last = visual.transformer.resblocks[-1]
+        attended = last.attention(last.ln_1(hidden), attn_mask=only_itself)
+        expected = visual.ln_post(attended[:, 1:]) @ visual.proj
     np.testing.assert_allclose(backend.dense_features(image), _patch_grid(expected), atol=1e-5)

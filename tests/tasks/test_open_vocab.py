@@ -8,7 +8,7 @@ import pytest
 from colour_scene import BLUE, GREEN, RED, ColourBackend, colour_scene
 from PIL import Image
 from plyfile import PlyData
-from tiny_models import save_tiny_clip
+from tiny_models import save_tiny_clip, save_tiny_open_clip
 
 from iggt.cli.main import main
 from iggt.errors import InputError
@@ -17,6 +17,7 @@ from iggt.tasks.open_vocab import (
     OpenVocabConfig,
     best_views,
     cell_coverage,
+    instance_crop,
     instance_embeddings,
     parse_vocabulary,
     query,
@@ -82,6 +83,29 @@ def test_crops_label_like_dense_pooling(result):
         segment(result, backend, VOCABULARY, OpenVocabConfig(method="dense"))
 
 
+def test_crops_average_the_best_views_weighted_by_their_scores(result):
+    """Instance 1: red 8 x 8 in view 0 and green 4 x 4 in view 1, both touching the border (halved):
+    scores 32 and 8. The crops grow by 2 and 1 pixels per side (black adds nothing to the mean
+    colour), so view 0's crop also shows 2 x 2 pixels of the blue instance next to it."""
+    crops = instance_embeddings(result, ColourBackend(dense=False), OpenVocabConfig(method="crops"))
+    red_crop = unit(64 * np.array(RED) + 4 * np.array(BLUE))
+    np.testing.assert_allclose(crops[0], unit(32 * red_crop + 8 * np.array(GREEN)), atol=1e-6)
+    best_only = OpenVocabConfig(method="crops", crops_per_instance=1, crop_context=0)
+    np.testing.assert_allclose(instance_embeddings(result, ColourBackend(dense=False), best_only)[0], RED, atol=1e-6)
+
+
+def test_a_crop_keeps_context_around_the_mask_and_tends_to_a_square():
+    image = np.arange(40 * 60 * 3).reshape(40, 60, 3)
+    mask = np.zeros((40, 60), bool)
+    mask[10:18, 20:36] = True  # 8 x 16 box
+    # context 0.25: 2 rows and 4 columns per side -> 12 x 24, widened to a 24 x 24 square
+    np.testing.assert_array_equal(instance_crop(image, mask, 0.25), image[2:26, 16:40])
+    np.testing.assert_array_equal(instance_crop(image, mask, 0.0), image[6:22, 20:36])  # squared, no context
+    corner = np.zeros((40, 60), bool)
+    corner[0:8, 0:8] = True
+    np.testing.assert_array_equal(instance_crop(image, corner, 0.25), image[0:10, 0:10])  # cut at the border
+
+
 def test_query_ranks_instances_by_similarity(result):
     ranking = query(result, ColourBackend(), "something blue")
     assert [instance_id for instance_id, _ in ranking] == [2, 3, 1]
@@ -103,13 +127,22 @@ def clip_folder(tmp_path_factory):
     return save_tiny_clip(tmp_path_factory.mktemp("clip"))
 
 
-def test_segment_command_writes_consistent_maps_points_and_labels(result, clip_folder, tmp_path, capsys):
+@pytest.fixture(scope="module", params=["clip", "open_clip"])
+def dense_backend(request, tmp_path_factory):
+    """(name, folder) of a tiny real backend with dense features."""
+    saver = save_tiny_clip if request.param == "clip" else save_tiny_open_clip
+    return request.param, saver(tmp_path_factory.mktemp(request.param))
+
+
+def test_segment_command_writes_consistent_maps_points_and_labels(result, dense_backend, tmp_path, capsys):
+    name, folder = dense_backend
     out = tmp_path / "segment"
-    argv = ["segment", str(result.folder), "--vocab", "chair,table,sofa", "--backend", "clip"]
-    assert main([*argv, "--backend-path", str(clip_folder), "--other-threshold", "-1", "--out", str(out)]) == 0
+    argv = ["segment", str(result.folder), "--vocab", "chair,table,sofa", "--backend", name]
+    assert main([*argv, "--backend-path", str(folder), "--other-threshold", "-1", "--out", str(out)]) == 0
     assert "Labelled 3 instances" in capsys.readouterr().out
     document = json.loads((out / "labels.json").read_text())
-    assert document["method"] == "dense" and document["vocabulary"] == ["chair", "table", "sofa"]
+    assert document["backend"] == name and document["method"] == "dense"
+    assert document["vocabulary"] == ["chair", "table", "sofa"]
     class_of = {row["id"]: row["class_id"] for row in document["instances"]}
     assert set(class_of) == {1, 2, 3} and set(class_of.values()) <= {1, 2, 3}  # threshold -1: never "other"
     for row in document["instances"]:
@@ -117,7 +150,9 @@ def test_segment_command_writes_consistent_maps_points_and_labels(result, clip_f
         assert [t["score"] for t in row["top"]] == sorted((t["score"] for t in row["top"]), reverse=True)
     assert json.loads((out / "label_table.json").read_text())["4"] == "other"
     for view in range(2):
-        semantic = np.asarray(Image.open(out / "semantic" / f"semantic_{view:03d}.png"))
+        semantic_png = Image.open(out / "semantic" / f"semantic_{view:03d}.png")
+        assert semantic_png.mode.startswith("I;16")  # 16-bit class IDs
+        semantic = np.asarray(semantic_png)
         expected = np.vectorize(lambda i: class_of.get(int(i), 0))(result.instances.labels[view])
         np.testing.assert_array_equal(semantic, expected)
         assert Image.open(out / "semantic" / f"overlay_{view:03d}.png").size == (16, 16)

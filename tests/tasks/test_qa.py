@@ -15,6 +15,7 @@ from iggt.cli.main import main
 from iggt.export.selection import to_uint8
 from iggt.tasks.chat_client import ChatClient, EndpointError, png_bytes, text_part
 from iggt.tasks.highlight import tint
+from iggt.tasks.open_vocab import best_views
 from iggt.tasks.qa import ground_by_text, needs_scene_table, parse_marks, parse_yes_no
 from iggt.tasks.result import load_result
 
@@ -63,6 +64,8 @@ def test_paper_mode_asks_per_instance_with_red_masks(synth_scene, tmp_path, monk
     for number, request in enumerate(server.requests):  # what was sent is what was saved
         saved = json.loads((out / f"request_{number:03d}.json").read_text())
         assert saved["instance_id"] == asked[number] and saved["prompt"] == request.text
+        assert saved["views"] == best_views(result, asked[number], 2)  # the default --views 2
+        assert len(request.images) == len(saved["views"]) >= 1
         for name, image in zip(saved["images"], request.images, strict=True):
             np.testing.assert_array_equal(np.asarray(Image.open(out / name).convert("RGB")), image)
         assert (out / saved["answer_file"]).read_text() in ("Yes.", "No")

@@ -76,3 +76,29 @@ def save_tiny_siglip(folder: Path, seed: int = 0) -> Path:
     SiglipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}).save_pretrained(folder)
     save_tokenizer(folder)
     return folder
+
+
+OPEN_CLIP_CONFIG = dict(
+    embed_dim=PROJECTION,
+    vision_cfg=dict(image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, width=32, layers=2, head_width=8, mlp_ratio=2.0),
+    # vocab_size is that of CLIP's BPE, the tokenizer open_clip uses when the config names none
+    text_cfg=dict(context_length=TEXT_LENGTH, vocab_size=49408, width=32, heads=4, layers=2, mlp_ratio=2.0),
+)
+
+
+def save_tiny_open_clip(folder: Path, seed: int = 0, model_cfg: dict | None = None) -> Path:
+    """A tiny ``open_clip.CLIP`` in the layout of open_clip's hub models: ``open_clip_config.json``
+    (model and preprocessing config) and ``open_clip_model.safetensors``."""
+    import json
+
+    import open_clip
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model_cfg = model_cfg or OPEN_CLIP_CONFIG
+    model = open_clip.CLIP(**model_cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(model.state_dict(), folder / "open_clip_model.safetensors")
+    preprocess_cfg = dict(mean=[0.5, 0.45, 0.4], std=[0.27, 0.26, 0.28])
+    (folder / "open_clip_config.json").write_text(json.dumps(dict(model_cfg=model_cfg, preprocess_cfg=preprocess_cfg)))
+    return folder

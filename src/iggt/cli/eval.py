@@ -58,6 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: iggt-text, the shipped model); an oracle row is always added",
     )
     semantic.add_argument("--vl-device", default="cpu", help="where the image-text backends run (default cpu)")
+    semantic.add_argument(
+        "--scannet-labels",
+        type=Path,
+        metavar="TSV",
+        help="ScanNet-format data: ScanNet's scannetv2-labels.combined.tsv mapping label IDs to NYU40 classes "
+        "(default: that file at the root of --data, if there)",
+    )
+    semantic.add_argument(
+        "--class-names",
+        type=Path,
+        metavar="FILE",
+        help="ScanNet-format data: the label maps' class names, one '<id> <name>' per line",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -77,9 +90,6 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     from iggt.inference.runner import run_model
     from iggt.model.hub import load_model
 
-    scene_dirs, read_scene, data_format = _scene_source(args.data, args.format, args.views)
-    if not scene_dirs:
-        raise InputError(f"no scenes found in {args.data} (format {data_format}); check --data and --format")
     config = BenchmarkConfig(
         tasks=tuple(task.strip() for task in args.tasks.split(",") if task.strip()),
         views=args.views,
@@ -90,6 +100,11 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
         max_points=args.max_points,
         absent_views=args.absent_views,
     )
+    data_format = _data_format(args.data, args.format)
+    classes = _class_table(args, data_format, "semantic" in config.tasks)
+    scene_dirs, read_scene = _scene_source(args.data, data_format, args.views, classes)
+    if not scene_dirs:
+        raise InputError(f"no scenes found in {args.data} (format {data_format}); check --data and --format")
     labellers = _labellers(args.vl_backend, args.vl_device) if "semantic" in config.tasks else {}
     # Arguments (and the image-text backends) are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
@@ -121,6 +136,8 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     )
     if labellers:
         metadata["vl_backends"] = list(labellers)
+    if classes is not None:
+        metadata["class_names"] = classes.source
     with writing_into(args.out):
         write_reports(rows, config.tasks, metadata, args.out)
     print((args.out / "results.md").read_text(), end="")
@@ -160,21 +177,54 @@ def _labellers(specs: list[str] | None, device: str) -> dict:
     return labellers
 
 
-def _scene_source(data: Path, data_format: str, views: int | None):
-    """(scene folders, reader, format name) for the layout of ``data``."""
-    from iggt.eval.ground_truth import select_views
-    from iggt.eval.scannet_reader import is_scannet_scene, list_scannet_scenes, read_scannet_scene
+def _data_format(data: Path, data_format: str) -> str:
+    """``data_format``, or for "auto" "scannet" when ``data`` or a subfolder has color/ and pose/, else "scene"."""
+    from iggt.eval.scannet_reader import is_scannet_scene
 
-    if data_format == "auto":
-        scannet = is_scannet_scene(data) or any(is_scannet_scene(p) for p in data.iterdir() if p.is_dir())
-        data_format = "scannet" if scannet else "scene"
+    if data_format != "auto":
+        return data_format
+    scannet = is_scannet_scene(data) or any(is_scannet_scene(p) for p in data.iterdir() if p.is_dir())
+    return "scannet" if scannet else "scene"
+
+
+def _class_table(args: argparse.Namespace, data_format: str, semantic: bool):
+    """The ClassTable naming ScanNet-format label maps (None where there is none or it is not needed)."""
+    from iggt.eval.scannet_labels import SCANNET_LABEL_TABLE, read_class_names, read_scannet_label_table
+
+    given = [option for option in ("scannet_labels", "class_names") if getattr(args, option) is not None]
+    if len(given) == 2:
+        raise InputError("pass --scannet-labels or --class-names, not both")
+    if given and data_format != "scannet":
+        raise InputError(
+            f"--{given[0].replace('_', '-')} names the classes of ScanNet-format data; "
+            "scene-format scenes carry their own"
+        )
+    if args.class_names is not None:
+        return read_class_names(args.class_names)
+    if args.scannet_labels is not None:
+        return read_scannet_label_table(args.scannet_labels)
+    if data_format != "scannet" or not semantic:
+        return None
+    if (args.data / SCANNET_LABEL_TABLE).is_file():
+        return read_scannet_label_table(args.data / SCANNET_LABEL_TABLE)
+    raise InputError(
+        f"the semantic task needs class names, and ScanNet-format data has none: put {SCANNET_LABEL_TABLE} "
+        f"in {args.data} or pass --scannet-labels TSV or --class-names FILE"
+    )
+
+
+def _scene_source(data: Path, data_format: str, views: int | None, classes):
+    """(scene folders, reader) for ``data`` in ``data_format`` ("scannet" or "scene")."""
+    from iggt.eval.ground_truth import select_views
+    from iggt.eval.scannet_reader import list_scannet_scenes, read_scannet_scene
+
     if data_format == "scannet":
         # Reading only the evaluated frames keeps full ScanNet sequences (thousands of frames) cheap.
-        return list_scannet_scenes(data), lambda folder: read_scannet_scene(folder, views=views), data_format
+        return list_scannet_scenes(data), lambda folder: read_scannet_scene(folder, views=views, classes=classes)
     from iggt.io.scene_format import list_scenes, read_manifest, read_scene
 
     def read_views(folder: Path):
         frames = read_manifest(folder).frames
         return read_scene(folder, frames=[frames[i] for i in select_views(len(frames), views)])
 
-    return list_scenes(data), read_views, data_format
+    return list_scenes(data), read_views

@@ -17,6 +17,10 @@ at the colour resolution: images bilinearly, ID maps by nearest neighbour. The i
 ``intrinsic_depth.txt`` when it exists and the depth defines the resolution (the depth camera's,
 which the depth map belongs to), else ``intrinsic_color.txt`` scaled to the resolution with the
 pixel-centre convention. Depth is divided by ``depth_scale`` (1000: millimetres to metres).
+
+The label maps carry no names; given a :class:`iggt.eval.scannet_labels.ClassTable` (ScanNet's
+``scannetv2-labels.combined.tsv`` or a class-name file), their IDs become its classes and the
+scene gets its class names (every class of the table), which the open-vocabulary rows need.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from PIL import Image
 
 from iggt.errors import SceneFormatError
 from iggt.eval.ground_truth import select_views
+from iggt.eval.scannet_labels import ClassTable
 from iggt.structures.scene import InstanceInfo, Scene
 
 COLOR_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -115,13 +120,16 @@ def _first_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_dir()), None)
 
 
-def read_scannet_scene(folder: Path, views: int | None = None, depth_scale: float = 1000.0) -> Scene:
+def read_scannet_scene(
+    folder: Path, views: int | None = None, depth_scale: float = 1000.0, classes: ClassTable | None = None
+) -> Scene:
     """One ScanNet-style scene folder as a :class:`Scene` (see the module docstring).
 
     Args:
         folder: the scene folder.
         views: read only this many frames, spread evenly over the valid ones (None: all).
         depth_scale: depth units per metre in the depth PNGs.
+        classes: what the label maps' IDs mean (None: the IDs kept, no class names).
     """
     folder = Path(folder)
     if not is_scannet_scene(folder):
@@ -142,10 +150,12 @@ def read_scannet_scene(folder: Path, views: int | None = None, depth_scale: floa
     chosen = select_views(len(stems), views)
     stems = [stems[i] for i in chosen]
     poses = np.stack([camera_to_world[i] for i in chosen])
-    return _assemble(folder, stems, poses, depth_scale)
+    return _assemble(folder, stems, poses, depth_scale, classes)
 
 
-def _assemble(folder: Path, stems: list[str], camera_to_world: np.ndarray, depth_scale: float) -> Scene:
+def _assemble(
+    folder: Path, stems: list[str], camera_to_world: np.ndarray, depth_scale: float, classes: ClassTable | None
+) -> Scene:
     color_paths = [_find_file(folder / "color", stem, COLOR_SUFFIXES) for stem in stems]
     with Image.open(color_paths[0]) as first:
         color_size = (first.height, first.width)
@@ -165,6 +175,8 @@ def _assemble(folder: Path, stems: list[str], camera_to_world: np.ndarray, depth
     )
     instance_ids = _read_id_maps(folder, INSTANCE_DIRS, stems, size)
     class_ids = _read_id_maps(folder, LABEL_DIRS, stems, size)
+    if class_ids is not None and classes is not None:
+        class_ids = classes.apply(class_ids)
     world_to_camera = np.linalg.inv(camera_to_world)[:, :3, :4]
     present = np.unique(instance_ids) if instance_ids is not None else np.zeros(0)
     return Scene(
@@ -176,6 +188,7 @@ def _assemble(folder: Path, stems: list[str], camera_to_world: np.ndarray, depth
         class_ids=class_ids,
         frame_names=stems,
         instances={int(i): InstanceInfo(class_name="object", kind="scan") for i in present if i != 0},
+        class_names=dict(classes.names) if class_ids is not None and classes is not None else {},
         metadata={"source": "scannet", "folder": str(folder)},
     )
 

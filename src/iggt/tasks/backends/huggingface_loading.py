@@ -13,10 +13,12 @@ from pathlib import Path
 
 from iggt.errors import InputError
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+"""What is taken for a hub id when no such folder exists (also by the open_clip backend)."""
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` restricts hub ids to the local cache."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -31,8 +33,8 @@ def load_model_and_processors(backend: str, source: str, model_class: type, devi
         if not (local / "config.json").is_file():
             raise InputError(f"{local} has no config.json; pass a save_pretrained folder for --backend {backend}")
         location, local_only = str(local), True
-    elif _HUB_ID.match(source) and not source.startswith("."):
-        location, local_only = source, _offline()
+    elif HUB_ID.match(source) and not source.startswith("."):
+        location, local_only = source, hub_offline()
     else:
         raise InputError(f"backend folder {source} does not exist; pass --backend-path to a save_pretrained folder")
     try:
