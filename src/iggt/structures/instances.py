@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from iggt.errors import InputError
+from iggt.structures.npz_archive import save_npz
 from iggt.structures.strict_json import finite_or_none, write_strict_json
 
 
@@ -87,15 +88,17 @@ class Instances:
         )
 
     def save(self, path: str | Path) -> None:
-        np.savez_compressed(
+        save_npz(
             path,
-            labels=self.labels,
-            ids=self.ids,
-            pixel_counts=self.pixel_counts,
-            centroids=self.centroids,
-            bbox_min=self.bbox_min,
-            bbox_max=self.bbox_max,
-            mean_features=self.mean_features,
+            {
+                "labels": self.labels,
+                "ids": self.ids,
+                "pixel_counts": self.pixel_counts,
+                "centroids": self.centroids,
+                "bbox_min": self.bbox_min,
+                "bbox_max": self.bbox_max,
+                "mean_features": self.mean_features,
+            },
         )
 
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from iggt.errors import InputError
+from iggt.structures.npz_archive import save_npz
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Predictions:
 
     def save(self, path: str | Path) -> None:
         """Write all arrays to one ``.npz`` (keys are the attribute names)."""
-        np.savez_compressed(path, **{f.name: getattr(self, f.name) for f in fields(self)})
+        save_npz(path, {f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def load(cls, path: str | Path) -> Predictions:
