@@ -136,7 +136,7 @@ def test_summary_says_what_was_done_and_how_to_view_it(scene_folder, tiny, tmp_p
     arguments = [str(scene_folder), "--out", str(out), "--model", str(tiny[1]), "--device", "cpu", "--quiet"]
     assert main(["reconstruct", *arguments, "--formats", "glb", "ply"]) == 0
     summary = capsys.readouterr().out
-    assert f"reconstructed {VIEWS} view(s) at 56x42" in summary and "on cpu (float32)" in summary
+    assert f"reconstructed {VIEWS} view(s) at 56x42" in summary and "on cpu (float32, attention sdpa)" in summary
     assert "scene_instances.glb: open in Blender" in summary and "points.ply: open in MeshLab" in summary
     assert "colmap" not in summary and not (out / "colmap").exists()
     # A second run into the same folder needs --overwrite, and then replaces it.
