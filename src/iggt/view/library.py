@@ -1,0 +1,123 @@
+"""The results a server shows: export folders by ID, each loaded once and kept with its display buffers.
+
+Every answer about a result (scene, points, labels, tracks, queries, downloads) starts from its
+:class:`iggt.tasks.result.SavedResult`; the network is never loaded here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from iggt.errors import InputError
+from iggt.export.npz import PREDICTIONS_FILENAME
+from iggt.tasks.result import SavedResult, load_result
+from iggt.view.scene_buffers import DEFAULT_MAX_DISPLAY_POINTS, SceneDisplay, build_display
+
+RESULT_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+@dataclass
+class LibraryEntry:
+    result_id: str
+    folder: Path
+    origin: str
+    """"opened" (named on the command line or found in the results folder) or "run" (made from the page)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    result: SavedResult | None = None
+    display: SceneDisplay | None = None
+
+
+class ResultLibrary:
+    """Export folders by a short ID derived from their path (the same folder keeps its ID)."""
+
+    def __init__(self, max_display_points: int = DEFAULT_MAX_DISPLAY_POINTS) -> None:
+        self.max_display_points = max_display_points
+        self._entries: dict[str, LibraryEntry] = {}
+        self._lock = threading.Lock()
+
+    def add(self, folder: Path, origin: str = "opened") -> str:
+        """Register an export folder (checked by loading it now) and return its ID."""
+        folder = Path(folder).resolve()
+        result_id = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+        entry = LibraryEntry(result_id, folder, origin)
+        entry.result = load_result(folder)
+        with self._lock:
+            self._entries.setdefault(result_id, entry)
+        return result_id
+
+    def add_children(self, root: Path) -> list[str]:
+        """Register every subfolder of ``root`` that holds a reconstruction; unreadable ones are skipped."""
+        ids = []
+        for folder in sorted(p for p in root.iterdir() if (p / PREDICTIONS_FILENAME).is_file()):
+            try:
+                ids.append(self.add(folder))
+            except InputError:
+                continue
+        return ids
+
+    def listing(self) -> list[dict]:
+        with self._lock:
+            entries = list(self._entries.values())
+        return [
+            {"id": e.result_id, "name": e.folder.name, "origin": e.origin, "views": e.result.num_views,
+             "instances": e.result.instances.num_instances}
+            for e in entries
+        ]
+
+    def entry(self, result_id: str) -> LibraryEntry:
+        with self._lock:
+            entry = self._entries.get(result_id) if RESULT_ID.match(result_id) else None
+        if entry is None:
+            raise InputError(f"no result {result_id!r} on this server; pick one from the list")
+        return entry
+
+    def result(self, result_id: str) -> SavedResult:
+        return self.entry(result_id).result
+
+    def display(self, result_id: str, labels: dict[int, str] | None) -> SceneDisplay:
+        """The decimated display buffers, built on first use (one builder per result at a time)."""
+        entry = self.entry(result_id)
+        with entry.lock:
+            if entry.display is None:
+                entry.display = build_display(entry.result, self.max_display_points, labels)
+            return entry.display
+
+
+def labels_buffer(result: SavedResult) -> bytes:
+    """(S, H, W) instance IDs as little-endian uint32, view after view (the page draws the highlights)."""
+    return np.ascontiguousarray(result.instances.labels, dtype="<u4").tobytes()
+
+
+def exports(result: SavedResult) -> list[dict]:
+    """The downloadable entries of an export folder: its files and (zipped) folders, by name."""
+    rows = []
+    for path in sorted(result.folder.iterdir()):
+        if path.is_file():
+            rows.append({"name": path.name, "kind": "file", "bytes": path.stat().st_size})
+        elif path.is_dir():
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            rows.append({"name": path.name, "kind": "folder", "bytes": size})
+    return rows
+
+
+def export_payload(result: SavedResult, name: str) -> tuple[str, bytes]:
+    """(download file name, bytes) of one listed entry; a folder comes as a zip of its files."""
+    listed = {row["name"]: row["kind"] for row in exports(result)}
+    if name not in listed:
+        raise InputError(f"{result.folder.name} has no export {name!r}; choose one of {sorted(listed)}")
+    path = result.folder / name
+    if listed[name] == "file":
+        return name, path.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            archive.write(file, str(file.relative_to(result.folder)))
+    return f"{name}.zip", buffer.getvalue()
