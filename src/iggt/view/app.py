@@ -12,6 +12,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from PIL import Image
 
@@ -130,7 +131,7 @@ class ViewerApp:
         return Reply.json(exports(self.library.result(result_id)))
 
     def get_download(self, result_id, name, query, body) -> Reply:
-        filename, data = export_payload(self.library.result(result_id), name)
+        filename, data = export_payload(self.library.result(result_id), unquote(name))
         kind = "application/zip" if filename.endswith(".zip") else "application/octet-stream"
         return Reply(200, data, kind, filename)
 

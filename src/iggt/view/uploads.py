@@ -90,15 +90,14 @@ class UploadBatch:
             raise InputError(f"upload {name!r} is empty")
         if size > self.limits.max_file_bytes:
             raise InputError(
-                f"upload {name!r} is {size / 2**20:.1f} MiB; the limit is {self.limits.max_file_bytes / 2**20:.0f} "
-                "MiB per file (iggt serve --max-upload-mb)"
+                f"upload {name!r} is {_size(size)}; the limit is {_size(self.limits.max_file_bytes)} per file "
+                "(iggt serve --max-upload-mb)"
             )
         if len(self.files) >= self.limits.max_files:
             raise InputError(f"upload {name!r} would be file {len(self.files) + 1}; at most {self.limits.max_files} "
                              "files per upload")
         if self.total_bytes + size > self.limits.max_total_bytes:
-            raise InputError(f"upload {name!r} would bring this upload past {self.limits.max_total_bytes / 2**20:.0f}"
-                             " MiB in all")
+            raise InputError(f"upload {name!r} would bring this upload past {_size(self.limits.max_total_bytes)} in all")
 
     def add(self, name: str, data: bytes) -> Path:
         """Store one file's bytes (already size-checked) under a safe name; InputError when refused."""
@@ -122,6 +121,10 @@ class UploadBatch:
         if not self.files:
             raise InputError("the upload holds no files; choose images or a video first")
         return [str(path) for path in self.files]
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count} bytes"
 
 
 class UploadStore:

@@ -1,0 +1,242 @@
+"""The viewer's HTTP API against a real server on 127.0.0.1: results, uploads, hostile names, errors."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import running_server
+from PIL import Image
+
+from iggt.structures import Instances
+from iggt.tasks.result import load_result
+from iggt.view.library import ResultLibrary
+from iggt.view.scene_buffers import build_display
+from iggt.view.server import static_files
+from iggt.view.uploads import UploadLimits
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def call(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    """(status, parsed JSON or raw bytes) of one request."""
+    request = urllib.request.Request(server.url.rstrip("/") + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request) as response:
+            status, data, kind = response.status, response.read(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as error:
+        status, data, kind = error.code, error.read(), error.headers["Content-Type"]
+    return status, json.loads(data) if kind == "application/json" else data
+
+
+def new_batch(server) -> str:
+    return call(server, "POST", "/api/uploads", b"{}")[1]["batch"]
+
+
+@pytest.fixture(scope="module")
+def server(planar, tmp_path_factory):
+    limits = UploadLimits(max_file_bytes=4096, max_files=3, max_total_bytes=10_000)
+    with running_server(tmp_path_factory.mktemp("work"), [planar], limits) as running:
+        yield running
+
+
+def result_id(server) -> str:
+    return call(server, "GET", "/api/results")[1][0]["id"]
+
+
+def test_server_binds_this_machine_and_serves_only_its_own_page(server):
+    assert server.url.startswith("http://127.0.0.1:")
+    status, page = call(server, "GET", "/")
+    assert status == 200 and b"/static/app.js" in page
+    for name, (content, _) in static_files().items():
+        assert not re.search(rb"https?://", content), f"{name} refers to another host; the page must work offline"
+    assert call(server, "GET", "/static/../server.py")[0] == 404
+
+
+def test_scene_points_and_labels_match_the_export_folder(server, planar):
+    result = load_result(planar)
+    rid = result_id(server)
+    status, meta = call(server, "GET", f"/api/results/{rid}/scene")
+    assert status == 200
+    pixels = int(np.prod(result.predictions.depth.shape))
+    assert meta["num_points"] == meta["num_pixels"] == pixels  # small scene: nothing decimated
+    assert [row["id"] for row in meta["instances"]] == result.instances.ids.tolist()
+    assert [row["pixels"] for row in meta["instances"]] == result.instances.pixel_counts.sum(1).tolist()
+    points = call(server, "GET", f"/api/results/{rid}/points.bin")[1]
+    assert len(points) == 23 * pixels
+    offsets = {entry["name"]: entry["offset"] for entry in meta["layout"]}
+    xyz = np.frombuffer(points, "<f4", pixels * 3, offsets["xyz"]).reshape(-1, 3)
+    ids = np.frombuffer(points, "<u4", pixels, offsets["instance_id"])
+    np.testing.assert_array_equal(xyz, result.predictions.world_points.reshape(-1, 3))  # same bytes, same order
+    np.testing.assert_array_equal(ids, result.instances.labels.reshape(-1))
+    labels = np.frombuffer(call(server, "GET", f"/api/results/{rid}/labels.bin")[1], "<u4")
+    np.testing.assert_array_equal(labels.reshape(result.instances.labels.shape), result.instances.labels)
+
+
+def test_display_decimation_leaves_the_export_alone(planar):
+    before = (planar / "points.ply").read_bytes()
+    display = build_display(load_result(planar), max_points=100)
+    assert display.meta["num_points"] == 100 and len(display.points) == 2300
+    assert display.meta["num_pixels"] == 3 * 32 * 48
+    assert (planar / "points.ply").read_bytes() == before
+
+
+def test_downloads_are_the_files_and_folders_of_the_result(server, planar):
+    rid = result_id(server)
+    names = {row["name"]: row["kind"] for row in call(server, "GET", f"/api/results/{rid}/exports")[1]}
+    assert names == {"instances.json": "file", "instances.npz": "file", "masks": "folder", "points.ply": "file",
+                     "predictions.npz": "file"}
+    assert call(server, "GET", f"/api/results/{rid}/download/instances.json")[1] == (planar / "instances.json").read_bytes()
+    archive = zipfile.ZipFile(io.BytesIO(call(server, "GET", f"/api/results/{rid}/download/masks")[1]))
+    assert sorted(archive.namelist()) == sorted(f"masks/{p.name}" for p in (planar / "masks").iterdir())
+    for hostile in ("%2E%2E", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
+        status, reply = call(server, "GET", f"/api/results/{rid}/download/{hostile}")
+        assert status == 400 and "has no export" in reply["error"]
+
+
+def test_track_gives_every_view_a_state(server, planar):
+    rid = result_id(server)
+    status, track = call(server, "GET", f"/api/results/{rid}/track/{load_result(planar).instances.ids[0]}")
+    assert status == 200 and [view["view"] for view in track["views"]] == [0, 1, 2]
+    assert {view["state"] for view in track["views"]} <= {"visible", "occluded", "out_of_frame"}
+    status, reply = call(server, "GET", f"/api/results/{rid}/track/999")
+    assert status == 400 and "no instance with ID 999" in reply["error"]
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [("../../evil.png", "000_evil.png"), ("..%5C..%5Cevil.png", "000_evil.png"), ("a%00b.png", "000_ab.png"),
+     ("%2Fetc%2Fcron.d%2Fjob", "000_job.png"), ("..", "000_upload.png"), ("x" * 3000, "000_" + "x" * 64 + ".png")],
+)
+def test_hostile_upload_names_stay_inside_the_batch_folder(server, name, stored):
+    batch = new_batch(server)
+    status, reply = call(server, "POST", f"/api/uploads/{batch}?name={name}", png_bytes())
+    assert status == 200 and reply["stored"] == stored
+    work = server.app.config.work_dir
+    files = [p for p in work.rglob("*") if p.is_file() and p.suffix == ".png"]
+    assert all(p.parent.parent == work / "uploads" for p in files)
+    assert (work / "uploads" / batch / stored).read_bytes() == png_bytes()
+
+
+def test_bad_uploads_get_a_message_and_the_server_lives_on(server):
+    batch = new_batch(server)
+    status, reply = call(server, "POST", f"/api/uploads/{batch}?name=photo.png", b"<html>not an image</html>")
+    assert status == 400 and reply["error"].startswith("upload 'photo.png': the file is not an image")
+    status, reply = call(server, "POST", f"/api/uploads/{batch}?name=empty.png", b"")
+    assert status == 400 and "'empty.png' is empty" in reply["error"]
+    status, reply = call(server, "POST", "/api/uploads/0123456789abcdef?name=a.png", png_bytes())
+    assert status == 400 and "no upload '0123456789abcdef'" in reply["error"]
+    for index in range(3):
+        assert call(server, "POST", f"/api/uploads/{batch}?name={index}.png", png_bytes())[0] == 200
+    status, reply = call(server, "POST", f"/api/uploads/{batch}?name=3.png", png_bytes())
+    assert status == 400 and "would be file 4; at most 3" in reply["error"]
+    assert call(server, "GET", "/api/results")[0] == 200
+
+
+def test_an_oversized_upload_is_refused_before_its_body_is_read(server):
+    batch = new_batch(server)
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.putrequest("POST", f"/api/uploads/{batch}?name=huge.png")
+    connection.putheader("Content-Length", str(50 * 2**20))  # 50 MiB announced, 16 bytes sent
+    connection.endheaders(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
+    response = connection.getresponse()
+    reply = json.loads(response.read())
+    assert response.status == 400 and "'huge.png' is 50.0 MiB; the limit is 4096 bytes per file" in reply["error"]
+    assert response.getheader("Connection") == "close"
+    connection.close()
+    assert not list((server.app.config.work_dir / "uploads" / batch).iterdir())
+
+
+def test_request_errors_name_the_fix(server):
+    rid = result_id(server)
+    status, reply = call(server, "POST", f"/api/results/{rid}/query", b'{"text": "  "}')
+    assert status == 400 and "needs a non-empty text field 'text'" in reply["error"]
+    status, reply = call(server, "POST", f"/api/results/{rid}/query", b"[1, 2")
+    assert status == 400 and "not a JSON object" in reply["error"]
+    status, reply = call(server, "POST", "/api/jobs", b'{"source": "camera"}')
+    assert status == 400 and "unknown source 'camera'" in reply["error"]
+    status, reply = call(server, "POST", "/api/jobs", b'{"source": "example"}')
+    assert status == 400 and "no example scene" in reply["error"]
+    status, reply = call(server, "GET", "/api/results/abcdefabcdef/scene")
+    assert status == 400 and "no result 'abcdefabcdef'" in reply["error"]
+    assert call(server, "GET", "/api/nothing")[0] == 404
+
+
+def test_a_broken_upload_fails_its_run_with_a_message(server):
+    batch = new_batch(server)
+    corrupt = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200  # a PNG signature, then nothing an image reader accepts
+    assert call(server, "POST", f"/api/uploads/{batch}?name=broken.png", corrupt)[0] == 200
+    job = call(server, "POST", "/api/jobs", json.dumps({"source": "upload", "batch": batch}).encode())[1]
+    deadline = time.monotonic() + 60
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = call(server, "GET", f"/api/jobs/{job['job']}")[1]
+    assert job["state"] == "failed" and "broken.png" in job["error"]
+    assert call(server, "GET", "/api/results")[0] == 200
+
+
+def test_showing_a_result_never_imports_the_model(planar):
+    script = (
+        "import sys; from iggt.view.library import ResultLibrary; from iggt.tasks.tracking import track_instance\n"
+        f"library = ResultLibrary(); rid = library.add({str(planar)!r}); library.display(rid, None)\n"
+        "track_instance(library.result(rid), int(library.result(rid).instances.ids[0]))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('iggt.model', 'iggt.inference'))))"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert output.stdout.strip() == "[]"
+
+
+def test_library_refuses_a_folder_that_is_no_result(tmp_path):
+    with pytest.raises(Exception, match="has no predictions.npz or instances.npz"):
+        ResultLibrary().add(tmp_path)
+
+
+def test_cli_serve_prints_its_address_and_stops_on_sigterm(planar):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iggt.cli.main", "serve", str(planar), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        with urllib.request.urlopen(url + "api/results") as response:
+            assert [row["name"] for row in json.loads(response.read())] == [planar.name]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 143
+        assert "stopped" in process.stdout.read()
+    finally:
+        process.kill() if process.poll() is None else None
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "api/results", timeout=2)
+
+
+def test_cli_serve_refuses_bad_options(planar):
+    output = subprocess.run([sys.executable, "-m", "iggt.cli.main", "serve", "--port", "70000"],
+                            capture_output=True, text=True)
+    assert output.returncode == 2
+    assert output.stderr.strip() == "iggt serve: error: --port 70000 is not a port; use 0..65535 (0 picks a free one)"
+
+
+def test_saved_instances_round_trip_through_the_download(server, planar, tmp_path):
+    rid = result_id(server)
+    (tmp_path / "instances.npz").write_bytes(call(server, "GET", f"/api/results/{rid}/download/instances.npz")[1])
+    np.testing.assert_array_equal(Instances.load(tmp_path / "instances.npz").labels, load_result(planar).instances.labels)
