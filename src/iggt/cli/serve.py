@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check(args)  # before the imports below: a typo costs no wait
     from iggt.cli.reconstruct import EXAMPLE_SCENE
     from iggt.model.hub import DEFAULT_MODEL
     from iggt.view.app import ViewerApp, ViewerConfig
@@ -42,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from iggt.view.server import start_server, stop_server
     from iggt.view.uploads import UploadLimits
 
-    _check(args)
     work_dir = Path(tempfile.mkdtemp(prefix="iggt-serve-"))
     try:
         config = ViewerConfig(
