@@ -17,6 +17,7 @@ from browser import launch
 from conftest import EXAMPLE_SCENE, running_server
 from PIL import Image
 
+from iggt.io.images import views_to_keep
 from iggt.structures import Instances
 from iggt.tasks.backends import load_backend
 from iggt.tasks.open_vocab import query
@@ -25,6 +26,8 @@ from iggt.tasks.tracking import track_instance
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (pip install -e .[view])")
 RUN_TIMEOUT_MS = 240_000
+MAX_FRAMES = 4
+"""Page runs use 4 of the example's 8 views (as `iggt serve --max-frames 4`): half the test's time."""
 UPLOADED = sorted((EXAMPLE_SCENE / "images").iterdir())[:2]
 BACKGROUND = np.array([13, 13, 15])
 
@@ -38,7 +41,7 @@ def screenshots(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("work"), [], example=EXAMPLE_SCENE) as running:
+    with running_server(tmp_path_factory.mktemp("work"), [], example=EXAMPLE_SCENE, max_frames=MAX_FRAMES) as running:
         yield running
 
 
@@ -85,7 +88,8 @@ def test_two_tabs_running_at_once_keep_their_own_results(server, tabs):
     example, upload = tabs
     a, b = page_state(example), page_state(upload)
     assert a["id"] != b["id"]
-    assert a["views"] == [path.name for path in sorted((EXAMPLE_SCENE / "images").iterdir())]
+    names = [path.name for path in sorted((EXAMPLE_SCENE / "images").iterdir())]
+    assert a["views"] == [names[i] for i in views_to_keep(len(names), MAX_FRAMES)[0]]
     assert b["views"] == [f"{index:03d}_{path.stem}.png" for index, path in enumerate(UPLOADED)]
     for page, count in ((example, len(a["views"])), (upload, 2)):
         summary = json.loads((folder_of(server, page) / "reconstruction.json").read_text())
@@ -159,8 +163,9 @@ def test_the_list_and_the_input_views_select_too(server, tabs, screenshots):
     smallest = int(instances.ids[np.argmin(instances.pixel_counts.sum(1))])
     page.click(f"#instance-table tr[data-id='{smallest}']")
     check_selection_matches_files(page, folder, smallest)
-    # a pixel of the second instance in view 0, clicked on the view's canvas (one CSS pixel per image pixel)
-    wanted = int(instances.ids[1])
+    # a pixel of view 0's largest instance other than the one selected, clicked on the view's canvas
+    shown = np.where(instances.ids == smallest, -1, instances.pixel_counts[:, 0])
+    wanted = int(instances.ids[np.argmax(shown)])
     rows, columns = np.nonzero(instances.labels[0] == wanted)
     pixel = len(rows) // 2
     canvas = page.locator("figure[data-view='0'] canvas")

@@ -87,6 +87,9 @@ def test_scene_points_and_labels_match_the_export_folder(server, planar):
     ids = np.frombuffer(points, "<u4", pixels, offsets["instance_id"])
     np.testing.assert_array_equal(xyz, result.predictions.world_points.reshape(-1, 3))  # same bytes, same order
     np.testing.assert_array_equal(ids, result.instances.labels.reshape(-1))
+    images = np.frombuffer(call(server, "GET", f"/api/results/{rid}/images.bin")[1], np.uint8)
+    np.testing.assert_array_equal(images.reshape(result.predictions.images.shape),
+                                  np.round(result.predictions.images * 255))
     labels = np.frombuffer(call(server, "GET", f"/api/results/{rid}/labels.bin")[1], "<u4")
     np.testing.assert_array_equal(labels.reshape(result.instances.labels.shape), result.instances.labels)
 

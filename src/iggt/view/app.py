@@ -6,7 +6,6 @@ Each route takes the path's groups, the query and the body, and returns a :class
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
@@ -14,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from PIL import Image
-
 from iggt.errors import InputError
-from iggt.export.selection import to_uint8
 from iggt.view.jobs import JobRunner, JobSettings
-from iggt.view.library import ResultLibrary, export_payload, exports, labels_buffer
+from iggt.view.library import ResultLibrary, export_payload, exports, images_buffer, labels_buffer
+from iggt.view.scene_buffers import DEFAULT_MAX_DISPLAY_POINTS
 from iggt.view.uploads import UploadLimits, UploadStore
 
 MAX_JSON_BYTES = 64 * 1024
@@ -47,7 +44,7 @@ class ViewerConfig:
     jobs: JobSettings
     example_scene: Path | None = None
     limits: UploadLimits = UploadLimits()
-    max_display_points: int = 1_000_000
+    max_display_points: int = DEFAULT_MAX_DISPLAY_POINTS
     backend: str | None = None
     backend_path: str | None = None
     endpoint: str | None = None
@@ -73,7 +70,7 @@ class ViewerApp:
             ("GET", r"/api/results/(\w+)/scene", self.get_scene),
             ("GET", r"/api/results/(\w+)/points\.bin", self.get_points),
             ("GET", r"/api/results/(\w+)/labels\.bin", self.get_labels),
-            ("GET", r"/api/results/(\w+)/views/(\d+)\.png", self.get_view_image),
+            ("GET", r"/api/results/(\w+)/images\.bin", self.get_images),
             ("GET", r"/api/results/(\w+)/track/(\d+)", self.get_track),
             ("GET", r"/api/results/(\w+)/exports", self.get_exports),
             ("GET", r"/api/results/(\w+)/download/([^/]+)", self.get_download),
@@ -114,12 +111,8 @@ class ViewerApp:
     def get_labels(self, result_id, query, body) -> Reply:
         return Reply(200, labels_buffer(self.library.result(result_id)), "application/octet-stream")
 
-    def get_view_image(self, result_id, view, query, body) -> Reply:
-        result = self.library.result(result_id)
-        result.check_view(int(view))
-        png = io.BytesIO()
-        Image.fromarray(to_uint8(result.predictions.images[int(view)])).save(png, format="PNG")
-        return Reply(200, png.getvalue(), "image/png")
+    def get_images(self, result_id, query, body) -> Reply:
+        return Reply(200, images_buffer(self.library.result(result_id)), "application/octet-stream")
 
     def get_track(self, result_id, instance_id, query, body) -> Reply:
         from iggt.tasks.tracking import track_instance

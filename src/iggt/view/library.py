@@ -18,6 +18,7 @@ import numpy as np
 
 from iggt.errors import InputError
 from iggt.export.npz import PREDICTIONS_FILENAME
+from iggt.export.selection import to_uint8
 from iggt.tasks.result import SavedResult, load_result
 from iggt.view.scene_buffers import DEFAULT_MAX_DISPLAY_POINTS, SceneDisplay, build_display
 
@@ -50,8 +51,19 @@ class ResultLibrary:
         entry = LibraryEntry(result_id, folder, origin)
         entry.result = load_result(folder)
         with self._lock:
+            known = result_id in self._entries
             self._entries.setdefault(result_id, entry)
+        if not known:  # build the display buffers now, so the page finds them ready
+            threading.Thread(target=self._prepare, args=(result_id,), daemon=True).start()
         return result_id
+
+    def _prepare(self, result_id: str) -> None:
+        from iggt.tasks.open_vocab_output import saved_labels
+
+        try:
+            self.display(result_id, saved_labels(self.result(result_id)))
+        except Exception:  # the page's own request builds it again and reports the error
+            self.entry(result_id).display = None
 
     def add_children(self, root: Path) -> list[str]:
         """Register every subfolder of ``root`` that holds a reconstruction; unreadable ones are skipped."""
@@ -94,6 +106,11 @@ class ResultLibrary:
 def labels_buffer(result: SavedResult) -> bytes:
     """(S, H, W) instance IDs as little-endian uint32, view after view (the page draws the highlights)."""
     return np.ascontiguousarray(result.instances.labels, dtype="<u4").tobytes()
+
+
+def images_buffer(result: SavedResult) -> bytes:
+    """(S, H, W, 3) input views as uint8 RGB, view after view (one request instead of S image files)."""
+    return to_uint8(result.predictions.images).tobytes()
 
 
 def exports(result: SavedResult) -> list[dict]:

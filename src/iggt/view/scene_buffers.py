@@ -29,7 +29,7 @@ from iggt.export.options import ExportOptions
 from iggt.export.selection import select_points
 from iggt.tasks.result import SavedResult
 
-DEFAULT_MAX_DISPLAY_POINTS = 1_000_000
+DEFAULT_MAX_DISPLAY_POINTS = 500_000
 """Most points drawn; more are decimated for display only."""
 LAYOUT = (("xyz", "float32", 3), ("instance_id", "uint32", 1), ("rgb", "uint8", 3), ("pca", "uint8", 3),
           ("confidence_rank", "uint8", 1))

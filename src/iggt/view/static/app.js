@@ -36,21 +36,26 @@ async function openResult(resultId) {
   const started = performance.now();
   document.body.dataset.ready = "";
   showMessage("");
-  const [meta, points, labels] = await Promise.all([
-    json(`/api/results/${resultId}/scene`),
-    api(`/api/results/${resultId}/points.bin`).then((r) => r.arrayBuffer()),
-    api(`/api/results/${resultId}/labels.bin`).then((r) => r.arrayBuffer()),
+  const binary = (name) => api(`/api/results/${resultId}/${name}`).then((r) => r.arrayBuffer());
+  const [meta, points, labels, images, downloads] = await Promise.all([
+    json(`/api/results/${resultId}/scene`), binary("points.bin"), binary("labels.bin"), binary("images.bin"),
+    json(`/api/results/${resultId}/exports`),
   ]);
-  Object.assign(state, { resultId, meta, points, labels: new Uint32Array(labels), selected: 0, scores: {} });
+  const timings = window.iggtViewer.timings;
+  timings.fetch_ms = performance.now() - started;
+  Object.assign(state, { resultId, meta, points, labels: new Uint32Array(labels), images: new Uint8Array(images), selected: 0, scores: {} });
   renderer.selected = 0;
   renderer.setScene(meta, points);
+  renderer.gl.finish();
+  timings.first_frame_ms = performance.now() - started;
   $("#point-count").textContent = `${meta.num_points.toLocaleString()} of ${meta.num_pixels.toLocaleString()} pixels drawn`;
   $("#result-select").value = resultId;
   buildInstanceTable();
-  await buildViews();
-  await buildDownloads();
-  renderer.gl.finish();
-  window.iggtViewer.timings.open_ms = performance.now() - started;
+  buildViews();
+  timings.views_ms = performance.now() - started;
+  buildDownloads(downloads);
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));  // shown on screen
+  timings.open_ms = performance.now() - started;
   document.body.dataset.ready = resultId;
 }
 
@@ -63,7 +68,7 @@ function buildInstanceTable() {
     tr.dataset.views = row.views.join(",");
     const score = state.scores[row.id];
     const cells = [`<span class="swatch" style="background: rgb(${row.colour.join(",")})"></span>`, row.id,
-      row.label || "", row.pixels, row.views.join(" "), score === undefined ? "" : score.toFixed(3)];
+      "", row.pixels, row.views.join(" "), score === undefined ? "" : score.toFixed(3)];
     tr.innerHTML = cells.map((cell) => `<td>${cell}</td>`).join("");
     tr.children[2].textContent = row.label || "";  // labels are text, never markup
     tr.addEventListener("click", () => select(row.id));
@@ -75,15 +80,10 @@ function buildInstanceTable() {
   }
 }
 
-async function buildViews() {
+function buildViews() {
   const container = $("#views");
   container.replaceChildren();
   const [height, width] = state.meta.image_size;
-  state.images = await Promise.all(state.meta.views.map((view, index) => new Promise((resolve, reject) => {
-    const image = new Image();
-    image.onload = () => resolve(image); image.onerror = () => reject(new Error(`view ${index} did not load`));
-    image.src = `/api/results/${state.resultId}/views/${index}.png`;
-  })));
   state.meta.views.forEach((view, index) => {
     const figure = document.createElement("figure");
     figure.dataset.view = index;
@@ -105,11 +105,13 @@ async function buildViews() {
 
 function drawView(index) {
   const figure = document.querySelector(`figure[data-view="${index}"]`), canvas = figure.querySelector("canvas");
-  const context = canvas.getContext("2d"), [height, width] = state.meta.image_size;
-  context.drawImage(state.images[index], 0, 0);
+  const context = canvas.getContext("2d"), [height, width] = state.meta.image_size, offset = index * width * height;
+  const pixels = context.createImageData(width, height), data = pixels.data, rgb = state.images;
+  for (let p = 0; p < width * height; p++) {
+    data[4 * p] = rgb[3 * (offset + p)]; data[4 * p + 1] = rgb[3 * (offset + p) + 1]; data[4 * p + 2] = rgb[3 * (offset + p) + 2]; data[4 * p + 3] = 255;
+  }
   let highlighted = 0;
   if (state.selected) {
-    const pixels = context.getImageData(0, 0, width, height), data = pixels.data, offset = index * width * height;
     const colour = state.meta.instances.find((row) => row.id === state.selected).colour;
     for (let p = 0; p < width * height; p++) {
       if (state.labels[offset + p] === state.selected) {
@@ -119,8 +121,8 @@ function drawView(index) {
         for (let c = 0; c < 3; c++) data[4 * p + c] *= 0.35;
       }
     }
-    context.putImageData(pixels, 0, 0);
   }
+  context.putImageData(pixels, 0, 0);
   figure.dataset.highlightPixels = highlighted;
 }
 
@@ -148,8 +150,8 @@ async function select(id) {
   document.body.dataset.track = id;
 }
 
-async function buildDownloads() {
-  const list = $("#downloads"), rows = await json(`/api/results/${state.resultId}/exports`);
+function buildDownloads(rows) {
+  const list = $("#downloads");
   list.replaceChildren();
   for (const row of rows) {
     const link = document.createElement("a");
@@ -189,7 +191,12 @@ async function uploadAndRun() {
   const { batch } = await postJson("/api/uploads", {});
   for (const [index, file] of files.entries()) {
     $("#job-status").textContent = `uploading ${index + 1}/${files.length}`;
-    await api(`/api/uploads/${batch}?name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
+    try {
+      await api(`/api/uploads/${batch}?name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
+    } catch (error) {
+      $("#job-status").textContent = "upload refused";
+      throw error;
+    }
   }
   await runJob({ source: "upload", batch });
 }

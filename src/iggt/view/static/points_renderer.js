@@ -68,7 +68,7 @@ function multiply(a, b) {
 class PointsRenderer {
   constructor(canvas) {
     this.canvas = canvas;
-    const gl = canvas.getContext("webgl2", { antialias: false, preserveDrawingBuffer: true });
+    const gl = canvas.getContext("webgl2", { antialias: false });
     if (!gl) throw new Error("this browser has no WebGL2; the 3D view needs it");
     this.gl = gl;
     this.pointProgram = compile(gl, POINT_VS, POINT_FS);
