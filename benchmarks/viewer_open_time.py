@@ -12,8 +12,9 @@ The result is made up (tests/view/planar_result.py: a wall seen by 20 cameras at
 - open (warm): the same page loaded again, the buffers already built;
 - the page's own measure (``iggtViewer.timings.open_ms``: its fetches, upload to WebGL, first draw).
 
-Usage: python benchmarks/viewer_open_time.py [--views 20] [--repeats 3]
-Prints a table and writes benchmarks/results/viewer_open_time_cpu.json.
+Usage: python benchmarks/viewer_open_time.py [--views 20] [--repeats 3] [--max-points N]
+Prints a table and writes benchmarks/results/viewer_open_time_cpu.json (``_drawn<N>`` added
+when --max-points is not the default).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from planar_result import planar_result  # noqa: E402
 
 from iggt.view.app import ViewerApp, ViewerConfig  # noqa: E402
 from iggt.view.jobs import JobSettings  # noqa: E402
+from iggt.view.scene_buffers import DEFAULT_MAX_DISPLAY_POINTS  # noqa: E402
 from iggt.view.server import start_server, stop_server  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,14 +49,21 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=20)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-points", type=int, default=DEFAULT_MAX_DISPLAY_POINTS, help="points drawn (decimation)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="iggt-viewer-bench-") as scratch:
         scratch = Path(scratch)
         folder = planar_result(scratch / "result", args.views, args.size, args.size, block=28, formats=("npz",))
-        app = ViewerApp(ViewerConfig(work_dir=scratch / "work", results_dir=scratch / "work" / "results",
-                                     jobs=JobSettings("iggt-small", "cpu")))
+        app = ViewerApp(
+            ViewerConfig(
+                work_dir=scratch / "work",
+                results_dir=scratch / "work" / "results",
+                jobs=JobSettings("iggt-small", "cpu"),
+                max_display_points=args.max_points,
+            )
+        )
         server = start_server(app)
         rows = []
         try:
@@ -72,39 +81,52 @@ def main() -> None:
                     page.wait_for_selector(f"body[data-ready='{result_id}']", timeout=60_000)
                     seconds = time.perf_counter() - start
                     page_timings = page.evaluate("iggtViewer.timings")
-                    rows.append({"trial": "cold" if repeat == 0 else "warm", "open_s": round(seconds, 3),
-                                 **{f"page_{k[:-3]}_s": round(v / 1000, 3) for k, v in page_timings.items()}})
-                points = page.evaluate("iggtViewer.state.meta.num_points")
+                    rows.append(
+                        {
+                            "trial": "cold" if repeat == 0 else "warm",
+                            "open_s": round(seconds, 3),
+                            **{f"page_{k[:-3]}_s": round(v / 1000, 3) for k, v in page_timings.items()},
+                        }
+                    )
+                points = page.evaluate("[iggtViewer.state.meta.num_points, iggtViewer.state.meta.num_pixels]")
+                browser_version = page.evaluate("navigator.userAgent")
                 context.close()
         finally:
             stop_server(server)
-    report(args, read_s, points, rows)
+    report(args, read_s, points, rows, browser_version)
 
 
-def report(args, read_s: float, points: int, rows: list[dict]) -> None:
-    print(f"{points:,} points ({args.views} views of {args.size} x {args.size}); read {read_s:.2f} s")
+def report(args, read_s: float, points: list[int], rows: list[dict], browser_version: str) -> None:
+    drawn, total = points
+    print(f"{total:,} points ({args.views} views of {args.size} x {args.size}), {drawn:,} drawn; read {read_s:.2f} s")
     columns = ["open_s", "page_fetch_s", "page_first_frame_s", "page_views_s", "page_open_s"]
     print(f"{'trial':<6} " + " ".join(f"{c:>18}" for c in columns))
     for row in rows:
         print(f"{row['trial']:<6} " + " ".join(f"{row[c]:>18.2f}" for c in columns))
     cold = rows[0]["open_s"]
     print(f"cold open {cold:.2f} s, read + cold open {read_s + cold:.2f} s (budget {BUDGET_S:.0f} s)")
-    import playwright
+    from importlib.metadata import version
 
     RESULTS.mkdir(exist_ok=True)
     record = {
         "benchmark": "viewer_open_time",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "playwright": getattr(playwright, "__version__", "unknown"), "browser": "Debian chromium"},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "playwright": version("playwright"),
+            "browser": browser_version,
+        },
         "renderer": "WebGL2 on SwiftShader (software)",
-        "points": points,
+        "result_points": total,
+        "drawn_points": drawn,
         "read_s": round(read_s, 3),
         "trials": rows,
         "budget_s": BUDGET_S,
     }
-    path = RESULTS / "viewer_open_time_cpu.json"
+    suffix = "" if args.max_points == DEFAULT_MAX_DISPLAY_POINTS else f"_drawn{args.max_points}"
+    path = RESULTS / f"viewer_open_time_cpu{suffix}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -13,8 +13,14 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 
 
@@ -23,6 +29,10 @@ def launch(playwright, profile: Path):
     if not CHROMIUM.is_file() and not shutil.which("chromium"):
         pytest.skip("Debian's chromium is not installed; `make test` installs it (apt-get install chromium)")
     return playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
-        viewport={"width": 1400, "height": 1000}, accept_downloads=True,
+        str(profile),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=FLAGS,
+        viewport={"width": 1400, "height": 1000},
+        accept_downloads=True,
     )

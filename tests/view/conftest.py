@@ -23,11 +23,21 @@ def planar(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def running_server(work_dir: Path, results: list[Path], limits: UploadLimits = UploadLimits(),
-                   example: Path | None = None, max_frames: int | None = None) -> Iterator[ViewerServer]:
+def running_server(
+    work_dir: Path,
+    results: list[Path],
+    limits: UploadLimits | None = None,
+    example: Path | None = None,
+    max_frames: int | None = None,
+) -> Iterator[ViewerServer]:
     """A server of the shipped model on the CPU, with ``results`` opened, stopped on exit."""
-    config = ViewerConfig(work_dir=work_dir, results_dir=work_dir / "results", example_scene=example,
-                          jobs=JobSettings("iggt-small", "cpu", max_frames=max_frames), limits=limits)
+    config = ViewerConfig(
+        work_dir=work_dir,
+        results_dir=work_dir / "results",
+        example_scene=example,
+        jobs=JobSettings("iggt-small", "cpu", max_frames=max_frames),
+        limits=limits or UploadLimits(),
+    )
     app = ViewerApp(config)
     for folder in results:
         app.library.add(folder)

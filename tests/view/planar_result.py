@@ -21,17 +21,27 @@ WALL_DEPTH = 2.0
 CAMERA_STEP = 0.1
 
 
-def planar_result(folder: Path, views: int = 3, height: int = 32, width: int = 48, block: int = 8,
-                  formats: tuple[str, ...] = ("npz", "json", "masks", "ply")) -> Path:
+def planar_result(
+    folder: Path,
+    views: int = 3,
+    height: int = 32,
+    width: int = 48,
+    block: int = 8,
+    formats: tuple[str, ...] = ("npz", "json", "masks", "ply"),
+) -> Path:
     """Write the scene to ``folder`` (which must not exist or be empty) and return it."""
     rng = np.random.default_rng(0)
     intrinsic = np.tile(np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32), (views, 1, 1))
     extrinsic = np.tile(np.eye(3, 4, dtype=np.float32), (views, 1, 1))
     extrinsic[:, 0, 3] = -CAMERA_STEP * np.arange(views)  # camera s stands at x = 0.1 s
     depth = np.full((views, height, width), WALL_DEPTH, np.float32)
-    points = depth_to_world_points(
-        torch.from_numpy(depth).double(), torch.from_numpy(intrinsic).double(), torch.from_numpy(extrinsic).double()
-    ).float().numpy()
+    points = (
+        depth_to_world_points(
+            torch.from_numpy(depth).double(), torch.from_numpy(intrinsic).double(), torch.from_numpy(extrinsic).double()
+        )
+        .float()
+        .numpy()
+    )
     rows, columns = np.mgrid[:height, :width]
     blocks_per_row = width // block
     labels = np.stack([1 + (rows // block) * blocks_per_row + (columns + 2 * s) // block for s in range(views)])
@@ -45,8 +55,14 @@ def planar_result(folder: Path, views: int = 3, height: int = 32, width: int = 4
     images = np.stack([*shade, 0.3 + 0.4 * (labels % 2)], -1).astype(np.float32)
     confidence = 1 + rng.random((views, height, width)).astype(np.float32)
     predictions = Predictions(
-        images=images, extrinsic=extrinsic, intrinsic=intrinsic, depth=depth, depth_conf=confidence,
-        world_points=points, world_points_conf=confidence, instance_feat=features,
+        images=images,
+        extrinsic=extrinsic,
+        intrinsic=intrinsic,
+        depth=depth,
+        depth_conf=confidence,
+        world_points=points,
+        world_points_conf=confidence,
+        instance_feat=features,
         pose_enc=np.zeros((views, 9), np.float32),
     )
     instances = lift_instances(labels.astype(np.int32), points, confidence, features)

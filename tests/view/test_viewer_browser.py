@@ -14,17 +14,20 @@ import json
 import numpy as np
 import pytest
 from browser import launch
-from conftest import EXAMPLE_SCENE, running_server
 from PIL import Image
 
+from conftest import EXAMPLE_SCENE, running_server
 from iggt.io.images import views_to_keep
 from iggt.structures import Instances
 from iggt.tasks.backends import load_backend
 from iggt.tasks.open_vocab import query
+from iggt.tasks.qa import ground_by_text
 from iggt.tasks.result import load_result
 from iggt.tasks.tracking import track_instance
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (pip install -e .[view])")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the browser tests need playwright (pip install -e .[view])"
+)
 RUN_TIMEOUT_MS = 240_000
 MAX_FRAMES = 4
 """Page runs use 4 of the example's 8 views (as `iggt serve --max-frames 4`): half the test's time."""
@@ -76,8 +79,10 @@ def tabs(server, browser, screenshots):
 
 
 def page_state(page) -> dict:
-    return page.evaluate("({id: iggtViewer.state.resultId, views: iggtViewer.state.meta.views.map(v => v.name),"
-                         " selected: iggtViewer.state.selected})")
+    return page.evaluate(
+        "({id: iggtViewer.state.resultId, views: iggtViewer.state.meta.views.map(v => v.name),"
+        " selected: iggtViewer.state.selected})"
+    )
 
 
 def folder_of(server, page):
@@ -136,7 +141,9 @@ FIND_TARGET = """() => {
     const id = owner[y * w + x];
     if (!id) continue;
     let same = true;
-    for (let dy = -6; dy <= 6 && same; dy++) for (let dx = -6; dx <= 6; dx++) if (owner[(y + dy) * w + x + dx] !== id) { same = false; break; }
+    for (let dy = -6; dy <= 6 && same; dy++) for (let dx = -6; dx <= 6; dx++) {
+      if (owner[(y + dy) * w + x + dx] !== id) { same = false; break; }
+    }
     if (same) { size[id] = (size[id] || 0) + 1; spot[id] = [x + 0.5, y + 0.5]; }
   }
   const best = Object.keys(size).sort((a, b) => size[b] - size[a]);
@@ -171,8 +178,9 @@ def test_the_list_and_the_input_views_select_too(server, tabs, screenshots):
     canvas = page.locator("figure[data-view='0'] canvas")
     box = canvas.bounding_box()
     height, width = instances.labels.shape[1:]
-    canvas.click(position={"x": (columns[pixel] + 0.5) * box["width"] / width,
-                           "y": (rows[pixel] + 0.5) * box["height"] / height})
+    canvas.click(
+        position={"x": (columns[pixel] + 0.5) * box["width"] / width, "y": (rows[pixel] + 0.5) * box["height"] / height}
+    )
     check_selection_matches_files(page, folder, wanted)
     page.screenshot(path=screenshots / "picked_in_view.png")
 
@@ -244,3 +252,13 @@ def test_a_bad_upload_shows_a_message_and_the_page_keeps_working(server, tabs, s
     page.screenshot(path=screenshots / "bad_upload.png")
     page.select_option("#result-select", page_state(tabs[0])["id"])
     page.wait_for_selector(f"body[data-ready='{page_state(tabs[0])['id']}']")
+
+
+def test_a_question_without_an_endpoint_is_grounded_like_iggt_ask(server, tabs):
+    page, question = tabs[0], "where is the cabinet?"
+    page.fill("#ask-text", question)
+    page.press("#ask-text", "Enter")
+    page.wait_for_function("document.querySelector('#answer').textContent.startsWith('answer (text_query)')")
+    expected = ground_by_text(load_result(folder_of(server, page)), load_backend(), question)
+    assert page.inner_text("#answer").startswith(f"answer (text_query): instances {expected.instance_ids[0]}.")
+    check_selection_matches_files(page, folder_of(server, page), expected.instance_ids[0])

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import running_server
 from PIL import Image
 
+from conftest import running_server
 from iggt.structures import Instances
 from iggt.tasks.result import load_result
 from iggt.view.library import ResultLibrary
@@ -88,8 +88,9 @@ def test_scene_points_and_labels_match_the_export_folder(server, planar):
     np.testing.assert_array_equal(xyz, result.predictions.world_points.reshape(-1, 3))  # same bytes, same order
     np.testing.assert_array_equal(ids, result.instances.labels.reshape(-1))
     images = np.frombuffer(call(server, "GET", f"/api/results/{rid}/images.bin")[1], np.uint8)
-    np.testing.assert_array_equal(images.reshape(result.predictions.images.shape),
-                                  np.round(result.predictions.images * 255))
+    np.testing.assert_array_equal(
+        images.reshape(result.predictions.images.shape), np.round(result.predictions.images * 255)
+    )
     labels = np.frombuffer(call(server, "GET", f"/api/results/{rid}/labels.bin")[1], "<u4")
     np.testing.assert_array_equal(labels.reshape(result.instances.labels.shape), result.instances.labels)
 
@@ -105,9 +106,17 @@ def test_display_decimation_leaves_the_export_alone(planar):
 def test_downloads_are_the_files_and_folders_of_the_result(server, planar):
     rid = result_id(server)
     names = {row["name"]: row["kind"] for row in call(server, "GET", f"/api/results/{rid}/exports")[1]}
-    assert names == {"instances.json": "file", "instances.npz": "file", "masks": "folder", "points.ply": "file",
-                     "predictions.npz": "file"}
-    assert call(server, "GET", f"/api/results/{rid}/download/instances.json")[1] == (planar / "instances.json").read_bytes()
+    assert names == {
+        "instances.json": "file",
+        "instances.npz": "file",
+        "masks": "folder",
+        "points.ply": "file",
+        "predictions.npz": "file",
+    }
+    assert (
+        call(server, "GET", f"/api/results/{rid}/download/instances.json")[1]
+        == (planar / "instances.json").read_bytes()
+    )
     archive = zipfile.ZipFile(io.BytesIO(call(server, "GET", f"/api/results/{rid}/download/masks")[1]))
     assert sorted(archive.namelist()) == sorted(f"masks/{p.name}" for p in (planar / "masks").iterdir())
     for hostile in ("%2E%2E", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
@@ -126,8 +135,14 @@ def test_track_gives_every_view_a_state(server, planar):
 
 @pytest.mark.parametrize(
     ("name", "stored"),
-    [("../../evil.png", "000_evil.png"), ("..%5C..%5Cevil.png", "000_evil.png"), ("a%00b.png", "000_ab.png"),
-     ("%2Fetc%2Fcron.d%2Fjob", "000_job.png"), ("..", "000_upload.png"), ("x" * 3000, "000_" + "x" * 64 + ".png")],
+    [
+        ("../../evil.png", "000_evil.png"),
+        ("..%5C..%5Cevil.png", "000_evil.png"),
+        ("a%00b.png", "000_ab.png"),
+        ("%2Fetc%2Fcron.d%2Fjob", "000_job.png"),
+        ("..", "000_upload.png"),
+        ("x" * 3000, "000_" + "x" * 64 + ".png"),
+    ],
 )
 def test_hostile_upload_names_stay_inside_the_batch_folder(server, name, stored):
     batch = new_batch(server)
@@ -216,7 +231,9 @@ def test_library_refuses_a_folder_that_is_no_result(tmp_path):
 def test_cli_serve_prints_its_address_and_stops_on_sigterm(planar):
     process = subprocess.Popen(
         [sys.executable, "-m", "iggt.cli.main", "serve", str(planar), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()
@@ -233,8 +250,9 @@ def test_cli_serve_prints_its_address_and_stops_on_sigterm(planar):
 
 
 def test_cli_serve_refuses_bad_options(planar):
-    output = subprocess.run([sys.executable, "-m", "iggt.cli.main", "serve", "--port", "70000"],
-                            capture_output=True, text=True)
+    output = subprocess.run(
+        [sys.executable, "-m", "iggt.cli.main", "serve", "--port", "70000"], capture_output=True, text=True
+    )
     assert output.returncode == 2
     assert output.stderr.strip() == "iggt serve: error: --port 70000 is not a port; use 0..65535 (0 picks a free one)"
 
@@ -242,4 +260,6 @@ def test_cli_serve_refuses_bad_options(planar):
 def test_saved_instances_round_trip_through_the_download(server, planar, tmp_path):
     rid = result_id(server)
     (tmp_path / "instances.npz").write_bytes(call(server, "GET", f"/api/results/{rid}/download/instances.npz")[1])
-    np.testing.assert_array_equal(Instances.load(tmp_path / "instances.npz").labels, load_result(planar).instances.labels)
+    np.testing.assert_array_equal(
+        Instances.load(tmp_path / "instances.npz").labels, load_result(planar).instances.labels
+    )

@@ -43,8 +43,9 @@ def test_safe_stem_cuts_very_long_names():
     assert stem == "x" * MAX_STEM_CHARS
 
 
-@pytest.mark.parametrize(("kind", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"),
-                                              ("TIFF", ".tif"), ("WEBP", ".webp")])
+@pytest.mark.parametrize(
+    ("kind", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("TIFF", ".tif"), ("WEBP", ".webp")]
+)
 def test_sniff_reads_the_image_type_from_the_content(kind, suffix):
     assert sniff(image_bytes(kind)[:16]) == (suffix, "image")
 
@@ -74,7 +75,9 @@ def test_store_limits_file_size_count_and_total(tmp_path):
     png = image_bytes("PNG")
     limits = UploadLimits(max_file_bytes=len(png) + 10, max_files=3, max_total_bytes=int(2.5 * len(png)))
     batch = UploadStore(tmp_path, limits).new_batch()
-    with pytest.raises(InputError, match=f"'big.png' is {len(png) + 11} bytes; the limit is {len(png) + 10} bytes per file"):
+    with pytest.raises(
+        InputError, match=f"'big.png' is {len(png) + 11} bytes; the limit is {len(png) + 10} bytes per file"
+    ):
         batch.check_size("big.png", len(png) + 11)
     batch.add("a.png", png)
     batch.add("b.png", png)

@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     parser.add_argument(
-        "--results-dir", type=Path, help="where runs from the page are written, and earlier ones listed "
-        "(default: a temporary folder removed at exit)"
+        "--results-dir",
+        type=Path,
+        help="where runs from the page are written, and earlier ones listed "
+        "(default: a temporary folder removed at exit)",
     )
     run_group = parser.add_argument_group("runs from the page")
     run_group.add_argument("--model", default=None, help="model of page runs (default: the shipped iggt-small)")

@@ -86,13 +86,18 @@ class ViewerApp:
         from iggt.tasks.backends import DEFAULT_BACKEND
 
         limits = self.config.limits
-        return Reply.json({
-            "example": self.config.example_scene is not None,
-            "backend": self.config.backend or DEFAULT_BACKEND,
-            "endpoint": bool(self.config.endpoint),
-            "limits": {"max_file_bytes": limits.max_file_bytes, "max_files": limits.max_files,
-                       "max_total_bytes": limits.max_total_bytes},
-        })
+        return Reply.json(
+            {
+                "example": self.config.example_scene is not None,
+                "backend": self.config.backend or DEFAULT_BACKEND,
+                "endpoint": bool(self.config.endpoint),
+                "limits": {
+                    "max_file_bytes": limits.max_file_bytes,
+                    "max_files": limits.max_files,
+                    "max_total_bytes": limits.max_total_bytes,
+                },
+            }
+        )
 
     def get_results(self, query, body) -> Reply:
         return Reply.json(self.library.listing())
@@ -149,8 +154,9 @@ class ViewerApp:
             answer = ask_paper(client, result, question, saved_labels(result))
         else:
             answer = ground_by_text(result, self.backend(), question)
-        return Reply.json({"question": question, "mode": answer.mode, "ids": answer.instance_ids,
-                           "notes": answer.notes})
+        return Reply.json(
+            {"question": question, "mode": answer.mode, "ids": answer.instance_ids, "notes": answer.notes}
+        )
 
     def post_upload_batch(self, query, body) -> Reply:
         return Reply.json({"batch": self.uploads.new_batch().batch_id})

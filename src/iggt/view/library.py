@@ -79,8 +79,13 @@ class ResultLibrary:
         with self._lock:
             entries = list(self._entries.values())
         return [
-            {"id": e.result_id, "name": e.folder.name, "origin": e.origin, "views": e.result.num_views,
-             "instances": e.result.instances.num_instances}
+            {
+                "id": e.result_id,
+                "name": e.folder.name,
+                "origin": e.origin,
+                "views": e.result.num_views,
+                "instances": e.result.instances.num_instances,
+            }
             for e in entries
         ]
 

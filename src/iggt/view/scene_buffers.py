@@ -31,8 +31,13 @@ from iggt.tasks.result import SavedResult
 
 DEFAULT_MAX_DISPLAY_POINTS = 500_000
 """Most points drawn; more are decimated for display only."""
-LAYOUT = (("xyz", "float32", 3), ("instance_id", "uint32", 1), ("rgb", "uint8", 3), ("pca", "uint8", 3),
-          ("confidence_rank", "uint8", 1))
+LAYOUT = (
+    ("xyz", "float32", 3),
+    ("instance_id", "uint32", 1),
+    ("rgb", "uint8", 3),
+    ("pca", "uint8", 3),
+    ("confidence_rank", "uint8", 1),
+)
 
 
 @dataclass
@@ -43,8 +48,9 @@ class SceneDisplay:
     points: bytes
 
 
-def build_display(result: SavedResult, max_points: int = DEFAULT_MAX_DISPLAY_POINTS,
-                  labels: dict[int, str] | None = None) -> SceneDisplay:
+def build_display(
+    result: SavedResult, max_points: int = DEFAULT_MAX_DISPLAY_POINTS, labels: dict[int, str] | None = None
+) -> SceneDisplay:
     """Decimated point buffer, cameras, frusta and the instance table of ``result``."""
     predictions = result.predictions
     options = ExportOptions(point_source="world_points", confidence_quantile=0.0, max_points=max_points)
@@ -67,7 +73,9 @@ def build_display(result: SavedResult, max_points: int = DEFAULT_MAX_DISPLAY_POI
         "views": _views(result),
         "frusta": frustum_segments(
             predictions.extrinsic, predictions.intrinsic, predictions.image_size, default_frustum_depth(predictions)
-        ).round(5).tolist(),
+        )
+        .round(5)
+        .tolist(),
         "bounds": _bounds(selection.xyz),
         "instances": instance_table(result, labels),
     }

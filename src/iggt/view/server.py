@@ -19,8 +19,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 from iggt.errors import IGGTError, InputError
 from iggt.view.app import Reply, ViewerApp
 
-STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 UPLOAD_ROUTE = re.compile(r"^/api/uploads/(\w+)$")
 
 
@@ -81,7 +85,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/favicon.ico":
             return Reply(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         if method == "GET" and path.startswith("/static/"):
-            name = path[len("/static/"):]
+            name = path[len("/static/") :]
             if name not in self.server.static:
                 return Reply.json({"error": f"no file {name!r}"}, HTTPStatus.NOT_FOUND)
             return Reply(200, *self.server.static[name])

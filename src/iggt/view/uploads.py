@@ -94,10 +94,13 @@ class UploadBatch:
                 "(iggt serve --max-upload-mb)"
             )
         if len(self.files) >= self.limits.max_files:
-            raise InputError(f"upload {name!r} would be file {len(self.files) + 1}; at most {self.limits.max_files} "
-                             "files per upload")
+            raise InputError(
+                f"upload {name!r} would be file {len(self.files) + 1}; at most {self.limits.max_files} files per upload"
+            )
         if self.total_bytes + size > self.limits.max_total_bytes:
-            raise InputError(f"upload {name!r} would bring this upload past {_size(self.limits.max_total_bytes)} in all")
+            raise InputError(
+                f"upload {name!r} would bring this upload past {_size(self.limits.max_total_bytes)} in all"
+            )
 
     def add(self, name: str, data: bytes) -> Path:
         """Store one file's bytes (already size-checked) under a safe name; InputError when refused."""
