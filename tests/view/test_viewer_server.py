@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,8 +23,11 @@ from PIL import Image
 
 from conftest import running_server
 from iggt.structures import Instances
+from iggt.tasks.open_vocab import InstanceLabel
+from iggt.tasks.open_vocab_output import SEGMENT_FOLDER, write_segmentation
+from iggt.tasks.output import write_output_folder
 from iggt.tasks.result import load_result
-from iggt.view.library import ResultLibrary
+from iggt.view.library import MAX_LOADED_RESULTS, ResultLibrary
 from iggt.view.scene_buffers import build_display
 from iggt.view.server import static_files
 from iggt.view.uploads import UploadLimits
@@ -215,7 +220,7 @@ def test_a_broken_upload_fails_its_run_with_a_message(server):
 def test_showing_a_result_never_imports_the_model(planar):
     script = (
         "import sys; from iggt.view.library import ResultLibrary; from iggt.tasks.tracking import track_instance\n"
-        f"library = ResultLibrary(); rid = library.add({str(planar)!r}); library.display(rid, None)\n"
+        f"library = ResultLibrary(); rid = library.add({str(planar)!r}, prepare=False); library.display(rid)\n"
         "track_instance(library.result(rid), int(library.result(rid).instances.ids[0]))\n"
         "print(sorted(m for m in sys.modules if m.startswith(('iggt.model', 'iggt.inference'))))"
     )
@@ -228,23 +233,28 @@ def test_library_refuses_a_folder_that_is_no_result(tmp_path):
         ResultLibrary().add(tmp_path)
 
 
-def test_cli_serve_prints_its_address_and_stops_on_sigterm(planar):
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_cli_serve_prints_its_address_and_stops_cleanly(planar, tmp_path, stop, code):
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}  # where its upload folder goes
     process = subprocess.Popen(
         [sys.executable, "-m", "iggt.cli.main", "serve", str(planar), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=environment,
     )
     try:
         line = process.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
         with urllib.request.urlopen(url + "api/results") as response:
             assert [row["name"] for row in json.loads(response.read())] == [planar.name]
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 143
+        assert [p.name.startswith("iggt-serve-") for p in tmp_path.iterdir()] == [True]
+        process.send_signal(stop)
+        assert process.wait(timeout=20) == code
         assert "stopped" in process.stdout.read()
     finally:
         process.kill() if process.poll() is None else None
+    assert list(tmp_path.iterdir()) == []  # the work folder is gone
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "api/results", timeout=2)
 
@@ -263,3 +273,41 @@ def test_saved_instances_round_trip_through_the_download(server, planar, tmp_pat
     np.testing.assert_array_equal(
         Instances.load(tmp_path / "instances.npz").labels, load_result(planar).instances.labels
     )
+
+
+def test_results_dir_lists_earlier_runs_and_skips_other_folders(planar, tmp_path):
+    shutil.copytree(planar, tmp_path / "earlier")
+    (tmp_path / "notes").mkdir()
+    library = ResultLibrary()
+    ids = library.add_children(tmp_path)
+    assert [row["name"] for row in library.listing()] == ["earlier"] and len(ids) == 1
+    assert library.add(tmp_path / "earlier") == ids[0]  # the same folder keeps its ID
+
+
+def test_instance_list_shows_the_labels_of_iggt_segment(planar, tmp_path):
+    folder = shutil.copytree(planar, tmp_path / "labelled")
+    result = load_result(folder)
+    vocabulary = ["left", "right"]
+    labels = [
+        InstanceLabel(int(i), vocabulary[int(i) % 2], int(i) % 2 + 1, 0.5, [(vocabulary[int(i) % 2], 0.5)])
+        for i in result.instances.ids
+    ]
+    write_output_folder(
+        result, folder / SEGMENT_FOLDER, lambda out: write_segmentation(result, labels, vocabulary, {}, out)
+    )
+    library = ResultLibrary()
+    rid = library.add(folder)
+    rows = library.display(rid).meta["instances"]
+    assert {row["id"]: row["label"] for row in rows} == {label.instance_id: label.label for label in labels}
+
+
+def test_only_the_most_recently_used_results_stay_in_memory(planar, tmp_path):
+    library = ResultLibrary()
+    ids = [
+        library.add(shutil.copytree(planar, tmp_path / f"copy{i}"), prepare=False)
+        for i in range(MAX_LOADED_RESULTS + 1)
+    ]
+    assert library.entry(ids[0]).result is None  # dropped when the last one came in
+    assert all(library.entry(i).result is not None for i in ids[1:])
+    np.testing.assert_array_equal(library.result(ids[0]).instances.labels, load_result(planar).instances.labels)
+    assert library.entry(ids[1]).result is None  # now the least recently used

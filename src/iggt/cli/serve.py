@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
             chat_model=args.chat_model,
         )
         app = ViewerApp(config)
-        for folder in args.results:
-            app.library.add(folder)
+        for index, folder in enumerate(args.results):
+            app.library.add(folder, prepare=index == 0)  # the page opens the first one
         if args.results_dir is not None:
             app.library.add_children(args.results_dir)
         server = start_server(app, args.host, args.port)

@@ -109,9 +109,7 @@ class ViewerApp:
         return Reply(200, self._display(result_id).points, "application/octet-stream")
 
     def _display(self, result_id: str):
-        from iggt.tasks.open_vocab_output import saved_labels
-
-        return self.library.display(result_id, saved_labels(self.library.result(result_id)))
+        return self.library.display(result_id)
 
     def get_labels(self, result_id, query, body) -> Reply:
         return Reply(200, labels_buffer(self.library.result(result_id)), "application/octet-stream")

@@ -1,4 +1,5 @@
-"""The results a server shows: export folders by ID, each loaded once and kept with its display buffers.
+"""The results a server shows: export folders by ID, loaded when asked for and kept with their display
+buffers, the few most recently used only (a folder of many large results must not fill the memory).
 
 Every answer about a result (scene, points, labels, tracks, queries, downloads) starts from its
 :class:`iggt.tasks.result.SavedResult`; the network is never loaded here.
@@ -11,6 +12,7 @@ import io
 import re
 import threading
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from iggt.tasks.result import SavedResult, load_result
 from iggt.view.scene_buffers import DEFAULT_MAX_DISPLAY_POINTS, SceneDisplay, build_display
 
 RESULT_ID = re.compile(r"^[0-9a-f]{12}$")
+MAX_LOADED_RESULTS = 3
+"""Results kept in memory with their display buffers; older ones are read again when asked for."""
 
 
 @dataclass
@@ -31,6 +35,8 @@ class LibraryEntry:
     folder: Path
     origin: str
     """"opened" (named on the command line or found in the results folder) or "run" (made from the page)."""
+    num_views: int
+    num_instances: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     result: SavedResult | None = None
     display: SceneDisplay | None = None
@@ -42,35 +48,33 @@ class ResultLibrary:
     def __init__(self, max_display_points: int = DEFAULT_MAX_DISPLAY_POINTS) -> None:
         self.max_display_points = max_display_points
         self._entries: dict[str, LibraryEntry] = {}
+        self._loaded: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
-    def add(self, folder: Path, origin: str = "opened") -> str:
-        """Register an export folder (checked by loading it now) and return its ID."""
+    def add(self, folder: Path, origin: str = "opened", prepare: bool = True) -> str:
+        """Register an export folder (checked by reading it now) and return its ID; ``prepare`` builds
+        its display buffers in the background, so the page finds them ready."""
         folder = Path(folder).resolve()
         result_id = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
-        entry = LibraryEntry(result_id, folder, origin)
-        entry.result = load_result(folder)
+        result = load_result(folder)
+        entry = LibraryEntry(result_id, folder, origin, result.num_views, result.instances.num_instances)
         with self._lock:
             known = result_id in self._entries
             self._entries.setdefault(result_id, entry)
-        if not known:  # build the display buffers now, so the page finds them ready
-            threading.Thread(target=self._prepare, args=(result_id,), daemon=True).start()
+        if not known:
+            with entry.lock:
+                entry.result = result
+            self._touch(result_id)
+            if prepare:
+                threading.Thread(target=self._prepare, args=(result_id,), daemon=True).start()
         return result_id
-
-    def _prepare(self, result_id: str) -> None:
-        from iggt.tasks.open_vocab_output import saved_labels
-
-        try:
-            self.display(result_id, saved_labels(self.result(result_id)))
-        except Exception:  # the page's own request builds it again and reports the error
-            self.entry(result_id).display = None
 
     def add_children(self, root: Path) -> list[str]:
         """Register every subfolder of ``root`` that holds a reconstruction; unreadable ones are skipped."""
         ids = []
         for folder in sorted(p for p in root.iterdir() if (p / PREDICTIONS_FILENAME).is_file()):
             try:
-                ids.append(self.add(folder))
+                ids.append(self.add(folder, prepare=False))
             except InputError:
                 continue
         return ids
@@ -83,8 +87,8 @@ class ResultLibrary:
                 "id": e.result_id,
                 "name": e.folder.name,
                 "origin": e.origin,
-                "views": e.result.num_views,
-                "instances": e.result.instances.num_instances,
+                "views": e.num_views,
+                "instances": e.num_instances,
             }
             for e in entries
         ]
@@ -97,15 +101,44 @@ class ResultLibrary:
         return entry
 
     def result(self, result_id: str) -> SavedResult:
-        return self.entry(result_id).result
+        """The saved result, read again if it was dropped from memory."""
+        entry = self.entry(result_id)
+        with entry.lock:
+            if entry.result is None:
+                entry.result = load_result(entry.folder)
+            result = entry.result
+        self._touch(result_id)
+        return result
 
-    def display(self, result_id: str, labels: dict[int, str] | None) -> SceneDisplay:
-        """The decimated display buffers, built on first use (one builder per result at a time)."""
+    def display(self, result_id: str) -> SceneDisplay:
+        """The decimated display buffers (with the labels of `iggt segment`, if any), built on first use."""
+        from iggt.tasks.open_vocab_output import saved_labels
+
+        result = self.result(result_id)
         entry = self.entry(result_id)
         with entry.lock:
             if entry.display is None:
-                entry.display = build_display(entry.result, self.max_display_points, labels)
+                entry.result = result  # kept together: dropped together (_touch)
+                entry.display = build_display(result, self.max_display_points, saved_labels(result))
             return entry.display
+
+    def _prepare(self, result_id: str) -> None:
+        try:
+            self.display(result_id)
+        except Exception:  # the page's own request builds it again and reports the error
+            return
+
+    def _touch(self, result_id: str) -> None:
+        """Mark a result as just used and drop the least recently used beyond MAX_LOADED_RESULTS."""
+        with self._lock:
+            self._loaded[result_id] = None
+            self._loaded.move_to_end(result_id)
+            dropped = []
+            while len(self._loaded) > MAX_LOADED_RESULTS:
+                dropped.append(self._entries[self._loaded.popitem(last=False)[0]])
+        for entry in dropped:
+            with entry.lock:
+                entry.result, entry.display = None, None
 
 
 def labels_buffer(result: SavedResult) -> bytes:
