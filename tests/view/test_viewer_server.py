@@ -43,7 +43,8 @@ def png_bytes() -> bytes:
 
 def call(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     """(status, parsed JSON or raw bytes) of one request."""
-    request = urllib.request.Request(server.url.rstrip("/") + path, data=body, method=method, headers=headers or {})
+    headers = {"X-IGGT-Page": "1", **(headers or {})}
+    request = urllib.request.Request(server.url.rstrip("/") + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request) as response:
             status, data, kind = response.status, response.read(), response.headers["Content-Type"]
@@ -179,6 +180,7 @@ def test_an_oversized_upload_is_refused_before_its_body_is_read(server):
     host, port = server.server_address[:2]
     connection = http.client.HTTPConnection(host, port, timeout=10)
     connection.putrequest("POST", f"/api/uploads/{batch}?name=huge.png")
+    connection.putheader("X-IGGT-Page", "1")
     connection.putheader("Content-Length", str(50 * 2**20))  # 50 MiB announced, 16 bytes sent
     connection.endheaders(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
     response = connection.getresponse()
@@ -311,3 +313,11 @@ def test_only_the_most_recently_used_results_stay_in_memory(planar, tmp_path):
     assert all(library.entry(i).result is not None for i in ids[1:])
     np.testing.assert_array_equal(library.result(ids[0]).instances.labels, load_result(planar).instances.labels)
     assert library.entry(ids[1]).result is None  # now the least recently used
+
+
+def test_other_sites_cannot_post_or_rebind_a_name_to_the_server(server):
+    status, reply = call(server, "POST", "/api/jobs", b'{"source": "example"}', {"X-IGGT-Page": "0"})
+    assert status == 403 and reply["error"] == "POST requests need the X-IGGT-Page header the page sends"
+    status, reply = call(server, "GET", "/api/results", headers={"Host": f"evil.example:{server.server_address[1]}"})
+    assert status == 403 and reply["error"] == "this server answers to 127.0.0.1 or localhost, not 'evil.example'"
+    assert call(server, "GET", "/api/results", headers={"Host": f"localhost:{server.server_address[1]}"})[0] == 200

@@ -26,6 +26,10 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
 }
 UPLOAD_ROUTE = re.compile(r"^/api/uploads/(\w+)$")
+PAGE_HEADER = "X-IGGT-Page"
+"""Sent by our page with every POST. Another site's script cannot add it without a CORS preflight,
+which this server never grants, so no other page open in the browser can start runs or upload."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -71,13 +75,29 @@ class ViewerHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         try:
-            reply = self._route(method, url.path, query)
+            refusal = self._refusal(method)
+            reply = refusal if refusal is not None else self._route(method, url.path, query)
         except IGGTError as exc:
             reply = Reply.json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
         except Exception as exc:  # one broken request must not end the server
             print(f"iggt serve: {method} {url.path} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             reply = Reply.json({"error": f"internal error ({type(exc).__name__}); see the server's output"}, 500)
         self._send(reply)
+
+    def _refusal(self, method: str) -> Reply | None:
+        """403 for a request that names another host while we listen on loopback (DNS rebinding), or
+        a POST without the page's header (another site's form or script)."""
+        try:
+            host = urlsplit("//" + (self.headers.get("Host") or "")).hostname
+        except ValueError:  # a malformed port
+            host = None
+        if self.server.server_address[0] in LOOPBACK_NAMES and host not in LOOPBACK_NAMES:
+            self.close_connection = True
+            return Reply.json({"error": f"this server answers to 127.0.0.1 or localhost, not {host!r}"}, 403)
+        if method == "POST" and self.headers.get(PAGE_HEADER) != "1":
+            self.close_connection = True
+            return Reply.json({"error": f"POST requests need the {PAGE_HEADER} header the page sends"}, 403)
+        return None
 
     def _route(self, method: str, path: str, query: dict) -> Reply:
         if method == "GET" and path in ("/", "/index.html"):

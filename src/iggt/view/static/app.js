@@ -22,7 +22,8 @@ async function api(path, options) {
   return response;
 }
 const json = async (path, options) => (await api(path, options)).json();
-const postJson = (path, value) => json(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(value) });
+const PAGE_HEADER = { "X-IGGT-Page": "1" };  // the server takes POSTs from this page only (server.py)
+const postJson = (path, value) => json(path, { method: "POST", headers: { ...PAGE_HEADER, "Content-Type": "application/json" }, body: JSON.stringify(value) });
 
 async function refreshResults() {
   const select = $("#result-select"), results = await json("/api/results");
@@ -192,7 +193,7 @@ async function uploadAndRun() {
   for (const [index, file] of files.entries()) {
     $("#job-status").textContent = `uploading ${index + 1}/${files.length}`;
     try {
-      await api(`/api/uploads/${batch}?name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
+      await api(`/api/uploads/${batch}?name=${encodeURIComponent(file.name)}`, { method: "POST", headers: PAGE_HEADER, body: file });
     } catch (error) {
       $("#job-status").textContent = "upload refused";
       throw error;
