@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from conftest import running_server
+from iggt.io.images import load_images
 from iggt.structures import Instances
 from iggt.tasks.open_vocab import InstanceLabel
 from iggt.tasks.open_vocab_output import SEGMENT_FOLDER, write_segmentation
@@ -321,3 +322,21 @@ def test_other_sites_cannot_post_or_rebind_a_name_to_the_server(server):
     status, reply = call(server, "GET", "/api/results", headers={"Host": f"evil.example:{server.server_address[1]}"})
     assert status == 403 and reply["error"] == "this server answers to 127.0.0.1 or localhost, not 'evil.example'"
     assert call(server, "GET", "/api/results", headers={"Host": f"localhost:{server.server_address[1]}"})[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "suffix"), [("holiday.MOV", "libx264", ".mp4"), ("clip.webm", "libvpx", ".mkv")]
+)
+def test_an_uploaded_video_is_stored_for_the_reader_whatever_its_name(server, tmp_path, name, codec, suffix):
+    imageio = pytest.importorskip("imageio.v2")
+    pytest.importorskip("imageio_ffmpeg")
+    path = tmp_path / f"source{'.mp4' if suffix == '.mp4' else '.webm'}"
+    with imageio.get_writer(str(path), fps=5, format="FFMPEG", codec=codec, macro_block_size=16) as writer:
+        for index in range(4):
+            writer.append_data(np.full((32, 32, 3), 60 * index, np.uint8))
+    batch = new_batch(server)
+    status, reply = call(server, "POST", f"/api/uploads/{batch}?name={name}", path.read_bytes())
+    assert status == 200 and reply["stored"] == f"000_{name.rsplit('.', 1)[0]}{suffix}"
+    stored = server.app.uploads.get(batch).inputs()
+    loaded = load_images(stored[0], fps=5)  # what a run from the page reads
+    assert loaded.num_views == 4
