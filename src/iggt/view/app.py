@@ -61,6 +61,7 @@ class ViewerApp:
         self.jobs = JobRunner(config.jobs, config.results_dir, lambda folder: self.library.add(folder, "run"))
         self._backend = None
         self._backend_lock = threading.Lock()
+        self._embeddings: dict[str, object] = {}  # result ID -> (K, D) instance embeddings of the backend
 
     # --- routes (method, pattern) -> handler, matched in order by the server
     def routes(self):
@@ -132,10 +133,16 @@ class ViewerApp:
         return Reply(200, data, kind, filename)
 
     def post_query(self, result_id, query, body) -> Reply:
-        from iggt.tasks.open_vocab import query as rank
+        """As :func:`iggt.tasks.open_vocab.query`, with the instance embeddings kept for the next query."""
+        from iggt.tasks.open_vocab import OpenVocabConfig, instance_embeddings, rank_instances
 
         text = _json_field(body, "text")
-        ranking = rank(self.library.result(result_id), self.backend(), text)
+        result, backend = self.library.result(result_id), self.backend()
+        with self._backend_lock:  # one caller of the backend at a time
+            if result_id not in self._embeddings:
+                self._embeddings[result_id] = instance_embeddings(result, backend, OpenVocabConfig())
+            text_embedding = backend.encode_texts([text])[0]
+        ranking = rank_instances(self._embeddings[result_id], result.instances.ids, text_embedding)
         return Reply.json({"text": text, "ranking": [{"id": i, "score": round(s, 4)} for i, s in ranking]})
 
     def post_ask(self, result_id, query, body) -> Reply:

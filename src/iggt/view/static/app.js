@@ -44,7 +44,7 @@ async function openResult(resultId) {
   ]);
   const timings = window.iggtViewer.timings;
   timings.fetch_ms = performance.now() - started;
-  Object.assign(state, { resultId, meta, points, labels: new Uint32Array(labels), images: new Uint8Array(images), selected: 0, scores: {} });
+  Object.assign(state, { resultId, meta, points, labels: new Uint32Array(labels), images: new Uint8Array(images), selected: 0, scores: {}, ranking: null });
   renderer.selected = 0;
   renderer.setScene(meta, points);
   renderer.gl.finish();
@@ -75,9 +75,9 @@ function buildInstanceTable() {
     tr.addEventListener("click", () => select(row.id));
     body.append(tr);
   }
-  if (Object.keys(state.scores).length) {
-    const rows = [...body.children].sort((a, b) => (state.scores[b.dataset.id] ?? -9) - (state.scores[a.dataset.id] ?? -9));
-    body.append(...rows);
+  if (state.ranking) {  // the server's order (ties and rounding of the shown scores aside)
+    const position = Object.fromEntries(state.ranking.map((row, index) => [row.id, index]));
+    body.append(...[...body.children].sort((a, b) => position[a.dataset.id] - position[b.dataset.id]));
   }
 }
 
@@ -207,6 +207,7 @@ async function runQuery(event) {
   const text = $("#query-text").value;
   const reply = await postJson(`/api/results/${state.resultId}/query`, { text });
   state.scores = Object.fromEntries(reply.ranking.map((row) => [row.id, row.score]));
+  state.ranking = reply.ranking;
   buildInstanceTable();
   const best = reply.ranking[0];
   $("#answer").textContent = `best match for “${text}”: instance ${best.id} (${best.score.toFixed(3)})`;
