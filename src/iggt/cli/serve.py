@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_group = parser.add_argument_group("runs from the page")
     run_group.add_argument("--model", default=None, help="model of page runs (default: the shipped iggt-small)")
     run_group.add_argument("--device", default="auto", help="device of page runs (default auto)")
-    run_group.add_argument("--max-frames", type=int, help="use at most this many views of an upload")
+    run_group.add_argument("--max-frames", type=int, help="use at most this many views in a run from the page")
     run_group.add_argument("--max-upload-mb", type=float, default=200, help="largest uploaded file (200 MiB)")
     run_group.add_argument("--max-upload-files", type=int, default=200, help="most files in one upload (200)")
     display = parser.add_argument_group("display and queries")
