@@ -114,8 +114,10 @@ def check_selection_matches_files(page, folder, instance_id):
     listed = page.get_attribute(f"#instance-table tr[data-id='{instance_id}']", "data-views")
     assert listed == ",".join(map(str, np.flatnonzero(counts > 0)))
     assert page.get_attribute(f"#instance-table tr[data-id='{instance_id}']", "class") == "selected"
+    track = track_instance(result, instance_id)
     states = [figures.nth(i).get_attribute("data-state") for i in range(figures.count())]
-    assert states == [state.value for state in track_instance(result, instance_id).states()]
+    assert states == [state.value for state in track.states()]
+    assert page.evaluate("iggtViewer.renderer.boxCount") == 24  # the 12 edges of its oriented box
 
 
 # A CPU z-buffer of the drawn points (same projection, same square sprites), independent of the

@@ -135,10 +135,12 @@ async function select(id) {
     figure.dataset.state = "";
     figure.querySelector("figcaption").textContent = state.meta.views[figure.dataset.view].name;
   }
+  renderer.setBox(null);
   if (!id) return;
   document.body.dataset.track = "";
   const track = await json(`/api/results/${state.resultId}/track/${id}`);
   if (state.selected !== id) return;  // a later click won
+  renderer.setBox(track.box.corners);
   for (const view of track.views) {
     const figure = document.querySelector(`figure[data-view="${view.view}"]`);
     figure.dataset.state = view.state;

@@ -73,7 +73,7 @@ class PointsRenderer {
     this.gl = gl;
     this.pointProgram = compile(gl, POINT_VS, POINT_FS);
     this.lineProgram = compile(gl, LINE_VS, LINE_FS);
-    this.count = 0; this.lineCount = 0;
+    this.count = 0; this.lineCount = 0; this.boxCount = 0;
     this.mode = 0; this.minConf = 0; this.selected = 0; this.pointSize = 2;
     // OpenCV world (y down, z forward): orbit about the target with -y as up, starting behind the first camera.
     this.up = [0, -1, 0]; this.target = [0, 0, 1]; this.distance = 1; this.yaw = 0; this.pitch = 0;
@@ -107,6 +107,7 @@ class PointsRenderer {
     this.count = n;
     this.setPalette(meta.instances);
     this.setFrusta(meta.frusta);
+    this.setBox(null);
     this.target = meta.bounds.centre.slice(); this.radius = meta.bounds.radius;
     // Start a little behind the first camera (the world origin), looking at the scene's centre.
     this.distance = Math.max(Math.hypot(...this.target), this.radius * 0.5) + 0.8 * this.radius;
@@ -128,23 +129,38 @@ class PointsRenderer {
   }
 
   setFrusta(frusta) {
-    const gl = this.gl, vertices = [];
+    const vertices = [];
     frusta.forEach((segments, view) => {
       const colour = view === 0 ? [0.9, 0.25, 0.25] : [0.25, 0.5, 0.9];
       for (const [a, b] of segments) vertices.push(...a, ...colour, ...b, ...colour);
     });
-    this.lineVao && gl.deleteVertexArray(this.lineVao);
-    this.lineVao = gl.createVertexArray();
-    gl.bindVertexArray(this.lineVao);
-    const buffer = gl.createBuffer();
-    gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+    [this.lineVao, this.lineCount] = this.lines(this.lineVao, vertices);
+  }
+
+  // The selected instance's oriented box: 8 corners, corner 4 ix + 2 iy + iz at signs (ix, iy, iz); null clears it.
+  setBox(corners) {
+    const vertices = [], colour = [1.0, 0.9, 0.3];
+    for (let i = 0; corners && i < 8; i++) for (let j = i + 1; j < 8; j++) {
+      if ([1, 2, 4].includes(i ^ j)) vertices.push(...corners[i], ...colour, ...corners[j], ...colour);
+    }
+    [this.boxVao, this.boxCount] = this.lines(this.boxVao, vertices);
+    this.requestDraw();
+  }
+
+  // A vertex array of line segments from [x, y, z, r, g, b] vertices, replacing ``old``.
+  lines(old, vertices) {
+    const gl = this.gl;
+    old && gl.deleteVertexArray(old);
+    const vao = gl.createVertexArray();
+    gl.bindVertexArray(vao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(vertices), gl.STATIC_DRAW);
     const position = gl.getAttribLocation(this.lineProgram, "a_position");
     const colour = gl.getAttribLocation(this.lineProgram, "a_colour");
     gl.enableVertexAttribArray(position); gl.vertexAttribPointer(position, 3, gl.FLOAT, false, 24, 0);
     gl.enableVertexAttribArray(colour); gl.vertexAttribPointer(colour, 3, gl.FLOAT, false, 24, 12);
     gl.bindVertexArray(null);
-    this.lineCount = vertices.length / 6;
+    return [vao, vertices.length / 6];
   }
 
   eye() {
@@ -196,11 +212,12 @@ class PointsRenderer {
       gl.bindVertexArray(this.vao);
       gl.drawArrays(gl.POINTS, 0, this.count);
     }
-    if (this.lineCount && !pick) {
+    if (!pick) {
       gl.useProgram(this.lineProgram);
       gl.uniformMatrix4fv(gl.getUniformLocation(this.lineProgram, "u_mvp"), false, mvp);
-      gl.bindVertexArray(this.lineVao);
-      gl.drawArrays(gl.LINES, 0, this.lineCount);
+      for (const [vao, count] of [[this.lineVao, this.lineCount], [this.boxVao, this.boxCount]]) {
+        if (count) { gl.bindVertexArray(vao); gl.drawArrays(gl.LINES, 0, count); }
+      }
     }
     gl.bindVertexArray(null);
   }
