@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -340,3 +341,19 @@ def test_an_uploaded_video_is_stored_for_the_reader_whatever_its_name(server, tm
     stored = server.app.uploads.get(batch).inputs()
     loaded = load_images(stored[0], fps=5)  # what a run from the page reads
     assert loaded.num_views == 4
+
+
+def test_an_upload_cut_short_is_refused_not_stored(server):
+    batch = new_batch(server)
+    body = png_bytes()
+    with socket.create_connection(server.server_address[:2], timeout=10) as connection:
+        head = (
+            f"POST /api/uploads/{batch}?name=cut.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-IGGT-Page: 1\r\n"
+            f"Content-Length: {len(body) + 500}\r\n\r\n"
+        )
+        connection.sendall(head.encode() + body)
+        connection.shutdown(socket.SHUT_WR)  # the client goes away 500 bytes early
+        reply = connection.makefile("rb").read().decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 400")
+    assert f"upload 'cut.png' ended after {len(body)} of {len(body) + 500} bytes" in reply
+    assert not list((server.app.config.work_dir / "uploads" / batch).iterdir())

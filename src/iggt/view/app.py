@@ -39,17 +39,24 @@ class ViewerConfig:
     """Everything ``iggt serve`` decides."""
 
     work_dir: Path
-    """Uploads go under work_dir/uploads; results of runs under results_dir."""
+    """Uploads go under work_dir/uploads."""
     results_dir: Path
+    """Each run from the page writes its export folder here."""
     jobs: JobSettings
+    """Model and compute options of the runs."""
     example_scene: Path | None = None
+    """The shipped example scene folder; None: no "Run the example" button."""
     limits: UploadLimits = UploadLimits()
     max_display_points: int = DEFAULT_MAX_DISPLAY_POINTS
+    """Most points drawn per result (display decimation only)."""
     backend: str | None = None
+    """Image-text backend of text queries; None: the shipped default (iggt-text)."""
     backend_path: str | None = None
     endpoint: str | None = None
+    """OpenAI-compatible chat endpoint for questions; None: questions are grounded by text."""
     chat_model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the endpoint's API key (optional)."""
 
 
 class ViewerApp:
@@ -63,8 +70,9 @@ class ViewerApp:
         self._backend_lock = threading.Lock()
         self._embeddings: dict[str, object] = {}  # result ID -> (K, D) instance embeddings of the backend
 
-    # --- routes (method, pattern) -> handler, matched in order by the server
     def routes(self):
+        """(method, path pattern, handler) matched in order by the server; file uploads
+        (POST /api/uploads/<batch>) are read by the server itself, their size checked first."""
         return [
             ("GET", r"/api/config", self.get_config),
             ("GET", r"/api/results", self.get_results),
@@ -78,7 +86,6 @@ class ViewerApp:
             ("POST", r"/api/results/(\w+)/query", self.post_query),
             ("POST", r"/api/results/(\w+)/ask", self.post_ask),
             ("POST", r"/api/uploads", self.post_upload_batch),
-            ("POST", r"/api/uploads/(\w+)", None),  # streamed by the server (size checked before reading)
             ("POST", r"/api/jobs", self.post_job),
             ("GET", r"/api/jobs/(\w+)", self.get_job),
         ]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iggt.errors import IGGTError, InputError
+from iggt.errors import IGGTError, InputError, first_line
 
 JOB_ID_LENGTH = 16
 
@@ -92,7 +92,7 @@ class JobRunner:
             except IGGTError as exc:
                 job.state, job.error = "failed", str(exc)
             except Exception as exc:  # a broken upload must not end the server: the page shows the message
-                job.state, job.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                job.state, job.error = "failed", f"{type(exc).__name__}: {first_line(exc)}"
             finally:
                 job.finished = time.monotonic()
 

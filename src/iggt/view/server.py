@@ -112,7 +112,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if method == "POST" and (match := UPLOAD_ROUTE.match(path)):
             return self._upload(match.group(1), query)
         for route_method, pattern, handler in self.server.routes:
-            if route_method == method and handler is not None and (match := pattern.match(path)):
+            if route_method == method and (match := pattern.match(path)):
                 return handler(*match.groups(), query, self._body())
         return Reply.json({"error": f"no route {method} {path}"}, HTTPStatus.NOT_FOUND)
 
@@ -140,7 +140,12 @@ class ViewerHandler(BaseHTTPRequestHandler):
         except InputError:
             self.close_connection = True  # the unread body must not be taken for the next request
             raise
-        stored = batch.add(name, self.rfile.read(self._length()))
+        length = self._length()
+        data = self.rfile.read(length)
+        if len(data) != length:
+            self.close_connection = True
+            raise InputError(f"upload {name!r} ended after {len(data)} of {length} bytes; send it again")
+        stored = batch.add(name, data)
         return Reply.json({"name": name, "stored": stored.name, "files": len(batch.files)})
 
     def _send(self, reply: Reply) -> None:
