@@ -29,9 +29,11 @@ from iggt.tasks.open_vocab import InstanceLabel
 from iggt.tasks.open_vocab_output import SEGMENT_FOLDER, write_segmentation
 from iggt.tasks.output import write_output_folder
 from iggt.tasks.result import load_result
+from iggt.view.app import ViewerApp, ViewerConfig
+from iggt.view.jobs import JobSettings
 from iggt.view.library import MAX_LOADED_RESULTS, ResultLibrary
 from iggt.view.scene_buffers import build_display
-from iggt.view.server import static_files
+from iggt.view.server import start_server, static_files, stop_server
 from iggt.view.uploads import UploadLimits
 
 REPO = Path(__file__).resolve().parents[2]
@@ -357,3 +359,30 @@ def test_an_upload_cut_short_is_refused_not_stored(server):
     assert reply.startswith("HTTP/1.1 400")
     assert f"upload 'cut.png' ended after {len(body)} of {len(body) + 500} bytes" in reply
     assert not list((server.app.config.work_dir / "uploads" / batch).iterdir())
+
+
+def test_a_question_goes_to_the_configured_chat_endpoint(planar, tmp_path):
+    from tasks.chat_server import chat_server  # the QA tests' local OpenAI-compatible server
+
+    def reply(request):  # yes to every other instance, in the order they are asked about
+        return 200, {"content": "yes" if len(answers.requests) % 2 == 1 else "no"}
+
+    with chat_server(reply) as answers:
+        config = ViewerConfig(
+            work_dir=tmp_path,
+            results_dir=tmp_path / "results",
+            jobs=JobSettings("iggt-small", "cpu"),
+            endpoint=answers.url,
+            chat_model="test-model",
+        )
+        app = ViewerApp(config)
+        rid = app.library.add(planar, prepare=False)
+        server = start_server(app)
+        try:
+            status, reply_json = call(server, "POST", f"/api/results/{rid}/ask", b'{"question": "which squares?"}')
+        finally:
+            stop_server(server)
+    ids = load_result(planar).instances.ids.tolist()
+    assert status == 200 and reply_json["mode"] == "paper"
+    assert len(answers.requests) == len(ids) and all(r.body["model"] == "test-model" for r in answers.requests)
+    assert reply_json["ids"] == ids[::2]
