@@ -34,6 +34,7 @@ from iggt.train.data import BatchSource, build_source, to_device
 from iggt.train.losses import total_loss
 from iggt.train.optim import WarmupCosine, apply_freeze, build_optimizer, build_scheduler
 from iggt.train.run_log import RunLog, Throughput
+from iggt.train.stage_timer import StageTimer
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +167,20 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ training
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimisation step on a batch already on the device; returns detached logged values."""
+    def train_step(self, batch: dict[str, torch.Tensor], timer: StageTimer | None = None) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch already on the device; returns detached logged values.
+
+        ``timer`` (benchmarks only) is marked after the forward pass, the loss, the backward pass
+        and the optimiser step, synchronising the device at each mark.
+        """
+        mark = timer.mark if timer is not None else lambda stage: None
         predictions = self.module(batch["images"], trunk_dtype=self.trunk_dtype)
+        mark("forward")
         loss, logged = total_loss(predictions, batch, self.config.loss)
+        mark("loss")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        mark("backward")
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         max_norm = self.config.optim.grad_clip if self.config.optim.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
@@ -186,6 +195,7 @@ class Trainer:
         if finite:
             self.optimizer.step()
         self.scheduler.step()
+        mark("optimiser")
         logged["grad_norm"] = grad_norm.detach()
         logged["skipped"] = torch.tensor(0.0 if finite else 1.0)
         return logged
