@@ -55,17 +55,24 @@ def main() -> None:
         row = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
         row["ari_min"] = float(min(s["ari"] for s in scores))
         rows[name] = {"degradation": asdict(degradation), **row}
-        print(f"{name:<10} {row['ari']:8.3f} {row['ari_min']:8.3f} {row['labelled_fraction']:8.3f} {row['raw_ari']:8.3f}")
-    RESULTS.write_text(json.dumps({
-        "date": datetime.date.today().isoformat(),
-        "device": "cpu",
-        "versions": software_versions(),
-        "scenes": {"seeds": SEEDS, "views": VIEWS, "image_size": list(SIZE), "trajectories": "orbit, look_at"},
-        "trials_per_scene": TRIALS,
-        "association": asdict(AssociationConfig()),
-        "ari": "adjusted Rand index over pixels labelled in both the truth and the curated scene",
-        "levels": rows,
-    }, indent=1))
+        print(
+            f"{name:<10} {row['ari']:8.3f} {row['ari_min']:8.3f} {row['labelled_fraction']:8.3f} {row['raw_ari']:8.3f}"
+        )
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": datetime.date.today().isoformat(),
+                "device": "cpu",
+                "versions": software_versions(),
+                "scenes": {"seeds": SEEDS, "views": VIEWS, "image_size": list(SIZE), "trajectories": "orbit, look_at"},
+                "trials_per_scene": TRIALS,
+                "association": asdict(AssociationConfig()),
+                "ari": "adjusted Rand index over pixels labelled in both the truth and the curated scene",
+                "levels": rows,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {RESULTS}")
 
 

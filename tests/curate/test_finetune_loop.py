@@ -25,8 +25,9 @@ train: {steps: 2, log_interval: 1, checkpoint_interval: 2, output_dir: %s, devic
 
 
 def test_curate_then_train_from_shipped_weights_then_eval(tmp_path):
-    scene = next(render_scenes([7], 4, (56, 56), SceneConfig(trajectory_weights={"orbit": 1.0}),
-                               RenderConfig(shadows=False)))
+    scene = next(
+        render_scenes([7], 4, (56, 56), SceneConfig(trajectory_weights={"orbit": 1.0}), RenderConfig(shadows=False))
+    )
     write_scene(scene, tmp_path / "room")
     (tmp_path / "masks").mkdir()
     rng = np.random.default_rng(0)
@@ -34,14 +35,43 @@ def test_curate_then_train_from_shipped_weights_then_eval(tmp_path):
         labels = degrade_masks(ids, Degradation(split=0.1), rng).labels
         Image.fromarray(labels.astype(np.uint16)).save(tmp_path / "masks" / f"{name}.png")
     curated, run = tmp_path / "curated", tmp_path / "run"
-    assert main(["curate", "masks", "--capture", str(tmp_path / "room"), "--masks", str(tmp_path / "masks"),
-                 "--out", str(curated), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "curate",
+                "masks",
+                "--capture",
+                str(tmp_path / "room"),
+                "--masks",
+                str(tmp_path / "masks"),
+                "--out",
+                str(curated),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     (tmp_path / "finetune.yaml").write_text(CONFIG % (curated, run))
     assert main(["train", "--config", str(tmp_path / "finetune.yaml"), "--no-progress"]) == 0
     losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(losses) == 2 and all(np.isfinite(losses))
     model = run / "final" / "model.safetensors"
-    assert main(["eval", "--data", str(curated), "--model", str(model), "--out", str(tmp_path / "eval"),
-                 "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(curated),
+                "--model",
+                str(model),
+                "--out",
+                str(tmp_path / "eval"),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["num_scenes"] == 1 and "instances" in summary["tasks"]  # scored against the curated IDs

@@ -33,13 +33,15 @@ def test_png_labels_json_rle_and_masklets_give_the_same_partition(tmp_path):
     from_png, from_json = read_frame_masks(tmp_path, ["f0", "f1"], SIZE)
     masklets = tmp_path / "auto_masks.json"
     empty = encode_rle(np.zeros(SIZE, dtype=bool))
-    masklets.write_text(json.dumps({"masklet": [[encode_rle(a), encode_rle(b)], [empty, encode_rle(b)]],
-                                    "masklet_id": [3, 9]}))
+    masklets.write_text(
+        json.dumps({"masklet": [[encode_rle(a), encode_rle(b)], [empty, encode_rle(b)]], "masklet_id": [3, 9]})
+    )
     first, second = read_frame_masks(masklets, ["f0", "f1"], SIZE)
     for masks in (from_png, from_json, first):
         assert masks.count == 2
         assert {frozenset(np.flatnonzero(masks.labels == k)) for k in (1, 2)} == {
-            frozenset(np.flatnonzero(a)), frozenset(np.flatnonzero(b))
+            frozenset(np.flatnonzero(a)),
+            frozenset(np.flatnonzero(b)),
         }
     assert second.count == 1 and second.sources == ["auto_masks.json frame f1 masklet 9"]
     assert from_png.sources[0].endswith("f0.png label 7")

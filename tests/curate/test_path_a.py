@@ -92,8 +92,9 @@ def test_report_rows_cover_every_instance_and_mask(engine_scenes):
     ids = curated.scene.instance_ids
     assert [row["id"] for row in report.instances] == list(range(1, ids.max() + 1))
     assert sum(row["masks"] for row in report.instances) + len(report.rejected) == report.masks
-    assert [row["pixels"] for row in report.instances] == sorted((row["pixels"] for row in report.instances),
-                                                                  reverse=True)
+    assert [row["pixels"] for row in report.instances] == sorted(
+        (row["pixels"] for row in report.instances), reverse=True
+    )
     assert set(curated.scene.instances) == set(range(1, ids.max() + 1))
 
 

@@ -16,8 +16,9 @@ from iggt.synth.generate import render_scenes
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """Four engine views as PNG files plus a folder of their (ID-shuffled) instance masks."""
-    scene = next(render_scenes([7], 4, (112, 112), SceneConfig(trajectory_weights={"orbit": 1.0}),
-                               RenderConfig(shadows=False)))
+    scene = next(
+        render_scenes([7], 4, (112, 112), SceneConfig(trajectory_weights={"orbit": 1.0}), RenderConfig(shadows=False))
+    )
     root = tmp_path_factory.mktemp("photos")
     (root / "images").mkdir()
     (root / "masks").mkdir()
@@ -55,10 +56,13 @@ def test_own_instances_become_independent_per_frame_masks():
     ids[1, 2:] = 5
     ids[1, :2] = 9
     capture = Scene(
-        images=np.zeros((2, 4, 4, 3), np.uint8), depth=np.ones((2, 4, 4), np.float32),
+        images=np.zeros((2, 4, 4, 3), np.uint8),
+        depth=np.ones((2, 4, 4), np.float32),
         intrinsic=np.repeat(np.eye(3, dtype=np.float32)[None], 2, 0),
         extrinsic=np.repeat(np.eye(3, 4, dtype=np.float32)[None], 2, 0),
-        instance_ids=ids, class_ids=None, frame_names=["a", "b"],
+        instance_ids=ids,
+        class_ids=None,
+        frame_names=["a", "b"],
         instances={5: InstanceInfo("object", "iggt"), 9: InstanceInfo("object", "iggt")},
     )
     masks = own_instance_masks(capture)
@@ -68,5 +72,23 @@ def test_own_instances_become_independent_per_frame_masks():
 
 def test_frame_stems_are_plain_and_unique():
     assert frame_stems(["room/img 01.jpg", "clip.mp4#frame00010", "other/img 01.png"]) == [
-        "img_01", "clip.mp4_frame00010", "img_01_000002"
+        "img_01",
+        "clip.mp4_frame00010",
+        "img_01_000002",
     ]
+
+
+def test_curate_video_with_iggts_own_instances_writes_a_scene(photos, tmp_path):
+    import json
+
+    from iggt.cli.main import main
+    from iggt.io.scene_format import read_scene
+
+    _, root = photos
+    out = tmp_path / "curated"
+    argv = ["curate", "video", "--input", str(root / "images"), "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    curated = read_scene(out / "images")
+    report = json.loads((out / "curation_report.json").read_text())
+    assert report["path"] == "video" and curated.metadata["curation"]["masks"] == "iggt"
+    assert len(report["instances"]) == len(curated.instances) > 0

@@ -25,8 +25,12 @@ def _write_insscene(scene, folder, cameras="files"):
         if cameras == "files":
             np.savez(folder / "cam" / f"{stem}.npz", intrinsic=scene.intrinsic[index], pose=camera_to_world)
     if cameras == "metadata":
-        np.savez(folder / "scene_iphone_metadata.npz", images=np.array([f"{s}.jpg" for s in STEMS]),
-                 intrinsics=scene.intrinsic[:2], trajectories=np.stack(poses))
+        np.savez(
+            folder / "scene_iphone_metadata.npz",
+            images=np.array([f"{s}.jpg" for s in STEMS]),
+            intrinsics=scene.intrinsic[:2],
+            trajectories=np.stack(poses),
+        )
 
 
 @pytest.mark.parametrize("cameras", ["files", "metadata"])

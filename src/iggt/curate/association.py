@@ -120,7 +120,9 @@ def judge(
         for target in range(num_frames):
             if target == source or source_count == 0:
                 continue
-            kept, pixels = seen_again(points, depth[target], intrinsic[target], extrinsic[target], config.depth_tolerance)
+            kept, pixels = seen_again(
+                points, depth[target], intrinsic[target], extrinsic[target], config.depth_tolerance
+            )
             target_count = index.offsets[target + 1] - index.offsets[target]
             joint = np.bincount(
                 sampled_labels[usable[kept]] * (target_count + 1) + labels[target].reshape(-1)[pixels],

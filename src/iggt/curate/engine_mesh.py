@@ -16,8 +16,20 @@ from iggt.synth.primitives import PrimitiveKind
 
 _BOX_CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
 _BOX_FACES = np.array(
-    [[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-     [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]]
+    [
+        [0, 1, 3],
+        [0, 3, 2],
+        [4, 6, 7],
+        [4, 7, 5],
+        [0, 4, 5],
+        [0, 5, 1],
+        [2, 3, 7],
+        [2, 7, 6],
+        [0, 2, 6],
+        [0, 6, 4],
+        [1, 5, 7],
+        [1, 7, 3],
+    ]
 )
 
 
@@ -44,8 +56,11 @@ def _frustum(size: np.ndarray, segments: int) -> tuple[np.ndarray, np.ndarray]:
     angle = np.linspace(0, 2 * np.pi, segments, endpoint=False)
     ring = np.stack([np.cos(angle), np.sin(angle)], -1)
     points = np.concatenate(
-        [np.c_[ring * bottom, np.full(segments, -half)], np.c_[ring * top, np.full(segments, half)],
-         [[0, 0, -half], [0, 0, half]]]
+        [
+            np.c_[ring * bottom, np.full(segments, -half)],
+            np.c_[ring * top, np.full(segments, half)],
+            [[0, 0, -half], [0, 0, half]],
+        ]
     )
     caps = [[2 * segments, (c + 1) % segments, c] for c in range(segments)]
     caps += [[2 * segments + 1, segments + c, segments + (c + 1) % segments] for c in range(segments)]

@@ -70,9 +70,7 @@ def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig
         {
             "too small": index.pixels < config.min_mask_pixels,
             "too little valid depth to place in 3D": index.points < config.min_points,
-            "under-segmented: spans several masks in most frames that see it": under_segmented(
-                verdict, index, config
-            ),
+            "under-segmented: spans several masks in most frames that see it": under_segmented(verdict, index, config),
         },
     )
     owner = agglomerate(together, apart, reason == "", config.merge_threshold)

@@ -49,8 +49,12 @@ def project_mesh(capture: Scene, mesh: LabelledMesh, config: MeshConfig) -> tupl
     agree, compared = 0, 0
     for s in range(capture.num_views):
         values, depth = render_labels(
-            mesh.vertices, mesh.faces, face_instance, capture.intrinsic[s].astype(np.float64),
-            capture.extrinsic[s].astype(np.float64), capture.image_size,
+            mesh.vertices,
+            mesh.faces,
+            face_instance,
+            capture.intrinsic[s].astype(np.float64),
+            capture.extrinsic[s].astype(np.float64),
+            capture.image_size,
         )
         sensor = capture.depth[s]
         checked = (sensor > 0) & (depth > 0)
@@ -120,8 +124,12 @@ def curate_with_mesh(
         metadata={**capture.metadata, "curation": {"path": "mesh", "instances": len(present)}},
     )
     rows = [
-        {"id": i, "frames": [capture.frame_names[s] for s in range(capture.num_views) if (ids[s] == i).any()],
-         "pixels": int((ids == i).sum()), "masks": 0}
+        {
+            "id": i,
+            "frames": [capture.frame_names[s] for s in range(capture.num_views) if (ids[s] == i).any()],
+            "pixels": int((ids == i).sum()),
+            "masks": 0,
+        }
         for i in present
     ]
     valid = capture.depth > 0

@@ -68,8 +68,9 @@ def own_instance_masks(capture: Scene) -> list[FrameMasks]:
     result = []
     for name, ids in zip(capture.frame_names, capture.instance_ids, strict=True):
         present = [int(i) for i in np.unique(ids) if i > 0]
-        result.append(paint_masks([ids == i for i in present], [f"iggt {name} instance {i}" for i in present],
-                                  capture.image_size))
+        result.append(
+            paint_masks([ids == i for i in present], [f"iggt {name} instance {i}" for i in present], capture.image_size)
+        )
     return result
 
 
@@ -92,15 +93,26 @@ def curate_video(
     from iggt.io.images import load_images
 
     loaded = load_images(source, fps=fps, max_frames=max_frames, progress=progress)
+    sizes = {image.shape[:2] for image in loaded.images}
+    if len(sizes) != 1:
+        raise InputError(f"curating a video needs inputs of one size; got {sorted(sizes)}; resize them first")
+    # the user's masks are read and checked before the model runs, so a missing file costs no model load
+    user_masks = None if masks is None else read_frame_masks(masks, frame_stems(loaded.names), sizes.pop())
     reconstruction = reconstruct(loaded.images, model, device=device, progress=progress)
     capture = capture_from_reconstruction(reconstruction, loaded.images, loaded.names)
-    if masks is None:
-        frame_masks = own_instance_masks(capture)
-    else:
-        frame_masks = read_frame_masks(masks, capture.frame_names, capture.image_size)
+    frame_masks = own_instance_masks(capture) if user_masks is None else user_masks
     config = config or VIDEO_ASSOCIATION
     curated = curate_with_masks(capture, frame_masks, config, scene_name, on_frame)
     curated.report.path = "video"
-    curated.scene = replace(curated.scene, metadata={**curated.scene.metadata, "curation": {
-        **curated.scene.metadata["curation"], "path": "video", "masks": "iggt" if masks is None else "user"}})
+    curated.scene = replace(
+        curated.scene,
+        metadata={
+            **curated.scene.metadata,
+            "curation": {
+                **curated.scene.metadata["curation"],
+                "path": "video",
+                "masks": "iggt" if masks is None else "user",
+            },
+        },
+    )
     return curated

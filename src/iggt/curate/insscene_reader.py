@@ -143,8 +143,10 @@ def read_insscene_scene(folder: str | Path, depth_scale: float = 1000.0) -> Scen
         depth = _read_array(folder, stem, depth_path, "depth")
         if depth.ndim != 2 or depth.shape != image.shape[:2]:
             raise _fail(
-                folder, stem, f"depth/{depth_path.name} is {depth.shape} but images/{images_by_stem[stem].name} "
-                f"is {image.shape[:2]}; resize the depth maps to the images"
+                folder,
+                stem,
+                f"depth/{depth_path.name} is {depth.shape} but images/{images_by_stem[stem].name} "
+                f"is {image.shape[:2]}; resize the depth maps to the images",
             )
         images.append(image)
         depths.append(depth.astype(np.float32) / depth_scale)
@@ -154,7 +156,9 @@ def read_insscene_scene(folder: str | Path, depth_scale: float = 1000.0) -> Scen
                 raise _fail(folder, stem, f"{INSTANCE_DIR}/{stem}.npy missing")
             ids = _read_array(folder, stem, path, "instance")
             if ids.shape != image.shape[:2]:
-                raise _fail(folder, stem, f"{INSTANCE_DIR}/{path.name} is {ids.shape} but the image is {image.shape[:2]}")
+                raise _fail(
+                    folder, stem, f"{INSTANCE_DIR}/{path.name} is {ids.shape} but the image is {image.shape[:2]}"
+                )
             instance_maps.append(np.maximum(ids.astype(np.int32), 0))
     sizes = {image.shape for image in images}
     if len(sizes) > 1:

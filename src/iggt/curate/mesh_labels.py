@@ -38,7 +38,9 @@ class LabelledMesh:
         """(V,) instance ID of every vertex, 0 = unlabelled."""
         segments = np.unique(self.vertex_segment)
         lookup = {int(s): self.segment_instance.get(int(s), 0) for s in segments}
-        return np.vectorize(lookup.get, otypes=[np.int64])(self.vertex_segment) if len(segments) else self.vertex_segment
+        return (
+            np.vectorize(lookup.get, otypes=[np.int64])(self.vertex_segment) if len(segments) else self.vertex_segment
+        )
 
     def face_instance(self) -> np.ndarray:
         """(F,) instance ID of every face: the label most of its vertices carry."""
@@ -94,7 +96,9 @@ def write_scannet_mesh(mesh: LabelledMesh, folder: str | Path, name: str) -> tup
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vertex = np.array([tuple(v) for v in mesh.vertices.astype(np.float32)], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+    vertex = np.array(
+        [tuple(v) for v in mesh.vertices.astype(np.float32)], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")]
+    )
     face = np.empty(len(mesh.faces), dtype=[("vertex_indices", "i4", (3,))])
     face["vertex_indices"] = mesh.faces
     ply = folder / f"{name}_vh_clean_2.ply"

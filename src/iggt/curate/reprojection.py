@@ -45,7 +45,8 @@ def seen_again(
     """
     height, width = target_depth.shape
     uv, z = project_points(
-        torch.from_numpy(points), torch.from_numpy(target_intrinsic.astype(np.float64)),
+        torch.from_numpy(points),
+        torch.from_numpy(target_intrinsic.astype(np.float64)),
         torch.from_numpy(target_extrinsic.astype(np.float64)),
     )
     uv, z = uv.numpy(), z.numpy()
