@@ -28,7 +28,7 @@ from iggt.structures.scene import InstanceInfo, Scene
 VIDEO_ASSOCIATION = AssociationConfig(depth_tolerance=0.1, containment=0.7, max_split_fraction=0.75)
 """Path C's thresholds: on iggt-small's geometry of engine rooms (6 orbit views at 224 x 224, exact
 masks) path A's defaults rejected most masks as under-segmented (31-41% of pixels labelled); these
-label 84-92% (docs/curation.md)."""
+label 84-93% (docs/curation.md)."""
 
 
 def frame_stems(names: list[str]) -> list[str]:
