@@ -45,15 +45,37 @@ def test_insscene_folders_read_with_cameras_inverted_to_camera_from_world(engine
     assert np.array_equal(read.instance_ids, scene.instance_ids[:2])
 
 
+def _write_scannet(scene, folder):
+    """color/ depth/ (mm) pose/ (camera-to-world) intrinsic/ as ScanNet exports them, stems 0, 1, ..."""
+    for name in ("color", "depth", "pose", "intrinsic"):
+        (folder / name).mkdir(parents=True)
+    intrinsic = np.eye(4)
+    intrinsic[:3, :3] = scene.intrinsic[0]
+    np.savetxt(folder / "intrinsic" / "intrinsic_depth.txt", intrinsic)
+    for index in range(scene.num_views):
+        Image.fromarray(scene.images[index]).save(folder / "color" / f"{index}.png")
+        Image.fromarray(np.round(scene.depth[index] * 1000).astype(np.uint16)).save(folder / "depth" / f"{index}.png")
+        np.savetxt(folder / "pose" / f"{index}.txt", np.linalg.inv(np.vstack([scene.extrinsic[index], [0, 0, 0, 1]])))
+
+
 def test_scene_format_and_scannet_folders_read_through_the_same_entry(engine_scenes, tmp_path):
     scene = engine_scenes[0]
     write_scene(scene, tmp_path / "scene")
     assert detect_layout(tmp_path / "scene") == "scene"
     assert np.array_equal(read_capture(tmp_path / "scene").instance_ids, scene.instance_ids)
-    (tmp_path / "scannet" / "color").mkdir(parents=True)
-    (tmp_path / "scannet" / "pose").mkdir()
+    _write_scannet(scene, tmp_path / "scannet")
     assert detect_layout(tmp_path / "scannet") == "scannet"
+    read = read_capture(tmp_path / "scannet")
+    np.testing.assert_allclose(read.extrinsic, scene.extrinsic, atol=1e-5)
+    np.testing.assert_allclose(read.depth, scene.depth, atol=5e-4)
     with pytest.raises(InputError, match="is not a capture: expected scene.json"):
+        read_capture(tmp_path)
+
+
+def test_a_scannet_frame_without_its_pose_is_one_line(engine_scenes, tmp_path):
+    _write_scannet(engine_scenes[0], tmp_path)
+    (tmp_path / "pose" / "3.txt").unlink()
+    with pytest.raises(SceneFormatError, match="frame 3 of .* has no pose file"):
         read_capture(tmp_path)
 
 
