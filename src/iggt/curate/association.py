@@ -19,7 +19,9 @@ contained by the same mask and *apart* in one that finds both contained by diffe
    together / (together + apart) is at least ``merge_threshold`` (fragments of one object merge,
    since other frames see them inside one mask; neighbours stay apart, since most frames separate them);
 3. a mask more often apart from the rest of its instance than together with it is rejected as
-   **inconsistent**.
+   **inconsistent**;
+4. pixels of a kept mask that other frames see inside another instance move there
+   (:mod:`iggt.curate.pixel_votes`: a fused mask whose second object few frames see).
 """
 
 from __future__ import annotations
@@ -52,10 +54,15 @@ class AssociationConfig:
     """A mask split in more than this fraction of the frames judging it is under-segmented..."""
     min_split_frames: int = 2
     """...when it is split in at least this many frames."""
-    merge_threshold: float = 0.5
+    merge_threshold: float = 0.6
     """Least together / (together + apart) of two clusters that are merged."""
     min_mask_pixels: int = 16
     """Masks with fewer pixels are rejected as too small."""
+    repair_votes: int = 2
+    """Frames that must see a pixel inside another instance for it to move there
+    (:mod:`iggt.curate.pixel_votes`), with more than twice the votes of its own instance..."""
+    repair_share: float = 0.05
+    """...in a mask where at least this fraction of the voting pixels would move (else none moves)."""
 
 
 @dataclass

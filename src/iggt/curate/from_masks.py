@@ -21,6 +21,7 @@ from iggt.curate.association import (
     under_segmented,
 )
 from iggt.curate.mask_files import FrameMasks
+from iggt.curate.pixel_votes import split_mixed_masks
 from iggt.curate.report import CurationReport, RejectedMask
 from iggt.curate.reprojection import world_points
 from iggt.errors import InputError
@@ -82,7 +83,7 @@ def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig
     instance = np.zeros(index.count, dtype=np.int64)
     for new_id, position in enumerate(np.argsort(sizes, kind="stable")[::-1], start=1):
         instance[owner == representatives[position]] = new_id
-    return instance, reason, index, labels
+    return instance, reason, index, labels, world
 
 
 def curate_with_masks(
@@ -98,11 +99,24 @@ def curate_with_masks(
     """
     config = config or AssociationConfig()
     check_masks_match(capture, masks)
-    instance, reason, index, labels = associate(capture, masks, config, on_frame)
+    instance, reason, index, labels, world = associate(capture, masks, config, on_frame)
     ids = np.zeros(labels.shape, dtype=np.int32)
     for s in range(capture.num_views):
         lookup = np.concatenate([[0], instance[index.offsets[s] : index.offsets[s + 1]]]).astype(np.int32)
         ids[s] = lookup[labels[s]]
+    ids, repaired = split_mixed_masks(
+        ids,
+        labels,
+        capture.depth,
+        capture.intrinsic,
+        capture.extrinsic,
+        world,
+        config.stride,
+        config.depth_tolerance,
+        config.repair_share,
+        config.repair_votes,
+        config.min_points,
+    )
     count = int(instance.max(initial=0))
     scene = replace(
         capture,
@@ -132,5 +146,10 @@ def curate_with_masks(
         rejected=rejected,
         labelled_fraction=float((ids > 0).sum() / max(masked.sum(), 1)),
         thresholds=asdict(config),
+        notes={
+            "masks_split_by_pixel_votes": [
+                {"frame": capture.frame_names[f], "source": masks[f].sources[label - 1]} for f, label in repaired
+            ]
+        },
     )
     return Curated(scene, report)
