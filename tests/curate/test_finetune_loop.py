@@ -1,5 +1,5 @@
-"""The documented fine-tuning loop at a tiny size on the CPU: curate an engine capture, train two
-steps from the shipped iggt-small weights on the curated scene, evaluate the result on it."""
+"""The documented fine-tuning loop at a tiny size on the CPU: curate an engine capture, train one
+step from the shipped iggt-small weights on the curated scene, evaluate the result on it."""
 
 import json
 
@@ -20,7 +20,7 @@ data:
   batch_size: 1
   views: 2
   image_size: [28, 28]
-train: {steps: 2, log_interval: 1, checkpoint_interval: 2, output_dir: %s, device: cpu, precision: fp32}
+train: {steps: 1, log_interval: 1, checkpoint_interval: 100, output_dir: %s, device: cpu, precision: fp32}
 """
 
 
@@ -54,7 +54,7 @@ def test_curate_then_train_from_shipped_weights_then_eval(tmp_path):
     (tmp_path / "finetune.yaml").write_text(CONFIG % (curated, run))
     assert main(["train", "--config", str(tmp_path / "finetune.yaml"), "--no-progress"]) == 0
     losses = [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
-    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert len(losses) == 1 and np.isfinite(losses[0])
     model = run / "final" / "model.safetensors"
     assert (
         main(
@@ -68,6 +68,8 @@ def test_curate_then_train_from_shipped_weights_then_eval(tmp_path):
                 str(tmp_path / "eval"),
                 "--device",
                 "cpu",
+                "--img-size",
+                "56",
                 "--quiet",
             ]
         )

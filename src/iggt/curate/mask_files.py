@@ -2,8 +2,8 @@
 
 A masks folder holds, for every frame stem of the capture, one of:
 
-- ``<stem>.png``: a label image (8- or 16-bit single channel, 0 = no mask, each other value one
-  mask), or an RGB image where each colour other than black is one mask;
+- ``<stem>.png``: a label image (8- or 16-bit single channel or a palette image, 0 = no mask,
+  each other value one mask), or an RGB image where each colour other than black is one mask;
 - ``<stem>.json``: COCO RLE masks: a list of RLEs, a list of annotations with a ``segmentation``
   RLE (SAM's automatic mask generator with ``output_mode="coco_rle"``), or ``{"annotations": [...]}``;
 
@@ -69,7 +69,8 @@ def _fail(frame: str, path: Path, problem: str) -> InputError:
 def _read_png(path: Path, frame: str, size: tuple[int, int]) -> FrameMasks:
     try:
         with Image.open(path) as image:
-            array = np.array(image.convert("RGB") if image.mode in ("P", "RGBA", "LA") else image)
+            # palette images keep their indices as labels; RGBA / LA drop the alpha channel
+            array = np.array(image.convert("RGB") if image.mode in ("RGBA", "LA") else image)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise _fail(frame, path, f"is unreadable ({exc})") from exc
     if array.shape[:2] != size:

@@ -29,7 +29,8 @@ class CurationReport:
         masks: masks read (path A) or 2D proposals given (path B).
         instances: one row per instance: id, frames it appears in, pixels, masks merged into it.
         rejected: every mask that got no instance.
-        labelled_fraction: fraction of the masked pixels that carry an instance ID in the output.
+        labelled_fraction: fraction of the pixels that could carry an ID and do: of the masked pixels
+            (paths A and C), of the pixels with valid depth (path B).
         thresholds: the configuration used, field by field.
         notes: further measured facts (e.g. path B's agreement with sensor depth).
     """
@@ -56,7 +57,7 @@ class CurationReport:
         reasons = ", ".join(f"{count} {reason}" for reason, count in self.reasons().items()) or "none"
         return (
             f"{self.scene}: {len(self.instances)} instances over {len(self.frames)} frames from {self.masks} masks; "
-            f"{100 * self.labelled_fraction:.1f}% of masked pixels labelled; rejected: {reasons}"
+            f"{100 * self.labelled_fraction:.1f}% of pixels labelled; rejected: {reasons}"
         )
 
     def to_dict(self) -> dict:
