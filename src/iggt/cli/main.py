@@ -24,7 +24,7 @@ SUBCOMMANDS = {
     "segment": ("iggt.cli.segment", "label the instances of a saved result with an open vocabulary"),
     "query": ("iggt.cli.query", "find the instances of a saved result that match a text"),
     "ask": ("iggt.cli.ask", "answer a question about a saved result with a vision-language chat model"),
-    "curate": ("iggt.cli.curate", "turn captures (2D masks, labelled meshes, videos) into scenes with 3D-consistent IDs"),
+    "curate": ("iggt.cli.curate", "captures (2D masks, labelled meshes, videos) -> scenes with 3D-consistent IDs"),
 }
 
 
