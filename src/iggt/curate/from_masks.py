@@ -60,7 +60,8 @@ def _rejections(index: MaskIndex, verdict_flags: dict[str, np.ndarray]) -> np.nd
 
 
 def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig, on_frame: Callable[[], None]):
-    """(N,) instance of every mask (0 = rejected, IDs 1..K by decreasing pixel count), reasons, index."""
+    """(N,) instance of every mask (0 = rejected, else 1..K), rejection reasons, the mask index, the
+    (S, H, W) label maps and the (S, H, W, 3) world points."""
     labels = np.stack([m.labels for m in masks])
     index = MaskIndex.build(labels, capture.depth, [m.count for m in masks], config.stride)
     world = world_points(capture.depth, capture.intrinsic, capture.extrinsic)
@@ -78,12 +79,21 @@ def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig
     inconsistent = inconsistent_members(owner, together, apart) & (reason == "")
     reason[inconsistent] = "inconsistent: more often apart from its instance's other masks than with them"
     owner[inconsistent] = -1
-    representatives = np.unique(owner[owner >= 0])
-    sizes = [index.pixels[owner == r].sum() for r in representatives]
     instance = np.zeros(index.count, dtype=np.int64)
-    for new_id, position in enumerate(np.argsort(sizes, kind="stable")[::-1], start=1):
-        instance[owner == representatives[position]] = new_id
+    kept = owner >= 0
+    instance[kept] = np.searchsorted(np.unique(owner[kept]), owner[kept]) + 1
     return instance, reason, index, labels, world
+
+
+def _number_by_size(ids: np.ndarray, instance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber the instances present in ``ids`` (S, H, W) 1..K by decreasing pixel count; ``instance``
+    (N,) of every mask follows (0 for an instance no pixel kept)."""
+    sizes = np.bincount(ids.reshape(-1), minlength=int(instance.max(initial=0)) + 1)
+    sizes[0] = 0
+    order = [i for i in np.argsort(-sizes, kind="stable") if sizes[i] > 0]
+    remap = np.zeros(len(sizes), dtype=np.int32)
+    remap[order] = np.arange(1, len(order) + 1)
+    return remap[ids], remap[instance]
 
 
 def curate_with_masks(
@@ -117,7 +127,9 @@ def curate_with_masks(
         config.repair_votes,
         config.min_points,
     )
-    count = int(instance.max(initial=0))
+    ids, instance = _number_by_size(ids, instance)
+    reason[(instance == 0) & (reason == "")] = "every pixel moved to other instances by the pixel votes"
+    count = int(ids.max(initial=0))
     scene = replace(
         capture,
         instance_ids=ids,
@@ -125,13 +137,15 @@ def curate_with_masks(
         metadata={**capture.metadata, "curation": {"path": "masks", "instances": count}},
     )
     sources = [source for m in masks for source in m.sources]
-    rows = []
-    for instance_id in range(1, count + 1):
-        members = np.flatnonzero(instance == instance_id)
-        frames = sorted({capture.frame_names[f] for f in index.frame[members]})
-        rows.append(
-            {"id": instance_id, "frames": frames, "pixels": int(index.pixels[members].sum()), "masks": len(members)}
-        )
+    rows = [
+        {
+            "id": instance_id,
+            "frames": [capture.frame_names[s] for s in range(capture.num_views) if (ids[s] == instance_id).any()],
+            "pixels": int((ids == instance_id).sum()),
+            "masks": int((instance == instance_id).sum()),
+        }
+        for instance_id in range(1, count + 1)
+    ]
     rejected = [
         RejectedMask(capture.frame_names[index.frame[m]], sources[m], str(reason[m]))
         for m in np.flatnonzero(instance == 0)

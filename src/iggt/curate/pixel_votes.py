@@ -56,7 +56,7 @@ def split_mixed_masks(
     fixed = ids.copy()
     split = []
     height, width = ids.shape[1:]
-    sample_width = len(range(0, width, stride))
+    sample_rows, sample_width = len(range(0, height, stride)), len(range(0, width, stride))
     for frame in range(ids.shape[0]):
         valid, votes = _votes(ids, depth, intrinsic, extrinsic, world, frame, stride, tolerance)
         own = ids[frame, ::stride, ::stride].reshape(-1)[valid]
@@ -71,8 +71,11 @@ def split_mixed_masks(
             if movers.sum() < min_points or movers.sum() < min_share * (mine & voting).sum():
                 continue
             split.append((frame, int(label)))
-            rows, columns = np.divmod(valid[movers], sample_width)
-            for row, column, target in zip(rows * stride, columns * stride, best[movers], strict=True):
-                block = fixed[frame, row : row + stride, column : column + stride]
-                block[labels[frame, row : row + stride, column : column + stride] == label] = target
+            decision = np.zeros(sample_rows * sample_width, dtype=fixed.dtype)
+            decision[valid[movers]] = best[movers]
+            # each sampled pixel decides for its stride x stride block, within this mask only
+            block = np.repeat(np.repeat(decision.reshape(sample_rows, sample_width), stride, 0), stride, 1)
+            block = block[:height, :width]
+            moving = (labels[frame] == label) & (block > 0)
+            fixed[frame][moving] = block[moving]
     return fixed, split
