@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "query": ("iggt.cli.query", "find the instances of a saved result that match a text"),
     "ask": ("iggt.cli.ask", "answer a question about a saved result with a vision-language chat model"),
     "serve": ("iggt.cli.serve", "a local web page to run, explore and query reconstructions"),
+    "curate": ("iggt.cli.curate", "captures (2D masks, labelled meshes, videos) -> scenes with 3D-consistent IDs"),
 }
 
 
