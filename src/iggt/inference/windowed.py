@@ -9,6 +9,7 @@ the previous window's predictions and each window's instance labels are kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ class WindowedRun:
         instances: instances of all S frames, IDs kept across windows.
         plan: the windows.
         similarities: per window, the Sim(3) from its frame to the world (the first is the identity).
-        inliers: per window, the point pairs that agreed with its fit (0 for the first).
+        inliers: per window, the point pairs of its shared frames that agree with its fit (0 for the first).
     """
 
     predictions: Predictions
@@ -59,22 +60,32 @@ def run_windowed(
     progress: bool = False,
 ) -> WindowedRun:
     """Reconstruct (S, 3, H, W) ``images`` window by window (arguments as :func:`run_model`)."""
+
+    def predict(frames: range) -> Predictions:
+        window = images[frames.start : frames.stop]
+        return run_model(model, window, device, dtype, chunk_size, progress, head_dtype)
+
+    return reconstruct_windows(predict, plan, instance_config, progress)
+
+
+def reconstruct_windows(
+    predict: Callable[[range], Predictions],
+    plan: WindowPlan,
+    instance_config: InstanceConfig,
+    progress: bool = False,
+) -> WindowedRun:
+    """Align, merge and link the windows of ``plan``; ``predict(frames)`` gives one window's
+    predictions in its own frame (the network, or anything that predicts like it)."""
     logger.info("windowed reconstruction: %s", plan.describe())
     previous: Predictions | None = None
     parts, windows, similarities, inliers = [], [], [], []
     bar = tqdm(plan.windows, desc="windows", unit="window", disable=not progress, leave=False)
     for index, frames in enumerate(bar):
-        local = run_model(model, images[frames.start : frames.stop], device, dtype, chunk_size, progress, head_dtype)
+        local = predict(frames)
         if previous is None:
             similarity, agreeing = Similarity.identity(), 0
         else:
-            earlier = plan.windows[index - 1]
-            label = (
-                f"windows {index - 1} and {index} (frames {earlier.start}-{earlier.stop - 1} and "
-                f"{frames.start}-{frames.stop - 1})"
-            )
-            fit = fit_to_previous(previous, local, len(plan.shared(index)), label)
-            similarity, agreeing = fit.similarity, int(fit.inliers.sum())
+            similarity, agreeing = fit_to_previous(previous, local, len(plan.shared(index)), _pair_label(plan, index))
         aligned = to_world(local, similarity)
         found = extract_instances(aligned, instance_config)
         windows.append(WindowInstances(frames, found.labels, found.ids, found.mean_features))
@@ -89,3 +100,11 @@ def run_windowed(
     )
     return WindowedRun(predictions, instances, plan, similarities, inliers)
 
+
+def _pair_label(plan: WindowPlan, index: int) -> str:
+    """ "windows 1 and 2 (frames 6-13 and 12-19)": names a window and the one before it in errors."""
+    earlier, later = plan.windows[index - 1], plan.windows[index]
+    return (
+        f"windows {index - 1} and {index} (frames {earlier.start}-{earlier.stop - 1} and "
+        f"{later.start}-{later.stop - 1})"
+    )

@@ -21,13 +21,18 @@ import torch
 
 from iggt.errors import InputError
 from iggt.geometry.pose_encoding import cameras_to_pose_encoding
-from iggt.geometry.similarity import RobustFit, Similarity, robust_umeyama
+from iggt.geometry.similarity import Similarity, robust_umeyama
 from iggt.instances.points import confident_pixels
 from iggt.structures.predictions import Predictions
 
+DEFAULT_OVERLAP = 4
+"""Frames shared by consecutive windows unless the caller says otherwise."""
 MIN_OVERLAP = 2
 """Fewest frames consecutive windows share: one frame ties the windows through a single view's
 point map, which a wrong depth in that view bends; two views also fix the relative camera."""
+AGREEMENT = 0.05
+"""A point pair agrees with a window's fit when, after it, the two points lie closer than this
+fraction of the shared points' spread (their median distance from their median)."""
 MIN_INLIER_POINTS = 100
 """Fewest point pairs that must agree with the fit of a window to the previous one."""
 MIN_INLIER_FRACTION = 0.25
@@ -104,7 +109,9 @@ def plan_windows(num_frames: int, window: int, overlap: int) -> WindowPlan:
     return WindowPlan(num_frames, windows, distance.argmin(1))
 
 
-def fit_to_previous(previous: Predictions, current: Predictions, shared: int, label: str) -> RobustFit:
+def fit_to_previous(
+    previous: Predictions, current: Predictions, shared: int, label: str
+) -> tuple[Similarity, int]:
     """The Sim(3) mapping ``current``'s frame onto ``previous``'s world, from their shared frames.
 
     Args:
@@ -115,7 +122,8 @@ def fit_to_previous(previous: Predictions, current: Predictions, shared: int, la
         label: names the two windows in an error ("windows 2 and 3 (frames 12-19 and 18-25)").
 
     Returns:
-        The robust fit; InputError when too few point pairs agree with it.
+        The robust fit and how many point pairs agree with it (:data:`AGREEMENT`); InputError
+        when fewer than :data:`MIN_INLIER_POINTS` or :data:`MIN_INLIER_FRACTION` of them do.
     """
     target = previous.world_points[-shared:].reshape(-1, 3)
     source = current.world_points[:shared].reshape(-1, 3)
@@ -124,13 +132,14 @@ def fit_to_previous(previous: Predictions, current: Predictions, shared: int, la
     chosen = np.flatnonzero(confident_pixels(confidence, valid, FIT_CONFIDENCE_QUANTILE))
     chosen = chosen[:: -(-len(chosen) // FIT_SAMPLE)] if len(chosen) else chosen
     needed = max(MIN_INLIER_POINTS, int(np.ceil(MIN_INLIER_FRACTION * len(chosen))))
-    if len(chosen) >= needed:
-        fit = robust_umeyama(source[chosen], target[chosen], np.clip(confidence[chosen], 1e-6, None))
-        agreeing = int(fit.inliers.sum())
+    agreeing = 0
+    if len(chosen) >= max(needed, 3):
+        source, target = source[chosen], target[chosen]
+        fit = robust_umeyama(source, target, np.clip(confidence[chosen], 1e-6, None))
+        spread = float(np.median(np.linalg.norm(target - np.median(target, axis=0), axis=1)))
+        agreeing = int((np.linalg.norm(fit.similarity.apply(source) - target, axis=1) <= AGREEMENT * spread).sum())
         if agreeing >= needed and fit.similarity.scale > 0:
-            return fit
-    else:
-        agreeing = len(chosen)
+            return fit.similarity, agreeing
     raise InputError(
         f"{label} share {shared} frames but only {agreeing} of {len(chosen)} confident point pairs agree on one "
         f"Sim(3) (at least {needed} needed): the overlap does not tie them together; use a larger "

@@ -13,8 +13,10 @@ nothing to the next window. Two passes tie them together:
    frame with the ones that saw it, as a new track. A final pass over the whole capture merges a
    track into an earlier one when the earlier ended before the later began (never both in one
    frame), their mean features agree (cosine >= ``RETURN_MIN_SIMILARITY``, stricter: no shared
-   pixels vouch for them) and their 3D centroids in the world frame are closer than
-   ``RETURN_MAX_DISTANCE`` times the mean of their box diagonals; again one-to-one by Hungarian.
+   pixels vouch for them) and their 3D boxes in the world frame are at most ``RETURN_MAX_GAP``
+   times the mean of their box diagonals apart (0 when they overlap: two views of one object may
+   show different parts of it, so their centroids may differ, their boxes touch); again
+   one-to-one by Hungarian, preferring similar features and small gaps.
 
 Tracks are numbered 1..K in the order they first appear (frame, then size in that frame), so an
 object seen again keeps the ID it had when first seen; 0 = no instance, as everywhere.
@@ -36,8 +38,8 @@ LINK_MIN_SIMILARITY = 0.5
 """Least cosine between their mean features (windows are separate network runs, so features drift a little)."""
 RETURN_MIN_SIMILARITY = 0.75
 """Least cosine between the mean features of a track and the earlier track it continues after a gap."""
-RETURN_MAX_DISTANCE = 0.5
-"""Most centroid distance between them, in units of the mean of their two box diagonals."""
+RETURN_MAX_GAP = 0.25
+"""Most distance between their 3D boxes, in units of the mean of their two box diagonals."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,14 @@ def _merge_returning(summary: Instances) -> np.ndarray:
     first = visible.argmax(1)
     last = visible.shape[1] - 1 - visible[:, ::-1].argmax(1)
     diagonal = np.linalg.norm(summary.bbox_max - summary.bbox_min, axis=1)
-    distance = np.linalg.norm(summary.centroids[:, None] - summary.centroids[None], axis=-1)
-    reach = RETURN_MAX_DISTANCE * (diagonal[:, None] + diagonal[None]) / 2
+    low = np.maximum(summary.bbox_min[:, None], summary.bbox_min[None])
+    high = np.minimum(summary.bbox_max[:, None], summary.bbox_max[None])
+    gap = np.linalg.norm(np.clip(low - high, 0, None), axis=-1)
+    reach = RETURN_MAX_GAP * (diagonal[:, None] + diagonal[None]) / 2
     similarity = summary.mean_features @ summary.mean_features.T
     # rows: earlier tracks, columns: later ones; NaN geometry (no finite point) never merges
-    allowed = (last[:, None] < first[None]) & (similarity >= RETURN_MIN_SIMILARITY) & (distance <= reach)
-    score = similarity + 1 - np.where(allowed, distance / np.maximum(reach, 1e-12), 1)
+    allowed = (last[:, None] < first[None]) & (similarity >= RETURN_MIN_SIMILARITY) & (gap <= reach)
+    score = similarity - np.where(allowed, gap / np.maximum(reach, 1e-12), 1)
     parent = np.arange(len(summary.ids))
     for earlier, later in zip(*linear_sum_assignment(np.where(allowed, -score, 1.0)), strict=True):
         if allowed[earlier, later]:
