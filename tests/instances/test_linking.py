@@ -7,10 +7,10 @@ the view for two whole windows and comes back.
 """
 
 import numpy as np
-from walkthrough import OVERLAP, RETURNING_OBJECT, WINDOW, object_features, walkthrough
 
 from iggt.inference.windows import plan_windows
 from iggt.instances.linking import WindowInstances, link_consecutive, link_windows
+from walkthrough import OVERLAP, RETURNING_OBJECT, WINDOW, object_features, walkthrough
 
 
 def relabelled_windows(plan, seed: int = 0, noise: float = 0.1) -> list[WindowInstances]:

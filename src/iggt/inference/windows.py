@@ -109,9 +109,7 @@ def plan_windows(num_frames: int, window: int, overlap: int) -> WindowPlan:
     return WindowPlan(num_frames, windows, distance.argmin(1))
 
 
-def fit_to_previous(
-    previous: Predictions, current: Predictions, shared: int, label: str
-) -> tuple[Similarity, int]:
+def fit_to_previous(previous: Predictions, current: Predictions, shared: int, label: str) -> tuple[Similarity, int]:
     """The Sim(3) mapping ``current``'s frame onto ``previous``'s world, from their shared frames.
 
     Args:
