@@ -108,7 +108,9 @@ def run_child(scene: Path, count: int, mode: str, args: argparse.Namespace) -> d
         "--model", args.model, "--device", args.device, "--window", str(args.window), "--overlap", str(args.overlap),
         "--cuda-peak",
     ]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    if done.returncode:
+        raise SystemExit(f"{count} frames, {mode}: the run failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -198,7 +198,7 @@ def reconstruct(
         config = network.config
         tensor, records = preprocess_images(loaded.images, config.img_size, config.patch_size, mode)
     from iggt.inference.windowed import run_windowed  # both import the clustering (sklearn) only when run
-    from iggt.instances.extract import extract_instances
+    from iggt.instances import extract_instances
 
     notes = list(loaded.notes)
     if window is not None and loaded.num_views > window:
