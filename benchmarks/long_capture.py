@@ -114,7 +114,19 @@ def run_child(scene: Path, count: int, mode: str, args: argparse.Namespace) -> d
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-COLUMNS = ("frames", "mode", "windows", "seconds", "peak_rss_mb", "auc@30", "ate_rel", "abs_rel", "t_miou", "t_sr", "id_consistency")
+COLUMNS = (
+    "frames",
+    "mode",
+    "windows",
+    "seconds",
+    "peak_rss_mb",
+    "auc@30",
+    "ate_rel",
+    "abs_rel",
+    "t_miou",
+    "t_sr",
+    "id_consistency",
+)
 
 
 def main() -> None:
@@ -153,8 +165,14 @@ def main() -> None:
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {
-            "model": args.model, "seed": SEED, "trajectory": "walk", "size": args.size, "window": args.window,
-            "overlap": args.overlap, "frames": sorted(args.frames), "one_pass_max": args.one_pass_max,
+            "model": args.model,
+            "seed": SEED,
+            "trajectory": "walk",
+            "size": args.size,
+            "window": args.window,
+            "overlap": args.overlap,
+            "frames": sorted(args.frames),
+            "one_pass_max": args.one_pass_max,
         },  # fmt: skip
         "rows": rows,
     }
