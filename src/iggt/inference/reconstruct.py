@@ -205,7 +205,7 @@ def reconstruct(
         plan = plan_windows(loaded.num_views, window, overlap)
         notes.append(f"windowed: {plan.describe()}")
         settings = _instance_config(instance_config, target)
-        with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window):
+        with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
             run = run_windowed(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
                 head_dtype=heads_dtype, progress=progress,
@@ -352,12 +352,12 @@ def _instance_config(instance_config, device: torch.device):
 
 
 @contextmanager
-def _memory_hint(stage: str, frames: int) -> Iterator[None]:
+def _memory_hint(stage: str, frames: int, advice: str = "--max-frames with fewer frames") -> Iterator[None]:
     """Turn running out of memory (GPU or host) into a one-line hint."""
     try:
         yield
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise InputError(f"out of memory {stage} {frames} frames; try --max-frames with fewer frames") from exc
+        raise InputError(f"out of memory {stage} {frames} frames; try {advice}") from exc
 
 
 @contextmanager
