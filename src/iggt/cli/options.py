@@ -25,6 +25,7 @@ Container = argparse.ArgumentParser | argparse._ArgumentGroup
 DEVICES = "auto, cpu, cuda or cuda:N"  # the vocabulary of iggt.device.parse_device
 FIT_MODES = ("crop", "pad")  # iggt.inference.preprocess
 GRANULARITIES = ("coarse", "medium", "fine")  # iggt.instances.config.GRANULARITIES
+DEFAULT_OVERLAP = 4  # iggt.inference.windows.DEFAULT_OVERLAP
 
 
 def add_model_options(container: Container) -> None:
@@ -108,6 +109,40 @@ def add_frame_options(container: Container) -> None:
 
 def frame_options(args: argparse.Namespace) -> FrameOptions:
     return FrameOptions(max_frames=args.max_frames, fps=args.fps, frames=args.frames)
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """Long captures in windows (checked by :func:`iggt.inference.windows.check_window`)."""
+
+    window: int | None
+    """At most this many frames per network pass; None runs all frames in one pass."""
+    overlap: int
+    """Frames consecutive windows share, on which they are aligned and their instances linked."""
+
+
+def add_window_options(container: Container) -> None:
+    """``--window`` and ``--overlap``; :func:`window_options` reads them."""
+    container.add_argument(
+        "--window", type=int, metavar="K", help="long captures: run K frames at a time, aligned into one result"
+    )
+    container.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_OVERLAP,
+        metavar="M",
+        help=f"frames consecutive windows share (default {DEFAULT_OVERLAP}, at least 2)",
+    )
+
+
+def window_options(args: argparse.Namespace) -> WindowOptions:
+    """The window options, checked: one InputError line for an overlap below the minimum or a
+    window not larger than its overlap."""
+    if args.window is not None:
+        from iggt.inference.windows import check_window
+
+        check_window(args.window, args.overlap)
+    return WindowOptions(window=args.window, overlap=args.overlap)
 
 
 def add_instance_options(container: Container, *, min_size: bool = True) -> None:

@@ -12,9 +12,11 @@ from iggt.cli.options import (
     add_frame_options,
     add_instance_options,
     add_model_options,
+    add_window_options,
     compute_options,
     frame_options,
     instance_config,
+    window_options,
 )
 from iggt.errors import InputError
 from iggt.io.output_dir import claim_output_dir
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     frames = parser.add_argument_group("frames")
     add_frame_options(frames)
     add_fit_option(frames)
+    add_window_options(frames)
     output = parser.add_argument_group("instances and output")
     add_instance_options(output)
     output.add_argument(
@@ -67,6 +70,7 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     check_formats(args.formats or ())  # export checks again; here a typo costs no model run
     compute = compute_options(args)
     frames = frame_options(args)
+    windows = window_options(args)
     instance_settings = instance_config(args, compute.device)
     start = time.perf_counter()
     reconstruction = reconstruct(
@@ -82,6 +86,8 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
         fps=frames.fps,
         frames=frames.frames,
         progress=not args.quiet,
+        window=windows.window,
+        overlap=windows.overlap,
     )
     written = reconstruction.save(args.out, args.formats, args.overwrite, progress=not args.quiet)
     print(summary(reconstruction, args.out, written, time.perf_counter() - start))

@@ -16,6 +16,8 @@ BY_COMMAND: dict[str, dict[str, str]] = {
         "formats": "--formats",  # replaces "export formats"
         "min_instance_size": "--min-instance-size ",  # replaces "InstanceConfig.min_instance_size="
         "mode_pad": "--mode pad",
+        "overlap": "--overlap ",  # replaces "overlap=" before the number
+        "window": "--window ",
         "strict": f"pass --model {_RELEASED_WEIGHTS}",
     },
     "eval": {"strict": f"pass --model {_RELEASED_WEIGHTS}"},

@@ -29,6 +29,7 @@ from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import attention_backend_name, check_chunk_size, run_model
+from iggt.inference.windows import DEFAULT_OVERLAP, check_window, plan_windows
 from iggt.io.images import LoadedImages, load_images, views_to_keep
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
@@ -157,6 +158,8 @@ def reconstruct(
     fps: float | None = None,
     frames: int | None = None,
     progress: bool = True,
+    window: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
 ) -> Reconstruction:
     """Reconstruct a scene from unposed images.
 
@@ -171,6 +174,9 @@ def reconstruct(
         instance_config: an :class:`iggt.instances.config.InstanceConfig`; None for the defaults.
         fps, frames: video sampling (one of them, or neither for one frame per second).
         progress: show progress bars on stderr.
+        window, overlap: more views than ``window`` run in windows of that many views sharing
+            ``overlap`` views, aligned and linked into one result (:mod:`iggt.inference.windowed`);
+            None runs all views in one pass.
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
@@ -180,6 +186,8 @@ def reconstruct(
         raise InputError(f"unknown mode {mode!r}; use 'crop' or 'pad'")
     if chunk_size is not None:
         check_chunk_size(chunk_size)
+    if window is not None:
+        check_window(window, overlap)
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
@@ -189,14 +197,31 @@ def reconstruct(
     with _timed(timings, "preprocess"):
         config = network.config
         tensor, records = preprocess_images(loaded.images, config.img_size, config.patch_size, mode)
-    with _timed(timings, "model"):
-        predictions = run_model(
-            network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype
-        )
-    stage = stage_progress("clustering instances", progress)
-    with _timed(timings, "instances"), stage, _memory_hint("clustering instances of", loaded.num_views):
-        instances = _extract_instances(predictions, instance_config, target)
-    notes = list(loaded.notes) + ([SINGLE_VIEW_NOTE] if loaded.num_views == 1 else [])
+    from iggt.inference.windowed import run_windowed  # both import the clustering (sklearn) only when run
+    from iggt.instances import extract_instances
+
+    notes = list(loaded.notes)
+    if window is not None and loaded.num_views > window:
+        plan = plan_windows(loaded.num_views, window, overlap)
+        notes.append(f"windowed: {plan.describe()}")
+        settings = _instance_config(instance_config, target)
+        with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
+            run = run_windowed(
+                network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
+                head_dtype=heads_dtype, progress=progress,
+            )  # fmt: skip
+        predictions, instances = run.predictions, run.instances
+    else:
+        if window is not None:
+            notes.append(f"{loaded.num_views} views fit in one window of {window}: one pass")
+        with _timed(timings, "model"):
+            predictions = run_model(
+                network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype
+            )
+        stage = stage_progress("clustering instances", progress)
+        with _timed(timings, "instances"), stage, _memory_hint("clustering instances of", loaded.num_views):
+            instances = extract_instances(predictions, _instance_config(instance_config, target))
+    notes += [SINGLE_VIEW_NOTE] if loaded.num_views == 1 else []
     if len({record.original_size for record in records}) > 1:
         fit = "scaled to cover it and centre-cropped" if mode == "crop" else "scaled to fit and padded"
         height, width = records[0].network_size
@@ -316,23 +341,23 @@ def _resolve_model(model) -> tuple[torch.nn.Module, str]:
     return load_model(model), str(model)
 
 
-def _extract_instances(predictions: Predictions, instance_config, device: torch.device) -> Instances:
-    from iggt.instances import InstanceConfig, extract_instances
+def _instance_config(instance_config, device: torch.device):
+    from iggt.instances import InstanceConfig
 
     config = instance_config or InstanceConfig()
     if config.device == "auto":
         # Cluster where the network ran: --device cpu must keep every stage off the GPU.
         config = replace(config, device=str(device))
-    return extract_instances(predictions, config)
+    return config
 
 
 @contextmanager
-def _memory_hint(stage: str, frames: int) -> Iterator[None]:
+def _memory_hint(stage: str, frames: int, advice: str = "--max-frames with fewer frames") -> Iterator[None]:
     """Turn running out of memory (GPU or host) into a one-line hint."""
     try:
         yield
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise InputError(f"out of memory {stage} {frames} frames; try --max-frames with fewer frames") from exc
+        raise InputError(f"out of memory {stage} {frames} frames; try {advice}") from exc
 
 
 @contextmanager

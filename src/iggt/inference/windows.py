@@ -1,0 +1,174 @@
+"""Long captures in windows: which frames each window holds, how a window is aligned to the
+world of the capture, and how aligned windows merge into one :class:`Predictions`.
+
+A capture of S frames is cut into windows of ``window`` frames, consecutive windows sharing
+``overlap`` frames (the last window is moved back so that it is full, sharing more). The network
+sees one window at a time, so memory is bounded by the window, not by the capture. Each window
+comes out in its own frame (its first camera) at its own scale; the shared frames are the same
+images seen by both windows, so pixel p of shared frame f is one 3D point in both, and a robust
+Sim(3) fit on those point pairs (:func:`iggt.geometry.similarity.robust_umeyama`, weighted by
+confidence) maps the window into the world of the previous one. The world is the first window's,
+i.e. the first camera of the capture. Every frame is then taken from the window in which it lies
+nearest to the centre (the middle of each overlap is where one window hands over to the next).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from iggt.errors import InputError
+from iggt.geometry.pose_encoding import cameras_to_pose_encoding
+from iggt.geometry.similarity import Similarity, robust_umeyama
+from iggt.instances.points import confident_pixels
+from iggt.structures.predictions import Predictions
+
+DEFAULT_OVERLAP = 4
+"""Frames shared by consecutive windows unless the caller says otherwise."""
+MIN_OVERLAP = 2
+"""Fewest frames consecutive windows share: one frame ties the windows through a single view's
+point map, which a wrong depth in that view bends; two views also fix the relative camera."""
+AGREEMENT = 0.2
+"""A point pair agrees with a window's fit when, after it, the two points lie closer than this
+fraction of the pixel's depth in the previous window. iggt-small on engine walks (windows of 16
+sharing 4): 43-85 % of the pairs agree; the same pairs shuffled (no correspondence): 6-20 %."""
+MIN_INLIER_POINTS = 100
+"""Fewest point pairs that must agree with the fit of a window to the previous one."""
+MIN_INLIER_FRACTION = 0.3
+"""Fewest of the confident point pairs that must agree with it: below this the shared frames do
+not tie the two windows together (different content, or a broken prediction)."""
+FIT_CONFIDENCE_QUANTILE = 0.2
+"""The least confident fraction of the shared pixels (sky, edges, flying pixels) is left out of the fit."""
+FIT_SAMPLE = 100_000
+"""Most point pairs used for one fit (an even subset; more do not change a 7-parameter fit)."""
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Windows over a capture of ``num_frames`` frames.
+
+    Attributes:
+        num_frames: S, frames of the capture.
+        windows: the frame ranges of the windows, in order; consecutive ones overlap.
+        owner: (S,) int index of the window each frame of the merged result is taken from.
+    """
+
+    num_frames: int
+    windows: tuple[range, ...]
+    owner: np.ndarray
+
+    def shared(self, index: int) -> range:
+        """The frames window ``index`` shares with window ``index - 1``."""
+        return range(self.windows[index].start, self.windows[index - 1].stop)
+
+    def owned(self, index: int) -> np.ndarray:
+        """Indices, local to window ``index``, of the frames the merged result takes from it."""
+        return np.flatnonzero(self.owner == index) - self.windows[index].start
+
+    def describe(self) -> str:
+        """One line for the log and the notes, e.g. ``3 windows of 8 frames (overlap 2): 0-7, 6-13, 12-19``."""
+        spans = ", ".join(f"{w.start}-{w.stop - 1}" for w in self.windows)
+        overlaps = sorted({len(self.shared(i)) for i in range(1, len(self.windows))})
+        shared = "/".join(map(str, overlaps)) or "0"
+        return f"{len(self.windows)} windows of {len(self.windows[0])} frames (overlap {shared}): frames {spans}"
+
+
+SPELLINGS = {"overlap=": "overlap", "window=": "window"}
+"""Option texts of the messages below, for the interfaces' own spellings (``IGGTError.options``)."""
+
+
+def check_window(window: int, overlap: int) -> None:
+    """InputError naming the bad value unless MIN_OVERLAP <= overlap < window."""
+    if overlap < MIN_OVERLAP:
+        raise InputError(
+            f"overlap={overlap} is below the minimum of {MIN_OVERLAP} frames that consecutive windows must "
+            f"share to be aligned; use overlap={MIN_OVERLAP} or more",
+            SPELLINGS,
+        )
+    if window <= overlap:
+        raise InputError(
+            f"window={window} must be larger than overlap={overlap} (each window must add new frames); "
+            f"use window={overlap + MIN_OVERLAP} or more",
+            SPELLINGS,
+        )
+
+
+def plan_windows(num_frames: int, window: int, overlap: int) -> WindowPlan:
+    """Windows of ``window`` frames stepping by ``window - overlap``; one window when S <= window."""
+    check_window(window, overlap)
+    if num_frames <= window:
+        return WindowPlan(num_frames, (range(num_frames),), np.zeros(num_frames, int))
+    step = window - overlap
+    starts = list(range(0, num_frames - window, step)) + [num_frames - window]
+    windows = tuple(range(start, start + window) for start in starts)
+    centres = np.array([start + (window - 1) / 2 for start in starts])
+    frames = np.arange(num_frames)
+    inside = np.array([[f in w for w in windows] for f in frames])
+    distance = np.where(inside, np.abs(frames[:, None] - centres[None]), np.inf)
+    return WindowPlan(num_frames, windows, distance.argmin(1))
+
+
+def fit_to_previous(previous: Predictions, current: Predictions, shared: int, label: str) -> tuple[Similarity, int]:
+    """The Sim(3) mapping ``current``'s frame onto ``previous``'s world, from their shared frames.
+
+    Args:
+        previous: the previous window, already in the world frame; its last ``shared`` views
+            are ``current``'s first ``shared`` views.
+        current: this window in its own frame.
+        shared: number of shared views.
+        label: names the two windows in an error ("windows 2 and 3 (frames 12-19 and 18-25)").
+
+    Returns:
+        The robust fit and how many point pairs agree with it (:data:`AGREEMENT`); InputError
+        when fewer than :data:`MIN_INLIER_POINTS` or :data:`MIN_INLIER_FRACTION` of them do.
+    """
+    target = previous.world_points[-shared:].reshape(-1, 3)
+    source = current.world_points[:shared].reshape(-1, 3)
+    depth = previous.depth[-shared:].reshape(-1)
+    confidence = np.minimum(previous.world_points_conf[-shared:], current.world_points_conf[:shared]).reshape(-1)
+    valid = np.isfinite(target).all(1) & np.isfinite(source).all(1) & np.isfinite(confidence) & (depth > 0)
+    chosen = np.flatnonzero(confident_pixels(confidence, valid, FIT_CONFIDENCE_QUANTILE))
+    chosen = chosen[:: -(-len(chosen) // FIT_SAMPLE)] if len(chosen) else chosen
+    needed = max(MIN_INLIER_POINTS, int(np.ceil(MIN_INLIER_FRACTION * len(chosen))))
+    agreeing = 0
+    if len(chosen) >= max(needed, 3):
+        source, target = source[chosen], target[chosen]
+        fit = robust_umeyama(source, target, np.clip(confidence[chosen], 1e-6, None))
+        residual = np.linalg.norm(fit.similarity.apply(source) - target, axis=1)
+        agreeing = int((residual <= AGREEMENT * depth[chosen]).sum())
+        if agreeing >= needed and fit.similarity.scale > 0:
+            return fit.similarity, agreeing
+    raise InputError(
+        f"{label} share {shared} frames but only {agreeing} of {len(chosen)} confident point pairs agree on one "
+        f"Sim(3) (at least {needed} needed): the overlap does not tie them together; use a larger "
+        f"overlap={shared + 1} or sample frames closer together",
+        SPELLINGS,
+    )
+
+
+def to_world(predictions: Predictions, similarity: Similarity) -> Predictions:
+    """A window's predictions moved into the world: cameras, points, and depth in the world's scale
+    (confidences, intrinsics and features unchanged)."""
+    extrinsic = similarity.apply_to_extrinsic(predictions.extrinsic)
+    pose_enc = cameras_to_pose_encoding(
+        torch.from_numpy(extrinsic), torch.from_numpy(predictions.intrinsic).double(), predictions.image_size
+    )
+    return replace(
+        predictions,
+        extrinsic=extrinsic.astype(np.float32),
+        depth=(predictions.depth * similarity.scale).astype(np.float32),
+        world_points=similarity.apply(predictions.world_points).astype(np.float32),
+        pose_enc=pose_enc.numpy().astype(np.float32),
+    )
+
+
+def select_views(predictions: Predictions, views: np.ndarray) -> Predictions:
+    """The predictions of the given views (indices into S), in that order."""
+    return Predictions(**{f.name: getattr(predictions, f.name)[views] for f in fields(Predictions)})
+
+
+def concatenate_views(parts: list[Predictions]) -> Predictions:
+    """Predictions of consecutive runs of views joined along S."""
+    return Predictions(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Predictions)})

@@ -1,0 +1,167 @@
+"""Instances of the windows of a long capture -> one :class:`Instances` with IDs kept over the
+whole capture.
+
+Each window is clustered on its own (:func:`iggt.instances.extract_instances`), so its IDs mean
+nothing to the next window. Two passes tie them together:
+
+1. Consecutive windows share frames: the same images, so pixel p of a shared frame is the same
+   3D point in both windows. Instances are matched one-to-one (Hungarian,
+   ``scipy.optimize.linear_sum_assignment``) by the IoU of their pixels in the shared frames,
+   among pairs with IoU >= ``LINK_MIN_IOU`` whose mean features agree (cosine >=
+   ``LINK_MIN_SIMILARITY``). A matched instance continues the earlier one's track.
+2. An object that leaves the view for longer than a window comes back in a window that shares no
+   frame with the ones that saw it, as a new track. A final pass over the whole capture merges a
+   track into an earlier one when the earlier ended before the later began (never both in one
+   frame), their mean features agree (cosine >= ``RETURN_MIN_SIMILARITY``, stricter: no shared
+   pixels vouch for them) and their 3D boxes in the world frame are at most ``RETURN_MAX_GAP``
+   times the mean of their box diagonals apart (0 when they overlap: two views of one object may
+   show different parts of it, so their centroids may differ, their boxes touch); again
+   one-to-one by Hungarian, preferring similar features and small gaps.
+
+Tracks are numbered 1..K in the order they first appear (frame, then size in that frame), so an
+object seen again keeps the ID it had when first seen; 0 = no instance, as everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from iggt.instances.lifting import lift_instances
+from iggt.structures import Instances
+
+LINK_MIN_IOU = 0.3
+"""Least IoU, over the shared frames, of two consecutive windows' instances taken as one object."""
+LINK_MIN_SIMILARITY = 0.5
+"""Least cosine between their mean features (windows are separate network runs, so features drift a little)."""
+RETURN_MIN_SIMILARITY = 0.75
+"""Least cosine between the mean features of a track and the earlier track it continues after a gap."""
+RETURN_MAX_GAP = 0.25
+"""Most distance between their 3D boxes, in units of the mean of their two box diagonals."""
+
+
+@dataclass(frozen=True)
+class WindowInstances:
+    """The instances of one window.
+
+    Attributes:
+        frames: the capture's frames the window holds.
+        labels: (len(frames), H, W) int window-local instance IDs, 0 = none.
+        ids: (N,) int the IDs present, ascending.
+        mean_features: (N, C) float unit-norm mean feature per ID.
+    """
+
+    frames: range
+    labels: np.ndarray
+    ids: np.ndarray
+    mean_features: np.ndarray
+
+
+def link_consecutive(earlier: WindowInstances, later: WindowInstances) -> dict[int, int]:
+    """{later ID: earlier ID} for the instances two overlapping windows share (see the module doc)."""
+    shared = range(later.frames.start, earlier.frames.stop)
+    if len(shared) == 0 or len(earlier.ids) == 0 or len(later.ids) == 0:
+        return {}
+    a = earlier.labels[shared.start - earlier.frames.start :].reshape(-1)
+    b = later.labels[: len(shared)].reshape(-1)
+    rows, columns = np.searchsorted(earlier.ids, a) + 1, np.searchsorted(later.ids, b) + 1
+    rows[a == 0], columns[b == 0] = 0, 0  # row/column 0 = no instance
+    table = np.bincount(rows * (len(later.ids) + 1) + columns, minlength=(len(earlier.ids) + 1) * (len(later.ids) + 1))
+    table = table.reshape(len(earlier.ids) + 1, len(later.ids) + 1)
+    intersection = table[1:, 1:]
+    union = table[1:].sum(1)[:, None] + table[:, 1:].sum(0)[None] - intersection
+    iou = intersection / np.maximum(union, 1)
+    similarity = earlier.mean_features @ later.mean_features.T
+    allowed = (iou >= LINK_MIN_IOU) & (similarity >= LINK_MIN_SIMILARITY)
+    return {
+        int(later.ids[j]): int(earlier.ids[i])
+        for i, j in zip(*linear_sum_assignment(np.where(allowed, -iou, 1.0)), strict=True)
+        if allowed[i, j]
+    }
+
+
+def link_windows(
+    windows: list[WindowInstances],
+    owner: np.ndarray,
+    points: np.ndarray,
+    confidence: np.ndarray,
+    features: np.ndarray,
+    box_percentile: float = 2.0,
+) -> Instances:
+    """One :class:`Instances` for the whole capture from its windows' instances.
+
+    Args:
+        windows: the windows in order; consecutive ones overlap.
+        owner: (S,) index of the window each frame's labels are taken from.
+        points: (S, H, W, 3) world points of the merged capture; confidence: (S, H, W);
+        features: (S, H, W, C) instance features (what the final table summarises).
+        box_percentile: as in :func:`iggt.instances.lift_instances`.
+    """
+    tracks = _consecutive_tracks(windows)
+    labels = np.zeros(points.shape[:3], np.int32)
+    for frame, window_index in enumerate(owner):
+        window = windows[window_index]
+        local = window.labels[frame - window.frames.start]
+        lookup = np.zeros(int(window.ids.max(initial=0)) + 1, np.int32)
+        lookup[window.ids] = tracks[window_index]
+        labels[frame] = lookup[local]
+    summary = lift_instances(labels, points, confidence, features, box_percentile)
+    merged = _merge_returning(summary)
+    labels = np.where(labels > 0, merged[np.searchsorted(summary.ids, labels).clip(0, len(summary.ids) - 1)], 0)
+    return lift_instances(_number_by_first_sight(labels), points, confidence, features, box_percentile)
+
+
+def _consecutive_tracks(windows: list[WindowInstances]) -> list[np.ndarray]:
+    """Per window, (N,) track number of each of its IDs: continued from the previous window when linked."""
+    tracks, next_track = [], 1
+    for index, window in enumerate(windows):
+        links = link_consecutive(windows[index - 1], window) if index else {}
+        previous = dict(zip(windows[index - 1].ids.tolist(), tracks[-1].tolist(), strict=True)) if index else {}
+        numbers = []
+        for local in window.ids.tolist():
+            if local in links:
+                numbers.append(previous[links[local]])
+            else:
+                numbers.append(next_track)
+                next_track += 1
+        tracks.append(np.array(numbers, np.int32))
+    return tracks
+
+
+def _merge_returning(summary: Instances) -> np.ndarray:
+    """(K,) the track each of ``summary``'s tracks is merged into (itself when none): the returns."""
+    visible = summary.pixel_counts > 0
+    first = visible.argmax(1)
+    last = visible.shape[1] - 1 - visible[:, ::-1].argmax(1)
+    diagonal = np.linalg.norm(summary.bbox_max - summary.bbox_min, axis=1)
+    low = np.maximum(summary.bbox_min[:, None], summary.bbox_min[None])
+    high = np.minimum(summary.bbox_max[:, None], summary.bbox_max[None])
+    gap = np.linalg.norm(np.clip(low - high, 0, None), axis=-1)
+    reach = RETURN_MAX_GAP * (diagonal[:, None] + diagonal[None]) / 2
+    similarity = summary.mean_features @ summary.mean_features.T
+    # rows: earlier tracks, columns: later ones; NaN geometry (no finite point) never merges
+    allowed = (last[:, None] < first[None]) & (similarity >= RETURN_MIN_SIMILARITY) & (gap <= reach)
+    score = similarity - np.where(allowed, gap / np.maximum(reach, 1e-12), 1)
+    parent = np.arange(len(summary.ids))
+    for earlier, later in zip(*linear_sum_assignment(np.where(allowed, -score, 1.0)), strict=True):
+        if allowed[earlier, later]:
+            parent[later] = earlier
+    for index in range(len(parent)):  # a chain (left, came back, left again, ...) ends at its first track
+        while parent[parent[index]] != parent[index]:
+            parent[index] = parent[parent[index]]
+    return summary.ids[parent]
+
+
+def _number_by_first_sight(labels: np.ndarray) -> np.ndarray:
+    """(S, H, W) track labels renumbered 1..K by first frame seen, then by size in that frame."""
+    ids = np.unique(labels[labels > 0])
+    if len(ids) == 0:
+        return labels
+    counts = np.stack([np.bincount(frame.reshape(-1), minlength=ids.max() + 1)[ids] for frame in labels], 1)
+    first = (counts > 0).argmax(1)
+    order = np.lexsort((-counts[np.arange(len(ids)), first], first))
+    lookup = np.zeros(ids.max() + 1, np.int32)
+    lookup[ids[order]] = np.arange(1, len(ids) + 1)
+    return lookup[labels]
