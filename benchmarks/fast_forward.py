@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
@@ -33,7 +34,6 @@ from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 DEFAULT_CASES = "12x336x504,48x336x504,100x336x504,100x518x518"
 DEFAULT_VARIANTS = "sdpa/float32,fa3/float32,sdpa/bfloat16,fa3/bfloat16"
 
@@ -103,7 +103,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("fast_forward.py measures GPU time and memory; no CUDA device is available")
     gpu = torch.cuda.get_device_name()
-    out = args.out or RESULTS / f"fast_forward_{gpu.split()[1].lower() if ' ' in gpu else 'cuda'}.json"
+    out = args.out or gpu_result_path("fast_forward", gpu)
+    out.parent.mkdir(parents=True, exist_ok=True)
     model = IGGT.from_preset("large", enable_track=False).cuda().eval()
     variants = [(a, parse_dtype(d)) for a, d in (v.split("/") for v in args.variants.split(","))]
     result = {
@@ -134,7 +135,6 @@ def main() -> None:
                 print(
                     f"{part:>5} {frames:>6} {f'{height} x {width}':>10} {attention:>5} {heads:>9} {shown}", flush=True
                 )
-                out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(result, indent=1))
 
 

@@ -31,9 +31,9 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 DEFAULT_CASES = "12x336x504/released,48x336x504/off,100x336x504/off,100x518x518/trunk"
 LARGE = SimpleNamespace(embed_dim=1024, num_register_tokens=4, patch_size=14, patch_embed_depth=24, depth=24)
 
@@ -138,7 +138,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("official_side_by_side.py measures GPU time and memory; no CUDA device is available")
     gpu = torch.cuda.get_device_name()
-    out = args.out or RESULTS / f"official_side_by_side_{gpu.split()[1].lower() if ' ' in gpu else 'cuda'}.json"
+    out = args.out or gpu_result_path("official_side_by_side", gpu)
+    out.parent.mkdir(parents=True, exist_ok=True)
     model = official_model(args.official)
     result = {
         "device": gpu,
@@ -155,7 +156,6 @@ def main() -> None:
         ok = row["status"] == "ok"
         shown = f"{row['seconds']:8.3f} {row['peak_gb']:8.2f} {row['floor_ratio']:7.2f}" if ok else row["status"]
         print(f"{frames:>6} {f'{height} x {width}':>10} {mode:>9} {shown}", flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
 
 

@@ -16,15 +16,18 @@ import argparse
 import datetime
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from iggt.model.iggt import IGGT
-from iggt.model.layers.attention_kernels import attention_backend, select_backend
+sys.path.insert(0, str(Path(__file__).parent))
+from gpu_results import gpu_result_path  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+from iggt.model.iggt import IGGT  # noqa: E402
+from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
+
 F32, BF16 = torch.float32, torch.bfloat16
 SETTINGS = {
     "float32": ("sdpa", F32, F32),
@@ -74,6 +77,8 @@ def main() -> None:
     model.cuda()
     images = torch.as_tensor(official["images"]).reshape(1, -1, *official["images"].shape[-3:]).cuda()
     gpu = torch.cuda.get_device_name()
+    out = args.out or gpu_result_path("precision_cost", gpu)
+    out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "device": gpu,
         "torch": torch.__version__,
@@ -93,8 +98,6 @@ def main() -> None:
         result["rows"].append(row)
         errors = " ".join(f"{row[k]:10.2e}" for k in GEOMETRY)
         print(f"{name:<64} {errors}  {row['instance_feat_min_cosine']:.4f}  {row['instance_feat_mean_cosine']:.5f}")
-        out = args.out or RESULTS / f"precision_cost_{gpu.split()[1].lower() if ' ' in gpu else 'cuda'}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))
 
 
