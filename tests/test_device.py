@@ -96,7 +96,7 @@ def test_heads_run_in_float32_unless_asked_and_reduced_precision_needs_cuda():
     from iggt.device import resolve_head_dtype
 
     cpu = torch.device("cpu")
-    assert resolve_head_dtype("auto", torch.float32, cpu) == torch.float32
-    assert resolve_head_dtype("float32", torch.float32, cpu) == torch.float32
+    assert resolve_head_dtype("auto", cpu) == torch.float32
+    assert resolve_head_dtype("float32", cpu) == torch.float32
     with pytest.raises(InputError, match="dtype 'bfloat16' needs a CUDA device"):
-        resolve_head_dtype("bfloat16", torch.float32, cpu)
+        resolve_head_dtype("bfloat16", cpu)

@@ -86,16 +86,14 @@ def resolve_dtype(spec: str | torch.dtype, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def resolve_head_dtype(spec: str | torch.dtype, trunk_dtype: torch.dtype, device: torch.device) -> torch.dtype:
+def resolve_head_dtype(spec: str | torch.dtype, device: torch.device) -> torch.dtype:
     """The dense and instance heads' autocast dtype: "auto" is float32, anything else as
     :func:`resolve_dtype` reads it.
 
     Measured on an H200 (docs/performance.md): bfloat16 heads save 5 % of the time and 1-1.5 GB
     at 12-100 frames but raise the error against float32 from 4e-3 to 2e-2 in depth and points,
-    so they are opt-in (``--head-dtype bfloat16``). ``trunk_dtype`` is taken so that callers state
-    what they pair; it does not change the choice.
+    so they are opt-in (``--head-dtype bfloat16``).
     """
-    del trunk_dtype
     if parse_dtype(spec) is None:
         return torch.float32
     return resolve_dtype(spec, device)

@@ -75,7 +75,7 @@ def compute_options(args: argparse.Namespace) -> ComputeOptions:
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
-    head_dtype = resolve_head_dtype(args.head_dtype, dtype, device)
+    head_dtype = resolve_head_dtype(args.head_dtype, device)
     chunk_size = None if args.chunk is None else check_chunk_size(args.chunk)
     return ComputeOptions(device=device, dtype=dtype, head_dtype=head_dtype, chunk_size=chunk_size)
 

@@ -181,7 +181,7 @@ def reconstruct(
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
-    heads_dtype = resolve_head_dtype(head_dtype, compute_dtype, target)
+    heads_dtype = resolve_head_dtype(head_dtype, target)
     if mode not in ("crop", "pad"):
         raise InputError(f"unknown mode {mode!r}; use 'crop' or 'pad'")
     if chunk_size is not None:
@@ -246,7 +246,7 @@ def reconstruct(
         device=str(target),
         dtype=dtype_name(compute_dtype),
         head_dtype=dtype_name(heads_dtype),
-        attention=attention_backend_name(target, compute_dtype),
+        attention=attention_backend_name(network, target, compute_dtype),
     )
 
 

@@ -67,13 +67,13 @@ def run_model(
     chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else check_chunk_size(chunk_size)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
-    heads_dtype = resolve_head_dtype(head_dtype, compute_dtype, target)
+    heads_dtype = resolve_head_dtype(head_dtype, target)
     logger.info(
         "network on %s: trunk %s, heads %s, attention %s",
         target,
         dtype_name(compute_dtype),
         dtype_name(heads_dtype),
-        attention_backend_name(target, compute_dtype),
+        attention_backend_name(model, target, compute_dtype),
     )
     model.to(target).eval()
     try:
@@ -94,11 +94,10 @@ def run_model(
     return Predictions.from_model_output(output)
 
 
-def attention_backend_name(device: torch.device, trunk_dtype: torch.dtype) -> str:
-    """The kernel the trunk's attention runs on for these settings ("fa3" or "sdpa"); every preset
-    has head dim 64."""
+def attention_backend_name(model, device: torch.device, trunk_dtype: torch.dtype) -> str:
+    """The kernel ``model``'s trunk attention runs on for these settings ("fa3" or "sdpa")."""
     compute = trunk_dtype if device.type == "cuda" else torch.float32  # no autocast on the CPU
-    return select_backend(device, compute, head_dim=64)
+    return select_backend(device, compute, head_dim=model.config.embed_dim // model.config.num_heads)
 
 
 # Outputs every later stage reads, and how a user knows them.
