@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iggt.export import export_all
-from iggt.instances import lift_instances
-from iggt.structures import Predictions
+from result_folder import write_result
 
 SIZE, CELL = 16, 4
 RED, GREEN, BLUE, GREY = (1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0), (0.5, 0.5, 0.5)
@@ -74,16 +72,17 @@ def colour_scene(folder: Path) -> Path:
     points = np.stack([camera, camera - extrinsic[1, :, 3]]).astype(np.float32)
     confidence = np.ones((2, SIZE, SIZE), np.float32)
     features = np.ones((2, SIZE, SIZE, 1), np.float32)
-    predictions = Predictions(
+    write_result(
+        folder,
         images=images,
         extrinsic=extrinsic,
         intrinsic=intrinsic,
         depth=depth,
-        depth_conf=confidence,
-        world_points=points,
-        world_points_conf=confidence,
-        instance_feat=features,
+        points=points,
+        confidence=confidence,
+        features=features,
+        labels=labels,
         pose_enc=np.zeros((2, 9), np.float32),
+        formats=("npz", "json"),
     )
-    export_all(predictions, lift_instances(labels, points, confidence, features), folder, formats=("npz", "json"))
     return folder

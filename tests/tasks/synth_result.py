@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iggt.export import export_all
 from iggt.geometry import cameras_to_pose_encoding, depth_to_world_points
-from iggt.instances import lift_instances
 from iggt.structures import Instances, Predictions
 from iggt.structures.scene import InstanceInfo
 from iggt.synth.config import RenderConfig, SceneConfig
@@ -24,6 +22,7 @@ from iggt.synth.generate import render_prepared
 from iggt.synth.layout import SceneLayout
 from iggt.synth.prepare import SceneRequest, prepare_scene
 from iggt.synth.primitives import PrimitiveArrays, PrimitiveKind
+from result_folder import write_result
 
 RENDER = RenderConfig(shadows=False)
 OCCLUDER_FRACTION = 0.3
@@ -109,19 +108,19 @@ def render_synth_result(
     )
     confidence = np.ones_like(depth)
     features = np.ones(depth.shape + (1,), np.float32)
-    predictions = Predictions(
+    predictions, instances = write_result(
+        folder,
         images=images,
         extrinsic=extrinsic,
         intrinsic=intrinsic,
         depth=depth,
-        depth_conf=confidence,
-        world_points=points,
-        world_points_conf=confidence,
-        instance_feat=features,
+        points=points,
+        confidence=confidence,
+        features=features,
+        labels=labels,
         pose_enc=cameras_to_pose_encoding(torch.from_numpy(extrinsic), torch.from_numpy(intrinsic), size).numpy(),
+        formats=("npz", "json", "masks"),
     )
-    instances = lift_instances(labels, points, confidence, features)
-    export_all(predictions, instances, folder, formats=("npz", "json", "masks"))
     alone_pixels = {}
     if alone:
         ids = [int(i) for i in instances.ids]

@@ -12,10 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iggt.export import export_all
 from iggt.geometry import depth_to_world_points
-from iggt.instances import lift_instances
-from iggt.structures import Predictions
+from result_folder import write_result
 
 WALL_DEPTH = 2.0
 CAMERA_STEP = 0.1
@@ -54,17 +52,17 @@ def planar_result(
     shade = np.broadcast_to(rows / height, labels.shape), np.broadcast_to(columns / width, labels.shape)
     images = np.stack([*shade, 0.3 + 0.4 * (labels % 2)], -1).astype(np.float32)
     confidence = 1 + rng.random((views, height, width)).astype(np.float32)
-    predictions = Predictions(
+    write_result(
+        folder,
         images=images,
         extrinsic=extrinsic,
         intrinsic=intrinsic,
         depth=depth,
-        depth_conf=confidence,
-        world_points=points,
-        world_points_conf=confidence,
-        instance_feat=features,
+        points=points,
+        confidence=confidence,
+        features=features,
+        labels=labels.astype(np.int32),
         pose_enc=np.zeros((views, 9), np.float32),
+        formats=formats,
     )
-    instances = lift_instances(labels.astype(np.int32), points, confidence, features)
-    export_all(predictions, instances, folder, formats=formats)
     return folder
