@@ -1,6 +1,7 @@
 """Steady-state training views/s of a run config, split into data, forward, loss, backward and optimiser.
 
     python benchmarks/train_throughput.py [--config CONFIG] [--steps 30] [--warmup 10] [KEY=VALUE ...]
+        [--variant "NAME: KEY=VALUE KEY=VALUE" ...]
 
 Builds the run exactly as ``python -m iggt.cli.train`` does (model, optimiser, data stream), in a
 temporary output folder, runs ``--warmup`` steps untimed (compilation, allocator, stream start),
@@ -9,8 +10,10 @@ then ``--steps`` steps twice:
   gives the views/s a training run gets;
 - split, with the device synchronised between stages (``iggt.train.stage_timer``), which gives
   each stage's own time; their sum exceeds the end-to-end time by the overlap lost.
-Overrides are the trainer's ``section.key=value`` (e.g. ``data.batch_size=8``). Prints a table and
-writes benchmarks/results/train_throughput_<device>.json (one row per call, appended).
+Overrides are the trainer's ``section.key=value`` (e.g. ``data.batch_size=8``), given to every
+variant; each ``--variant`` adds its own on top (one row each, in one process, so a compiled
+renderer is compiled once). Without ``--variant`` the config runs as it is. Prints a table and
+writes benchmarks/results/train_throughput_<device>.json (one row per variant, appended).
 """
 
 from __future__ import annotations
@@ -63,50 +66,78 @@ def split(trainer: Trainer, steps: int) -> tuple[dict[str, float], int]:
     return dict(timer.seconds), views
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """ "NAME: KEY=VALUE KEY=VALUE" -> (NAME, overrides)."""
+    name, _, overrides = text.partition(":")
+    if not name.strip():
+        raise SystemExit(f"--variant {text!r} needs a name: 'NAME: KEY=VALUE ...'")
+    return name.strip(), overrides.split()
+
+
+def measure(config_path: str, overrides: list[str], steps: int, warmup: int) -> dict:
+    """One row: the run of ``config_path`` with ``overrides``, measured end to end and split."""
+    with tempfile.TemporaryDirectory(prefix="iggt-throughput-") as scratch:
+        config = load_run_config(config_path, [*overrides, f"train.output_dir={scratch}", "train.resume=never"])
+        trainer = Trainer(config, show_progress=False)
+        trainer.module.train()
+        device = trainer.context.device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        started = time.perf_counter()
+        end_to_end(trainer, warmup)
+        warmup_s = time.perf_counter() - started
+        seconds, views = end_to_end(trainer, steps)
+        stages, split_views = split(trainer, steps)
+        trainer.check_losses()
+        trainer.source.close()
+    row = {
+        "overrides": overrides,
+        "preset": config.model.preset,
+        "views_per_step": views // steps,
+        "image_size": list(config.data.image_size),
+        "precision": config.train.precision,
+        "head_precision": config.train.head_precision,
+        "compile": config.train.compile,
+        "steps": steps,
+        "warmup_s": warmup_s,
+        "views_per_s": views / seconds,
+        "step_s": seconds / steps,
+        "split_s_per_step": {stage: stages.get(stage, 0.0) / steps for stage in STAGES},
+        "split_views_per_s": split_views / sum(stages.values()),
+    }
+    if device.type == "cuda":
+        row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/small_synthetic.yaml")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--variant", action="append", default=[], help='"NAME: KEY=VALUE ..." (repeatable)')
     parser.add_argument("overrides", nargs="*", help="section.key=value, as for the trainer")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="iggt-throughput-") as scratch:
-        overrides = [*args.overrides, f"train.output_dir={scratch}", "train.resume=never"]
-        config = load_run_config(args.config, overrides)
-        trainer = Trainer(config, show_progress=False)
-        trainer.module.train()
-        end_to_end(trainer, args.warmup)
-        seconds, views = end_to_end(trainer, args.steps)
-        stages, split_views = split(trainer, args.steps)
-    device = trainer.context.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    row = {
-        "config": args.config,
-        "overrides": args.overrides,
-        "preset": config.model.preset,
-        "views_per_step": views // args.steps,
-        "image_size": list(config.data.image_size),
-        "precision": config.train.precision,
-        "steps": args.steps,
-        "views_per_s": views / seconds,
-        "step_s": seconds / args.steps,
-        "split_s_per_step": {stage: stages.get(stage, 0.0) / args.steps for stage in STAGES},
-        "split_views_per_s": split_views / sum(stages.values()),
-        "device": name,
-        "torch": torch.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    step_ms, views_per_step = row["step_s"] * 1e3, row["views_per_step"]
-    print(f"{name}: {row['views_per_s']:.1f} views/s end to end ({step_ms:.1f} ms a step of {views_per_step} views)")
-    print(f"{'stage':<10} {'ms/step':>8} {'share':>6}")
-    total = sum(row["split_s_per_step"].values())
-    for stage, value in row["split_s_per_step"].items():
-        print(f"{stage:<10} {value * 1e3:8.1f} {value / total:6.1%}")
-    out = args.out or RESULTS / f"train_throughput_{'cuda' if device.type == 'cuda' else 'cpu'}.json"
+    variants = [parse_variant(text) for text in args.variant] or [("config", [])]
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    name = torch.cuda.get_device_name() if device_type == "cuda" else "cpu"
+    out = args.out or RESULTS / f"train_throughput_{device_type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = json.loads(out.read_text())["rows"] if out.exists() else []
-    out.write_text(json.dumps({"rows": [*rows, row]}, indent=1))
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    print(f"{'variant':<24} {'views/s':>8} {'split':>8} {'ms/step':>8} " + " ".join(f"{s:>9}" for s in STAGES))
+    for variant, extra in variants:
+        row = measure(args.config, [*args.overrides, *extra], args.steps, args.warmup)
+        row = {"variant": variant, "config": args.config, **row, "device": name, "torch": torch.__version__}
+        row["date"] = date
+        stages = " ".join(f"{row['split_s_per_step'][s] * 1e3:9.1f}" for s in STAGES)
+        print(
+            f"{variant:<24} {row['views_per_s']:8.1f} {row['split_views_per_s']:8.1f} "
+            f"{row['step_s'] * 1e3:8.1f} {stages}",
+            flush=True,
+        )
+        rows = json.loads(out.read_text())["rows"] if out.exists() else []
+        out.write_text(json.dumps({"rows": [*rows, row]}, indent=1))  # after every row: a timeout keeps the rest
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from iggt.geometry import cameras_to_pose_encoding
 from iggt.train.contrastive import sample_pixels
-from iggt.train.geometry_losses import drop_outliers
+from iggt.train.geometry_losses import outlier_mask
 from iggt.train.losses import (
     CameraLossConfig,
     ContrastiveLossConfig,
@@ -85,9 +85,9 @@ def test_unlabelled_pixels_are_pushed_but_never_pulled():
 
 
 def test_balanced_sampling_draws_k_pixels_per_view_and_pooled_follows_area():
-    ids = torch.zeros(2, 100, dtype=torch.long)
-    ids[0, :60] = 7  # large in view 0
-    ids[1, :3] = 7  # small in view 1
+    ids = torch.zeros(1, 2, 100, dtype=torch.long)
+    ids[0, 0, :60] = 7  # large in view 0
+    ids[0, 1, :3] = 7  # small in view 1
     k = 10
     balanced = sample_pixels(ids, ContrastiveSamplingConfig(pixels_per_instance_per_view=k))
     views = balanced.flat_index[balanced.valid] // 100
@@ -100,9 +100,54 @@ def test_balanced_sampling_draws_k_pixels_per_view_and_pooled_follows_area():
 
 
 def test_max_instances_limits_the_sampled_instances():
-    ids = torch.arange(1, 6).repeat_interleave(20).view(1, 100)
+    ids = torch.arange(1, 6).repeat_interleave(20).view(1, 1, 100)
     sample = sample_pixels(ids, ContrastiveSamplingConfig(max_instances=2))
     assert len(torch.unique(sample.label[sample.valid])) == 2
+    assert sample.instances.tolist() == [2.0]
+
+
+def test_the_instance_subset_is_uniform_and_its_samples_keep_their_ids():
+    # Scene 0 has IDs 3, 10, 11, 40, 41, 42 (ID 0 elsewhere); scene 1 only ID 5.
+    ids = torch.zeros(2, 2, 60, dtype=torch.long)
+    for position, value in enumerate((3, 10, 11, 40, 41, 42)):
+        ids[0, position % 2, 10 * position : 10 * position + 10] = value
+    ids[1, 1, :7] = 5
+    config = ContrastiveSamplingConfig(max_instances=3, pixels_per_instance_per_view=4, include_unlabelled=True)
+    torch.manual_seed(0)
+    chosen = torch.zeros(43)
+    for _ in range(300):
+        sample = sample_pixels(ids, config)
+        sampled_ids = ids.flatten(1).gather(1, sample.flat_index)
+        # One group per ID: a group's valid slots all hold one ID, different groups different IDs.
+        for scene in range(2):
+            groups = {}
+            valid = sample.valid[scene]
+            for label, value in zip(sample.label[scene][valid], sampled_ids[scene][valid], strict=True):
+                groups.setdefault(int(label), set()).add(int(value))
+            assert all(len(values) == 1 for values in groups.values())
+            assert groups.pop(0) == {0}  # the unlabelled group holds ID 0 only
+            assert len({next(iter(v)) for v in groups.values()}) == len(groups)
+        scene0 = {int(v) for v in sampled_ids[0][sample.valid[0] & (sample.label[0] > 0)]}
+        assert len(scene0) == 3
+        chosen[list(scene0)] += 1
+        assert {int(v) for v in sampled_ids[1][sample.valid[1] & (sample.label[1] > 0)]} == {5}
+        assert sample.instances.tolist() == [3.0, 1.0]
+    # Each of the six IDs is drawn with probability 1/2: 150 of 300 (binomial sd 8.7).
+    assert ((chosen[[3, 10, 11, 40, 41, 42]] - 150).abs() < 45).all()
+
+
+def test_a_batch_is_the_mean_of_its_scenes_each_alone():
+    # With every pixel sampled the loss is deterministic; scenes of one batch must not mix.
+    generator = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 4, (3, 2, 5, 6), generator=generator)
+    ids[1][ids[1] == 2] = 17
+    features = F.normalize(torch.randn(3, 2, 5, 6, 4, generator=generator), dim=-1)
+    settings = {"pixels_per_instance_per_view": 64, "include_unlabelled": True}
+    batch_loss, logged = contrastive(features, ids, **settings)
+    alone = [contrastive(features[i : i + 1], ids[i : i + 1], **settings) for i in range(3)]
+    assert batch_loss.item() == pytest.approx(sum(loss.item() for loss, _ in alone) / 3, rel=1e-5)
+    counts = [part["mvc_instances"].item() for _, part in alone]
+    assert logged["mvc_instances"].item() == pytest.approx(sum(counts) / 3)
 
 
 def test_contrastive_gradient_is_finite_where_features_coincide(batch):
@@ -200,12 +245,33 @@ def test_invalid_pixels_do_not_change_the_dense_loss(batch):
 
 def test_outlier_filter_drops_the_top_values_only_when_there_are_many():
     few = torch.arange(10.0)
-    assert torch.equal(drop_outliers(few, 0.98), few)
+    values, kept = outlier_mask(few, torch.ones(10, dtype=torch.bool), 0.98)
+    assert torch.equal(values, few) and kept.all()
     many = torch.cat([torch.linspace(0, 1, 2000), torch.full((20,), 1e6)])
-    kept = drop_outliers(many, 0.98)
+    every = torch.ones(len(many), dtype=torch.bool)
+    values, kept = outlier_mask(many, every, 0.98)
     # The 98 % point of 2020 values is the 1980th smallest; the 41 values at or above it go.
-    assert kept.numel() == 1979 and kept.max() < 1
-    assert torch.equal(drop_outliers(many, 1.0), many)
+    assert int(kept.sum()) == 1979 and values[kept].max() < 1
+    assert values.max() == 100  # clamped at hard_max before the cut
+    values, kept = outlier_mask(many, every, 1.0)
+    assert torch.equal(values, many) and kept.all()
+
+
+def test_outlier_filter_ranks_only_the_valid_values():
+    # The same 2020 valid values as above, shuffled among 3000 invalid ones of any size.
+    many = torch.cat([torch.linspace(0, 1, 2000), torch.full((20,), 1e6)])
+    values = torch.cat([many, torch.full((3000,), -5.0), torch.full((3000,), 1e9)])
+    valid = torch.cat([torch.ones(2020, dtype=torch.bool), torch.zeros(6000, dtype=torch.bool)])
+    order = torch.randperm(len(values), generator=torch.Generator().manual_seed(0))
+    _, kept = outlier_mask(values[order], valid[order], 0.98)
+    assert int(kept.sum()) == 1979 and not (kept & ~valid[order]).any()
+    assert values[order][kept].max() < 1
+    # With at most min_elements valid values, every valid one stays, unclamped.
+    few = valid.clone()
+    few[1000:] = False
+    few[2019] = True  # one of the 1e6 values among 1001 valid
+    kept_values, kept = outlier_mask(values, few, 0.98, min_elements=1001)
+    assert torch.equal(kept, few) and kept_values[2019] == 1e6
 
 
 # ----------------------------------------------------------------------------- total

@@ -142,3 +142,23 @@ def test_iggt_train_runs_the_tiny_cpu_config(tmp_path, capsys):
     assert "step 2/2 finished" in capsys.readouterr().out
     assert len(_loss_log(tmp_path)) == 2
     assert IGGT.from_pretrained(tmp_path / "final").config.embed_dim == 64
+
+
+def test_a_step_with_a_non_finite_gradient_changes_nothing_and_the_next_one_trains(tmp_path, batch):
+    trainer = Trainer(tiny_config(tmp_path), source=HandBuiltSource(), show_progress=False)
+    trainer.module.train()
+    trainer.train_step(batch)  # the optimiser now holds moments and a step count
+    weights = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    moments = [{key: value.clone() for key, value in state.items()} for state in trainer.optimizer.state.values()]
+    poisoned = trainer.model.camera_head.trunk[0].norm1.weight
+    hook = poisoned.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    logged = trainer.train_step(batch)
+    assert logged["skipped"].item() == 1.0 and not torch.isfinite(logged["grad_norm"])
+    assert all(torch.equal(p, weights[name]) for name, p in trainer.model.named_parameters())
+    for before, state in zip(moments, trainer.optimizer.state.values(), strict=True):
+        assert all(torch.equal(value, before[key]) for key, value in state.items())
+    trainer.check_losses()  # the loss itself was finite: nothing to report
+    hook.remove()
+    logged = trainer.train_step(batch)
+    assert logged["skipped"].item() == 0.0
+    assert not torch.equal(poisoned.detach(), weights["camera_head.trunk.0.norm1.weight"])

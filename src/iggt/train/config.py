@@ -127,6 +127,11 @@ class TrainConfig:
     precision: str = "bf16"
     """"bf16" (or "bfloat16"): bfloat16 autocast of the trunk on CUDA (float32 on CPU); "fp32" (or
     "float32"): no autocast. Spellings of :data:`iggt.device.DTYPES`."""
+    head_precision: str = "fp32"
+    """Autocast dtype of the depth, point and instance heads on CUDA ("bf16" or "fp32"); their last
+    layers, the camera head and every loss stay in float32 whatever is chosen."""
+    compile: bool = False
+    """Run the forward pass through torch.compile (the first steps then take minutes to compile)."""
     strategy: str = "ddp"
     """Multi-process wrapping under torchrun: "ddp" or "fsdp" (shards parameters; for large)."""
     resume: str = "auto"
@@ -177,6 +182,10 @@ class RunConfig:
         if DTYPES.get(self.train.precision) not in TRAIN_DTYPES:
             raise ConfigError(
                 f"train.precision {self.train.precision!r} is not one of bf16 (bfloat16) or fp32 (float32)"
+            )
+        if DTYPES.get(self.train.head_precision) not in TRAIN_DTYPES:
+            raise ConfigError(
+                f"train.head_precision {self.train.head_precision!r} is not one of bf16 (bfloat16) or fp32 (float32)"
             )
         if self.train.strategy not in STRATEGIES:
             raise ConfigError(f"train.strategy {self.train.strategy!r} is not one of {STRATEGIES}")

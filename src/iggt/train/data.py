@@ -47,8 +47,14 @@ class StreamSource:
         return self.stream.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
+        self.close()
         self.stream.load_state_dict(state)
-        self._iterator = None
+
+    def close(self) -> None:
+        """Stop the stream's iterator (and the worker processes it holds); the next batch restarts it."""
+        if self._iterator is not None:
+            self._iterator.close()
+            self._iterator = None
 
 
 class IndexedSource:
@@ -130,6 +136,12 @@ class MixtureSource:
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "sources": [s.state_dict() for s in self.sources]}
+
+    def close(self) -> None:
+        """Release what the sources hold (e.g. a stream's worker processes)."""
+        for source in self.sources:
+            if hasattr(source, "close"):
+                source.close()
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])

@@ -84,15 +84,17 @@ def camera_loss(
     Returns:
         (weighted scalar loss, {"camera_translation", "camera_rotation", "camera_fov"}).
     """
+    if config.loss_type not in ("huber", "l1"):
+        raise ConfigError(f"unknown camera loss_type {config.loss_type!r}; use 'huber' or 'l1'")
     image_size = tuple(valid_mask.shape[-2:])
     target = cameras_to_pose_encoding(extrinsic.float(), intrinsic.float(), image_size)
-    frames = valid_mask.flatten(-2).sum(-1) >= config.min_valid_pixels
+    # Views are weighted 0 or 1 rather than selected, which would make the host wait for the GPU.
+    frames = (valid_mask.flatten(-2).sum(-1) >= config.min_valid_pixels).float()  # (B, S)
     num_iterations = len(pose_enc_list)
     parts = torch.zeros(3, device=target.device)
     for index, prediction in enumerate(pose_enc_list):
         iteration_weight = config.iteration_gamma ** (num_iterations - index - 1)
-        error = _pose_error(prediction.float()[frames], target[frames], config)
-        parts = parts + iteration_weight * error
+        parts = parts + iteration_weight * _pose_error(prediction.float(), target, frames, config)
     parts = parts / num_iterations
     part_weights = torch.tensor(
         [config.translation_weight, config.rotation_weight, config.fov_weight], device=parts.device
@@ -102,19 +104,20 @@ def camera_loss(
     return total, {name: value.detach() for name, value in zip(names, parts, strict=True)}
 
 
-def _pose_error(prediction: torch.Tensor, target: torch.Tensor, config: CameraLossConfig) -> torch.Tensor:
-    """(N, 9) predicted and GT encodings of the valid views -> (3,) mean translation/rotation/fov error."""
-    if prediction.shape[0] == 0:
-        # Keeps the graph connected so every rank of a distributed run reduces the same tensors.
-        return prediction.sum() * torch.zeros(3, device=prediction.device)
+def _pose_error(
+    prediction: torch.Tensor, target: torch.Tensor, frames: torch.Tensor, config: CameraLossConfig
+) -> torch.Tensor:
+    """(B, S, 9) predicted and GT encodings, (B, S) view weights in {0, 1} -> (3,) mean
+    translation / rotation / fov error over the weighted views (0, still in the graph, without any)."""
     if config.loss_type == "huber":
         error = F.smooth_l1_loss(prediction, target, beta=config.huber_beta, reduction="none")
-    elif config.loss_type == "l1":
-        error = (prediction - target).abs()
     else:
-        raise ConfigError(f"unknown camera loss_type {config.loss_type!r}; use 'huber' or 'l1'")
-    translation = error[:, :3].clamp(max=100).mean()
-    return torch.stack([translation, error[:, 3:7].mean(), error[:, 7:].mean()])
+        error = (prediction - target).abs()
+    error = torch.cat([error[..., :3].clamp(max=100), error[..., 3:]], dim=-1) * frames[..., None]
+    count = frames.sum().clamp(min=1)
+    return torch.stack(
+        [error[..., :3].sum() / (3 * count), error[..., 3:7].sum() / (4 * count), error[..., 7:].sum() / (2 * count)]
+    )
 
 
 def confidence_regression_loss(
@@ -134,43 +137,63 @@ def confidence_regression_loss(
         prefix: name of the map in the logged components ("depth" or "points").
 
     Returns:
-        (weighted scalar loss, {prefix_conf, prefix_grad, prefix_plain}).
+        (weighted scalar loss, {prefix_conf, prefix_grad, prefix_plain}), all 0 (in the graph) when
+        fewer than ``min_valid_pixels`` pixels are valid.
         prefix_conf = mean_valid(C * ||pred - gt|| - alpha * log C);
         prefix_grad = mean over scales of sum_valid-pairs(C * |delta(pred - gt)|) / (valid pixels * C);
         prefix_plain = mean_valid ||pred - gt||.
+
+    Every mean is a masked sum over fixed-size tensors: nothing here waits for the GPU.
     """
     prediction, target, confidence = prediction.float(), target.float(), confidence.float()
-    if valid_mask.sum() < config.min_valid_pixels:
-        zero = (prediction * 0).sum() + (confidence * 0).sum()
-        return zero, {f"{prefix}_{name}": zero.detach() for name in ("conf", "grad", "plain")}
-    residual = torch.linalg.vector_norm(prediction[valid_mask] - target[valid_mask], dim=-1)
-    valid_confidence = confidence[valid_mask]
-    conf_values = valid_confidence * residual - config.alpha * torch.log(valid_confidence)
-    conf_term = drop_outliers(conf_values, config.valid_quantile).mean()
-    plain_term = drop_outliers(residual, config.valid_quantile).mean()
+    # where, not a product: a non-finite target at an invalid pixel must not reach the gradient.
+    difference = torch.where(valid_mask[..., None], prediction - target, 0.0)
+    residual = torch.linalg.vector_norm(difference, dim=-1)  # (B, S, H, W)
+    conf_values = confidence * residual - config.alpha * torch.log(confidence)
+    conf_term = mean_without_outliers(conf_values, valid_mask, config.valid_quantile)
+    plain_term = mean_without_outliers(residual, valid_mask, config.valid_quantile)
     grad_term = (prediction * 0).sum()
     if config.gradient_weight > 0:
         grad_term = multi_scale_gradient_loss(prediction, target, confidence, valid_mask, config.gradient_scales)
+    enough = valid_mask.sum() >= config.min_valid_pixels
+    zero = (prediction * 0).sum() + (confidence * 0).sum()
+    conf_term, grad_term, plain_term = (torch.where(enough, term, zero) for term in (conf_term, grad_term, plain_term))
     total = config.weight * (conf_term + config.gradient_weight * grad_term + config.plain_weight * plain_term)
     logged = {f"{prefix}_conf": conf_term, f"{prefix}_grad": grad_term, f"{prefix}_plain": plain_term}
     return total, {name: value.detach() for name, value in logged.items()}
 
 
-def drop_outliers(
-    values: torch.Tensor, quantile: float, min_elements: int = 1000, hard_max: float = 100.0
+def mean_without_outliers(
+    values: torch.Tensor, valid: torch.Tensor, quantile: float, min_elements: int = 1000, hard_max: float = 100.0
 ) -> torch.Tensor:
-    """(N,) per-pixel losses -> those below their ``quantile`` after clamping at ``hard_max``.
+    """Mean of the valid ``values`` that :func:`outlier_mask` keeps (0 when none is valid)."""
+    values, kept = outlier_mask(values, valid, quantile, min_elements, hard_max)
+    return torch.where(kept, values, 0.0).sum() / kept.sum().clamp(min=1)
 
-    Unchanged when quantile >= 1, with at most ``min_elements`` values, or when fewer than that
-    would remain (VGGT's filter_by_quantile).
+
+def outlier_mask(
+    values: torch.Tensor, valid: torch.Tensor, quantile: float, min_elements: int = 1000, hard_max: float = 100.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel losses and their valid mask (same shape) -> (values, kept): VGGT's
+    filter_by_quantile without selecting elements, so that it never waits for the GPU.
+
+    With more than ``min_elements`` valid values they are clamped at ``hard_max`` and those at or
+    above the ``quantile`` of the valid ones are dropped, unless at most ``min_elements`` would
+    remain; with fewer (or quantile >= 1) every valid value is kept, unclamped.
     """
-    if quantile >= 1 or values.numel() <= min_elements:
-        return values
-    values = values.clamp(max=hard_max)
-    rank = round(quantile * (values.numel() - 1)) + 1
-    threshold = values.detach().kthvalue(rank).values
-    kept = values[values < threshold]
-    return kept if kept.numel() > min_elements else values
+    if quantile >= 1:
+        return values, valid
+    count = valid.sum()
+    clamped = values.clamp(max=hard_max)
+    # Invalid values sort last, so the rank-th smallest of the flat tensor is that of the valid ones.
+    ordered = torch.where(valid, clamped.detach(), torch.inf).flatten().sort().values
+    rank = torch.round(quantile * (count - 1).clamp(min=0)).long()  # 0-based (half to even, as Python)
+    threshold = ordered[rank]
+    below = valid & (clamped < threshold)
+    filtering = count > min_elements
+    use_cut = filtering & (below.sum() > min_elements)
+    kept = torch.where(use_cut, below, valid)
+    return torch.where(filtering, clamped, values), kept
 
 
 def multi_scale_gradient_loss(
@@ -206,7 +229,7 @@ def gradient_loss(
     weighs it (as VGGT).
     """
     mask = valid_mask[..., None].to(prediction.dtype)
-    residual = (prediction - target) * mask
+    residual = torch.where(valid_mask[..., None], prediction - target, 0.0)
     conf = confidence[..., None]
     grad_x = (residual[:, :, :, 1:] - residual[:, :, :, :-1]).abs() * mask[:, :, :, 1:] * mask[:, :, :, :-1]
     grad_y = (residual[:, :, 1:] - residual[:, :, :-1]).abs() * mask[:, :, 1:] * mask[:, :, :-1]

@@ -3,9 +3,12 @@
     trainer = Trainer(load_run_config("configs/tiny_cpu.yaml"))
     result = trainer.run()
 
-Each step: forward (the trunk autocasts to ``train.precision`` on CUDA, passed to the model per
-call; heads and losses run in float32), the total loss, backward, gradient clipping, AdamW, one
-scheduler step. A step whose gradient norm is not finite is skipped on every rank. Checkpoints
+Each step: forward (the trunk autocasts to ``train.precision`` and the dense heads to
+``train.head_precision`` on CUDA, passed to the model per call; losses run in float32), the total
+loss, backward, gradient clipping, AdamW, one scheduler step. A step whose loss or gradient norm
+is not finite is skipped on every rank; with the fused AdamW kernel (one process or DDP) the
+kernel itself skips it, so a step never waits for the GPU, and a non-finite loss stops the run at
+the next log or checkpoint, naming its step. Checkpoints
 (see iggt.train.checkpoint) restore the run exactly; ``train.max_time_minutes`` saves and returns
 before the limit so a run can be continued by calling the same command again.
 """
@@ -81,15 +84,21 @@ class Trainer:
         self.model = build_model(config, resume_dir, state)
         # Handed to every forward: the trunk autocasts to it on CUDA (the model ignores it on the CPU).
         self.trunk_dtype = DTYPES[config.train.precision]
+        self.head_dtype = DTYPES[config.train.head_precision]
         if self.context.is_main:  # after the resume checks, so a refused run leaves config.yaml as it was
             save_run_config(config, self.output_dir / "config.yaml")
         self.step = state["step"] if state else 0
         apply_freeze(self.model, config.freeze)
         self.model.to(self.context.device)
         self.module = dist_utils.wrap_model(self.model, self.context, config.train.strategy, _has_unused_heads(config))
-        # The fused CUDA kernel, except on FSDP's sharded parameters.
-        fused = self.context.device.type == "cuda" and self._optimizer_format() == "plain"
-        self.optimizer = build_optimizer(self.model, config.optim, fused)
+        if config.train.compile:
+            self.module = torch.compile(self.module)
+        # The fused kernel (CUDA and CPU), except on FSDP's sharded parameters.
+        self.fused = self._optimizer_format() == "plain"
+        self.optimizer = build_optimizer(self.model, config.optim, self.fused)
+        # (step, loss) of the first non-finite loss since the last check, kept on the device.
+        self.first_bad_loss = torch.tensor([math.inf, math.nan], dtype=torch.float64, device=self.context.device)
+        self.device_step = torch.tensor(float(self.step), dtype=torch.float64, device=self.context.device)
         self.scheduler = build_scheduler(self.optimizer, config.optim, config.train.steps)
         _seed_everything(config.train.seed * 1_000_003 + self.context.rank)  # per-rank sampling
         self.source = source or build_source(
@@ -174,7 +183,7 @@ class Trainer:
         and the optimiser step, synchronising the device at each mark.
         """
         mark = timer.mark if timer is not None else lambda stage: None
-        predictions = self.module(batch["images"], trunk_dtype=self.trunk_dtype)
+        predictions = self.module(batch["images"], trunk_dtype=self.trunk_dtype, head_dtype=self.head_dtype)
         mark("forward")
         loss, logged = total_loss(predictions, batch, self.config.loss)
         mark("loss")
@@ -186,19 +195,32 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
         if hasattr(grad_norm, "full_tensor"):  # FSDP returns a distributed tensor
             grad_norm = grad_norm.full_tensor()
-        # One host transfer per step, as the skip decision always needed: [gradient finite, loss
-        # finite], averaged over ranks so that every rank skips or stops at the same step.
+        # [gradient finite, loss finite], averaged over ranks so that every rank skips the same steps.
         flags = torch.stack([torch.isfinite(grad_norm), torch.isfinite(loss.detach())]).float()
-        finite, loss_finite = (value == 1.0 for value in dist_utils.mean_over_ranks(flags, self.context).tolist())
-        if not loss_finite:
-            raise guards.non_finite_loss(self.step + 1, loss.item(), self.checkpoints_dir)
-        if finite:
+        gradient_finite, loss_finite = dist_utils.mean_over_ranks(flags, self.context) == 1.0
+        finite = gradient_finite & loss_finite
+        self.device_step += 1
+        first = ~loss_finite & torch.isinf(self.first_bad_loss[0])
+        bad = torch.stack([self.device_step, loss.detach().double()])
+        self.first_bad_loss = torch.where(first, bad, self.first_bad_loss)
+        if self.fused:
+            # The kernel reads found_inf on the device and leaves weights, moments and its step
+            # count as they were when it is 1 (as under torch.amp.GradScaler).
+            self.optimizer.found_inf = (~finite).float()
+            self.optimizer.step()
+        elif finite.item():  # FSDP: the unfused optimiser cannot skip on the device
             self.optimizer.step()
         self.scheduler.step()
         mark("optimiser")
         logged["grad_norm"] = grad_norm.detach()
-        logged["skipped"] = torch.tensor(0.0 if finite else 1.0)
+        logged["skipped"] = (~finite).float()
         return logged
+
+    def check_losses(self) -> None:
+        """Raise a TrainingError if a step since the last check had a non-finite loss (waits for the GPU)."""
+        step, value = self.first_bad_loss.tolist()
+        if math.isfinite(step):
+            raise guards.non_finite_loss(int(step), value, self.checkpoints_dir)
 
     def run(self, until_step: int | None = None) -> TrainResult:
         """Train until train.steps, the time limit, or ``until_step`` (a pause: the schedule still
@@ -254,6 +276,7 @@ class Trainer:
         return self._finish(record)
 
     def _finish(self, record: dict) -> TrainResult:
+        self.check_losses()
         needs_checkpoint = dist_utils.broadcast_flag(self._needs_final_checkpoint(), self.context)
         directory = (
             self.save_checkpoint() if needs_checkpoint else self.checkpoints_dir / ckpt.checkpoint_name(self.step)
@@ -282,6 +305,7 @@ class Trainer:
 
     def _log_record(self, throughput: Throughput) -> dict:
         """Means over the interval and the ranks, learning rates and throughput; resets the sums."""
+        self.check_losses()
         names = sorted(self.log_sums)
         stacked = torch.stack([self.log_sums[n] for n in names]) / self.log_count
         means = dist_utils.mean_over_ranks(stacked, self.context)
@@ -300,6 +324,7 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Write checkpoints/step_N (all ranks take part; the main rank writes) and return it."""
+        self.check_losses()
         started = time.monotonic()
         strategy = self.config.train.strategy
         model_state = dist_utils.full_model_state(self.model, strategy)
