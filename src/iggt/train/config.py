@@ -132,6 +132,8 @@ class TrainConfig:
     layers, the camera head and every loss stay in float32 whatever is chosen."""
     compile: bool = False
     """Run the forward pass through torch.compile (the first steps then take minutes to compile)."""
+    channels_last: bool = False
+    """Keep convolution weights (and so the heads' activations) channels-last (NHWC) on the device."""
     strategy: str = "ddp"
     """Multi-process wrapping under torchrun: "ddp" or "fsdp" (shards parameters; for large)."""
     resume: str = "auto"

@@ -90,6 +90,8 @@ class Trainer:
         self.step = state["step"] if state else 0
         apply_freeze(self.model, config.freeze)
         self.model.to(self.context.device)
+        if config.train.channels_last:  # 4-D weights only; convolutions then run NHWC
+            self.model.to(memory_format=torch.channels_last)
         self.module = dist_utils.wrap_model(self.model, self.context, config.train.strategy, _has_unused_heads(config))
         if config.train.compile:
             self.module = torch.compile(self.module)
