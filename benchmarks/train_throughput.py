@@ -12,7 +12,8 @@ then ``--steps`` steps twice:
   each stage's own time; their sum exceeds the end-to-end time by the overlap lost.
 Overrides are the trainer's ``section.key=value`` (e.g. ``data.batch_size=8``), given to every
 variant; each ``--variant`` adds its own on top (one row each, in one process, so a compiled
-renderer is compiled once). Without ``--variant`` the config runs as it is. Prints a table and
+renderer is compiled once). Without ``--variant`` the config runs as it is. ``--profile N``
+also lists the operators with the most device time over N more steps. Prints a table and
 writes benchmarks/results/train_throughput_<device>.json (one row per variant, appended).
 """
 
@@ -74,7 +75,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), overrides.split()
 
 
-def measure(config_path: str, overrides: list[str], steps: int, warmup: int) -> dict:
+def measure(config_path: str, overrides: list[str], steps: int, warmup: int, profile_steps: int = 0) -> dict:
     """One row: the run of ``config_path`` with ``overrides``, measured end to end and split."""
     with tempfile.TemporaryDirectory(prefix="iggt-throughput-") as scratch:
         config = load_run_config(config_path, [*overrides, f"train.output_dir={scratch}", "train.resume=never"])
@@ -88,6 +89,7 @@ def measure(config_path: str, overrides: list[str], steps: int, warmup: int) -> 
         warmup_s = time.perf_counter() - started
         seconds, views = end_to_end(trainer, steps)
         stages, split_views = split(trainer, steps)
+        top = profile(trainer, profile_steps) if profile_steps else None
         trainer.check_losses()
         trainer.source.close()
     row = {
@@ -107,7 +109,29 @@ def measure(config_path: str, overrides: list[str], steps: int, warmup: int) -> 
     }
     if device.type == "cuda":
         row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    if top is not None:
+        row["top_ops"] = top
     return row
+
+
+def profile(trainer: Trainer, steps: int, rows: int = 25) -> list[dict]:
+    """The operators with the most device time (self) over ``steps`` steps, by torch.profiler."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    device = trainer.context.device
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities) as profiler:
+        end_to_end(trainer, steps)
+    attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda event: -getattr(event, attribute))[:rows]
+    table = [
+        {"op": event.key[:120], "ms_per_step": getattr(event, attribute) / 1e3 / steps, "calls": event.count // steps}
+        for event in events
+    ]
+    for entry in table:
+        print(f"  {entry['ms_per_step']:8.2f} ms {entry['calls']:6d}x  {entry['op']}")
+    return table
 
 
 def main() -> None:
@@ -116,6 +140,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", type=int, default=0, help="also profile this many steps of each variant")
     parser.add_argument("--variant", action="append", default=[], help='"NAME: KEY=VALUE ..." (repeatable)')
     parser.add_argument("overrides", nargs="*", help="section.key=value, as for the trainer")
     args = parser.parse_args()
@@ -127,7 +152,7 @@ def main() -> None:
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     print(f"{'variant':<24} {'views/s':>8} {'split':>8} {'ms/step':>8} " + " ".join(f"{s:>9}" for s in STAGES))
     for variant, extra in variants:
-        row = measure(args.config, [*args.overrides, *extra], args.steps, args.warmup)
+        row = measure(args.config, [*args.overrides, *extra], args.steps, args.warmup, args.profile)
         row = {"variant": variant, "config": args.config, **row, "device": name, "torch": torch.__version__}
         row["date"] = date
         stages = " ".join(f"{row['split_s_per_step'][s] * 1e3:9.1f}" for s in STAGES)
