@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-LAYOUTS = ("scene", "scannet", "insscene")
+LAYOUTS = ("scene", "scannet", "scannetpp", "scannetpp-iphone", "scannetpp-dslr", "insscene")
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +24,16 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_capture(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--capture", type=Path, required=True, help="scene-format, ScanNet or InsScene-15K folder")
-    parser.add_argument("--layout", choices=LAYOUTS, help="capture layout (default: detected)")
+    parser.add_argument(
+        "--capture", type=Path, required=True, help="scene-format, ScanNet, ScanNet++ or InsScene-15K folder"
+    )
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, help="capture layout (default: detected; scannetpp = iPhone if decoded, else DSLR)"
+    )
     parser.add_argument("--depth-scale", type=float, default=1000.0, help="depth PNG units per metre (default 1000)")
+    parser.add_argument(
+        "--max-frames", type=int, help="read at most this many frames, evenly spaced (ScanNet and ScanNet++ only)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,9 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_output(masks)
     mesh = paths.add_parser("mesh", help="mesh with per-vertex instance labels + poses (path B)")
     _add_capture(mesh)
-    mesh.add_argument("--mesh", type=Path, required=True, help="the mesh PLY (ScanNet: <scene>_vh_clean_2.ply)")
-    mesh.add_argument("--segments", type=Path, help="segments JSON (default: <mesh stem>.0.010000.segs.json beside it)")
-    mesh.add_argument("--aggregation", type=Path, help="aggregation JSON (default: <scene>.aggregation.json beside it)")
+    mesh.add_argument(
+        "--mesh",
+        type=Path,
+        help="the mesh PLY (ScanNet: <scene>_vh_clean_2.ply; default for a ScanNet++ capture: its scans/ files)",
+    )
+    mesh.add_argument(
+        "--segments",
+        type=Path,
+        help="segments JSON (default beside the mesh: <mesh stem>.0.010000.segs.json, ScanNet++: segments.json)",
+    )
+    mesh.add_argument(
+        "--aggregation",
+        type=Path,
+        help="aggregation JSON (default beside the mesh: <scene>.aggregation.json, ScanNet++: segments_anno.json)",
+    )
     mesh.add_argument("--proposals", type=Path, help="optional per-frame 2D proposals (same formats as --masks)")
     mesh.add_argument(
         "--depth-tolerance",
@@ -78,14 +97,25 @@ def _tolerance(value: float) -> float:
     return value
 
 
-def _mesh_files(args: argparse.Namespace) -> tuple[Path, Path, Path]:
-    """The PLY, segments and aggregation paths, defaulting to ScanNet's names beside the mesh."""
+def _mesh_files(args: argparse.Namespace, layout: str) -> tuple[Path, Path, Path]:
+    """The PLY, segments and aggregation paths: a ScanNet++ capture's scans/ files without --mesh,
+    else the names beside the mesh (ScanNet++'s for mesh_aligned_0.05.ply, else ScanNet's)."""
+    from iggt.curate.scannetpp_reader import ANNOTATION_FILE, MESH_FILE, SEGMENTS_FILE, scannetpp_mesh_files
     from iggt.errors import InputError
 
+    if args.mesh is None:
+        if not layout.startswith("scannetpp"):
+            raise InputError(f"--mesh is needed: the capture {args.capture} is not a ScanNet++ scene with scans/")
+        ply, segments, aggregation = scannetpp_mesh_files(args.capture)
+        return ply, args.segments or segments, args.aggregation or aggregation
     ply = args.mesh
-    scene = ply.name.removesuffix(".ply").removesuffix("_vh_clean_2")
-    segments = args.segments or ply.with_name(f"{ply.name.removesuffix('.ply')}.0.010000.segs.json")
-    aggregation = args.aggregation or ply.with_name(f"{scene}.aggregation.json")
+    if ply.name == MESH_FILE:
+        segments = args.segments or ply.with_name(SEGMENTS_FILE)
+        aggregation = args.aggregation or ply.with_name(ANNOTATION_FILE)
+    else:
+        scene = ply.name.removesuffix(".ply").removesuffix("_vh_clean_2")
+        segments = args.segments or ply.with_name(f"{ply.name.removesuffix('.ply')}.0.010000.segs.json")
+        aggregation = args.aggregation or ply.with_name(f"{scene}.aggregation.json")
     for label, path in (("--mesh", ply), ("--segments", segments), ("--aggregation", aggregation)):
         if not path.is_file():
             raise InputError(f"{label} {path} does not exist; pass {label} explicitly")
@@ -95,7 +125,7 @@ def _mesh_files(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 def _prepare(args: argparse.Namespace):
     """Read and check every input of the chosen path; returns (curate(on_frame) -> Curated, frames or
     None when the path shows its own progress)."""
-    from iggt.curate.captures import read_capture
+    from iggt.curate.captures import detect_layout, read_capture
     from iggt.curate.mask_files import read_frame_masks
 
     if args.curate_path == "video":
@@ -114,7 +144,8 @@ def _prepare(args: argparse.Namespace):
             )
 
         return curate, None
-    capture = read_capture(args.capture, args.layout, args.depth_scale)
+    layout = args.layout or detect_layout(args.capture)
+    capture = read_capture(args.capture, layout, args.depth_scale, args.max_frames)
     if args.curate_path == "masks":
         from iggt.curate.association import AssociationConfig
         from iggt.curate.from_masks import curate_with_masks
@@ -128,7 +159,7 @@ def _prepare(args: argparse.Namespace):
     from iggt.curate.from_mesh import MeshConfig, curate_with_mesh
     from iggt.curate.mesh_labels import read_scannet_mesh
 
-    mesh = read_scannet_mesh(*_mesh_files(args))
+    mesh = read_scannet_mesh(*_mesh_files(args, layout))
     proposals = read_frame_masks(args.proposals, capture.frame_names, capture.image_size) if args.proposals else None
     config = MeshConfig(depth_tolerance=_tolerance(args.depth_tolerance))
     curate = lambda on_frame: curate_with_mesh(capture, mesh, proposals, config, args.name_resolved, on_frame)  # noqa: E731

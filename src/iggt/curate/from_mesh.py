@@ -41,9 +41,10 @@ class MeshConfig:
     """Most rounds of matching and painting."""
 
 
-def project_mesh(capture: Scene, mesh: LabelledMesh, config: MeshConfig) -> tuple[np.ndarray, float]:
+def project_mesh(capture: Scene, mesh: LabelledMesh, config: MeshConfig) -> tuple[np.ndarray, float | None]:
     """(S, H, W) int32 rendered IDs with sensor-disagreeing pixels cleared, and the fraction of
-    rendered pixels with sensor depth that agree with it."""
+    rendered pixels with sensor depth that agree with it (None for a capture without depth, e.g.
+    ScanNet++'s DSLR, where nothing can be checked)."""
     face_instance = mesh.face_instance()
     ids = np.zeros(capture.instance_ids.shape, dtype=np.int32)
     agree, compared = 0, 0
@@ -62,7 +63,7 @@ def project_mesh(capture: Scene, mesh: LabelledMesh, config: MeshConfig) -> tupl
         agree += int((checked & ~disagrees).sum())
         compared += int(checked.sum())
         ids[s] = np.where(disagrees, 0, values)
-    return ids, agree / max(compared, 1)
+    return ids, agree / compared if compared else None
 
 
 def refine_frame(ids: np.ndarray, proposals: FrameMasks, valid: np.ndarray, config: MeshConfig):
@@ -107,9 +108,11 @@ def curate_with_mesh(
     ids, depth_agreement = project_mesh(capture, mesh, config)
     projected_labelled = float((ids > 0).mean())
     rejected, rounds = [], []
+    # pixels that could carry an ID: those with sensor depth, or every pixel of a capture without any
+    valid = capture.depth > 0 if (capture.depth > 0).any() else np.ones(capture.depth.shape, dtype=bool)
     if proposals is not None:
         for s, frame_proposals in enumerate(proposals):
-            ids[s], unmatched, history = refine_frame(ids[s], frame_proposals, capture.depth[s] > 0, config)
+            ids[s], unmatched, history = refine_frame(ids[s], frame_proposals, valid[s], config)
             rounds.append(len(history))
             rejected += [
                 RejectedMask(capture.frame_names[s], frame_proposals.sources[label - 1], reason)
@@ -132,7 +135,6 @@ def curate_with_mesh(
         }
         for i in present
     ]
-    valid = capture.depth > 0
     report = CurationReport(
         path="mesh",
         scene=scene_name,
@@ -140,7 +142,7 @@ def curate_with_mesh(
         masks=sum(p.count for p in proposals) if proposals else 0,
         instances=rows,
         rejected=rejected,
-        labelled_fraction=float((ids > 0)[valid].mean()) if valid.any() else 0.0,
+        labelled_fraction=float((ids > 0)[valid].mean()),
         thresholds=asdict(config),
         notes={
             "rendered_depth_agrees_with_sensor": depth_agreement,
