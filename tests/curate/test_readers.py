@@ -23,7 +23,8 @@ def _write_insscene(scene, folder, cameras="files"):
         camera_to_world = np.linalg.inv(np.vstack([scene.extrinsic[index], [0, 0, 0, 1]]))
         poses.append(camera_to_world)
         if cameras == "files":
-            np.savez(folder / "cam" / f"{stem}.npz", intrinsic=scene.intrinsic[index], pose=camera_to_world)
+            # the keys the official demo.py reads: 'intrinsics' and 'pose' (camera-to-world)
+            np.savez(folder / "cam" / f"{stem}.npz", intrinsics=scene.intrinsic[index], pose=camera_to_world)
     if cameras == "metadata":
         np.savez(
             folder / "scene_iphone_metadata.npz",
@@ -33,10 +34,13 @@ def _write_insscene(scene, folder, cameras="files"):
         )
 
 
-@pytest.mark.parametrize("cameras", ["files", "metadata"])
+@pytest.mark.parametrize("cameras", ["files", "metadata", "gt_files"])
 def test_insscene_folders_read_with_cameras_inverted_to_camera_from_world(engine_scenes, tmp_path, cameras):
     scene = engine_scenes[0]
-    _write_insscene(scene, tmp_path, cameras)
+    _write_insscene(scene, tmp_path, cameras.removeprefix("gt_"))
+    if cameras == "gt_files":  # the official demo's fallback folder names
+        (tmp_path / "cam").rename(tmp_path / "gt_cam")
+        (tmp_path / "depth").rename(tmp_path / "gt_depth")
     assert detect_layout(tmp_path) == "insscene"
     read = read_capture(tmp_path)
     assert read.frame_names == STEMS

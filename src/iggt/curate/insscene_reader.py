@@ -11,6 +11,11 @@ One scene folder, frame files sharing a stem (e.g. ``frame_000010``)::
     refined_ins_ids/<stem>.npy          optional int16 (H, W) instance IDs, 0 = none, consistent
                                         over the scene (also spelled <stem>.jpg.npy)
 
+``gt_depth/`` and ``gt_cam/`` are read where ``depth/`` and ``cam/`` are absent (the official
+release's demo.py falls back to those names). In a ``cam/*.npz`` the key ``pose`` is camera-to-world:
+the demo inverts it to get the camera-from-world extrinsic it unprojects depth with (its comment
+calls it world-to-camera, but the use is that of a camera-to-world matrix).
+
 Every problem is a SceneFormatError naming the frame and the file.
 """
 
@@ -29,11 +34,18 @@ METADATA_FILE = "scene_iphone_metadata.npz"
 INSTANCE_DIR = "refined_ins_ids"
 
 
+DEPTH_DIRS, CAMERA_DIRS = ("depth", "gt_depth"), ("cam", "gt_cam")
+
+
+def _first_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / name for name in names if (folder / name).is_dir()), None)
+
+
 def is_insscene_scene(folder: Path) -> bool:
-    """True when ``folder`` has images/, depth/ and cam/ or the iPhone metadata file."""
+    """True when ``folder`` has images/, depth/ and cam/ (or gt_depth/, gt_cam/) or the iPhone metadata file."""
     folder = Path(folder)
-    has_cameras = (folder / "cam").is_dir() or (folder / METADATA_FILE).is_file()
-    return (folder / "images").is_dir() and (folder / "depth").is_dir() and has_cameras
+    has_cameras = _first_dir(folder, CAMERA_DIRS) is not None or (folder / METADATA_FILE).is_file()
+    return (folder / "images").is_dir() and _first_dir(folder, DEPTH_DIRS) is not None and has_cameras
 
 
 def _fail(folder: Path, stem: str, message: str) -> SceneFormatError:
@@ -59,26 +71,28 @@ def _rigid(matrix: np.ndarray, folder: Path, stem: str, where: str) -> np.ndarra
     return full
 
 
-def _cameras_from_files(folder: Path, stems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _cameras_from_files(folder: Path, cameras: Path, stems: list[str]) -> tuple[np.ndarray, np.ndarray]:
     intrinsics, extrinsics = [], []
     for stem in stems:
-        path = folder / "cam" / f"{stem}.npz"
+        path = cameras / f"{stem}.npz"
         if not path.is_file():
-            raise _fail(folder, stem, f"cam/{path.name} missing")
+            raise _fail(folder, stem, f"{cameras.name}/{path.name} missing")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except (OSError, ValueError) as exc:
-            raise _fail(folder, stem, f"cam/{path.name} is unreadable ({exc})") from exc
+            raise _fail(folder, stem, f"{cameras.name}/{path.name} is unreadable ({exc})") from exc
         intrinsic = arrays.get("intrinsic", arrays.get("intrinsics"))
         if intrinsic is None or intrinsic.shape != (3, 3):
-            raise _fail(folder, stem, f"cam/{path.name} needs 'intrinsic' (3, 3); it has {sorted(arrays)}")
+            raise _fail(folder, stem, f"{cameras.name}/{path.name} needs 'intrinsic' (3, 3); it has {sorted(arrays)}")
         if "extrinsic" in arrays:
-            extrinsic = _rigid(arrays["extrinsic"], folder, stem, f"cam/{path.name} 'extrinsic'")
+            extrinsic = _rigid(arrays["extrinsic"], folder, stem, f"{cameras.name}/{path.name} 'extrinsic'")
         elif "pose" in arrays:
-            extrinsic = np.linalg.inv(_rigid(arrays["pose"], folder, stem, f"cam/{path.name} 'pose'"))
+            extrinsic = np.linalg.inv(_rigid(arrays["pose"], folder, stem, f"{cameras.name}/{path.name} 'pose'"))
         else:
-            raise _fail(folder, stem, f"cam/{path.name} needs 'extrinsic' or 'pose'; it has {sorted(arrays)}")
+            raise _fail(
+                folder, stem, f"{cameras.name}/{path.name} needs 'extrinsic' or 'pose'; it has {sorted(arrays)}"
+            )
         intrinsics.append(intrinsic)
         extrinsics.append(extrinsic[:3])
     return np.stack(intrinsics), np.stack(extrinsics)
@@ -129,23 +143,24 @@ def read_insscene_scene(folder: str | Path, depth_scale: float = 1000.0) -> Scen
         raise SceneFormatError(f"{folder} is not an InsScene-15K scene: it needs images/, depth/ and cam/")
     images_by_stem = _image_stems(folder)
     stems = list(images_by_stem)
-    if (folder / "cam").is_dir():
-        intrinsic, extrinsic = _cameras_from_files(folder, stems)
+    cameras, depth_dir = _first_dir(folder, CAMERA_DIRS), _first_dir(folder, DEPTH_DIRS)
+    if cameras is not None:
+        intrinsic, extrinsic = _cameras_from_files(folder, cameras, stems)
     else:
         intrinsic, extrinsic = _cameras_from_metadata(folder, stems)
     with_instances = (folder / INSTANCE_DIR).is_dir()
     images, depths, instance_maps = [], [], []
     for stem in stems:
         image = _read_array(folder, stem, images_by_stem[stem], "image")
-        depth_path = folder / "depth" / f"{stem}.png"
+        depth_path = depth_dir / f"{stem}.png"
         if not depth_path.is_file():
-            raise _fail(folder, stem, f"depth/{depth_path.name} missing")
+            raise _fail(folder, stem, f"{depth_dir.name}/{depth_path.name} missing")
         depth = _read_array(folder, stem, depth_path, "depth")
         if depth.ndim != 2 or depth.shape != image.shape[:2]:
             raise _fail(
                 folder,
                 stem,
-                f"depth/{depth_path.name} is {depth.shape} but images/{images_by_stem[stem].name} "
+                f"{depth_dir.name}/{depth_path.name} is {depth.shape} but images/{images_by_stem[stem].name} "
                 f"is {image.shape[:2]}; resize the depth maps to the images",
             )
         images.append(image)
