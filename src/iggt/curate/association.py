@@ -11,7 +11,9 @@ Every mask is lifted through depth and pose and reprojected into every other fra
 
 A mask is contained by itself in its own frame. Two masks are *together* in a frame that finds both
 contained by the same mask and *apart* in one that finds both contained by different masks
-(a frame never judges two masks of its own). Then:
+(a frame never judges two masks of its own). Masks of one masklet (a video segmenter's track) get
+``masklet_prior`` frames of "together" on top, so the track links them unless frames that see
+them apart outweigh it. Then:
 
 1. a mask split in more than ``max_split_fraction`` of the frames that judge it (and in at least
    ``min_split_frames``) is **under-segmented** (e.g. two neighbours merged) and rejected;
@@ -63,6 +65,10 @@ class AssociationConfig:
     (:mod:`iggt.curate.pixel_votes`), with more than twice the votes of its own instance..."""
     repair_share: float = 0.05
     """...in a mask where at least this fraction of the voting pixels would move (else none moves)."""
+    masklet_prior: float = 2.0
+    """Frames' worth of "together" evidence given to every pair of masks of one masklet (a video
+    segmenter's track, e.g. SA-V ``masklet_id``) in different frames: the track links them unless
+    the frames that see both apart outweigh it (a tracker that jumped to another object)."""
 
 
 @dataclass
@@ -170,6 +176,13 @@ def pair_evidence(verdict: np.ndarray, index: MaskIndex) -> tuple[np.ndarray, np
     np.fill_diagonal(together, 0)
     np.fill_diagonal(apart, 0)
     return together, apart
+
+
+def masklet_links(tracks: np.ndarray, index: MaskIndex) -> np.ndarray:
+    """(N, N) 1 for pairs of masks of one masklet in different frames, from (N,) tracks (-1 = none)."""
+    linked = (tracks[:, None] == tracks[None, :]) & (tracks[:, None] >= 0)
+    linked &= index.frame[:, None] != index.frame[None, :]
+    return linked.astype(np.float64)
 
 
 def under_segmented(verdict: np.ndarray, index: MaskIndex, config: AssociationConfig) -> np.ndarray:

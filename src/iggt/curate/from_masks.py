@@ -17,6 +17,7 @@ from iggt.curate.association import (
     agglomerate,
     inconsistent_members,
     judge,
+    masklet_links,
     pair_evidence,
     under_segmented,
 )
@@ -51,6 +52,22 @@ def check_masks_match(capture: Scene, masks: list[FrameMasks]) -> None:
         raise InputError("every frame's masks are empty; nothing to curate (check the --masks folder)")
 
 
+def mask_tracks(masks: list[FrameMasks]) -> np.ndarray:
+    """(N,) masklet ID of every mask in :class:`MaskIndex` order, -1 where the segmenter gave none."""
+    tracks = [m.tracks if m.tracks is not None else [-1] * m.count for m in masks]
+    return np.array([t for frame in tracks for t in frame], dtype=np.int64)
+
+
+def _split_masklets(tracks: np.ndarray, instance: np.ndarray) -> list[dict]:
+    """Masklets whose kept masks ended in several instances (the geometry overruled the track)."""
+    rows = []
+    for track in np.unique(tracks[tracks >= 0]):
+        ids = sorted({int(i) for i in instance[(tracks == track) & (instance > 0)]})
+        if len(ids) > 1:
+            rows.append({"masklet": int(track), "instances": ids})
+    return rows
+
+
 def _rejections(index: MaskIndex, verdict_flags: dict[str, np.ndarray]) -> np.ndarray:
     """(N,) the first reason each mask is rejected for ('' = kept), in the order of ``verdict_flags``."""
     reason = np.full(index.count, "", dtype=object)
@@ -67,6 +84,9 @@ def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig
     world = world_points(capture.depth, capture.intrinsic, capture.extrinsic)
     verdict = judge(labels, capture.depth, capture.intrinsic, capture.extrinsic, world, index, config, on_frame)
     together, apart = pair_evidence(verdict, index)
+    tracks = mask_tracks(masks)
+    if (tracks >= 0).any():
+        together += config.masklet_prior * masklet_links(tracks, index)
     reason = _rejections(
         index,
         {
@@ -161,9 +181,10 @@ def curate_with_masks(
         labelled_fraction=float((ids > 0).sum() / max(masked.sum(), 1)),
         thresholds=asdict(config),
         notes={
+            "masklets_split": _split_masklets(mask_tracks(masks), instance),
             "masks_split_by_pixel_votes": [
                 {"frame": capture.frame_names[f], "source": masks[f].sources[label - 1]} for f, label in repaired
-            ]
+            ],
         },
     )
     return Curated(scene, report)

@@ -9,7 +9,8 @@ A masks folder holds, for every frame stem of the capture, one of:
 
 or, for the whole capture, one SA-V style ``auto_masks.json``: ``{"masklet": [[rle per masklet]
 per frame], "masklet_id": [...]}`` with the frames in the capture's order (SAM 2 video masklets;
-a masklet absent from a frame has an empty RLE there).
+a masklet absent from a frame has an empty RLE there). Masklet IDs are kept as the masks' tracks:
+path A takes the masks of one masklet as one object unless the geometry contradicts it.
 
 Overlapping masks of one frame (SAM emits nested whole / part masks) are painted largest first,
 so each pixel keeps the smallest mask that covers it: the finest partition the segmenter gave.
@@ -38,19 +39,25 @@ class FrameMasks:
     Attributes:
         labels: (H, W) int32, 0 = no mask, k = the k-th mask of this frame (1-based).
         sources: ``sources[k - 1]`` names where mask k came from, e.g. "masks/000002.json mask 3".
+        tracks: ``tracks[k - 1]`` is the masklet (video track) ID of mask k when the segmenter linked
+            its masks across frames (SA-V ``masklet_id``), else None for the whole frame.
     """
 
     labels: np.ndarray
     sources: list[str]
+    tracks: list[int] | None = None
 
     @property
     def count(self) -> int:
         return len(self.sources)
 
 
-def paint_masks(masks: list[np.ndarray], sources: list[str], size: tuple[int, int]) -> FrameMasks:
+def paint_masks(
+    masks: list[np.ndarray], sources: list[str], size: tuple[int, int], tracks: list[int] | None = None
+) -> FrameMasks:
     """One label map from (H, W) bool masks, largest painted first so smaller ones stay visible; a
-    mask wholly covered by smaller ones keeps no pixel and is left out."""
+    mask wholly covered by smaller ones keeps no pixel and is left out. ``tracks`` (one masklet ID
+    per mask) follow their masks."""
     labels = np.zeros(size, dtype=np.int32)
     order = sorted(range(len(masks)), key=lambda k: -int(masks[k].sum()))
     for label, index in enumerate(order, start=1):
@@ -59,7 +66,8 @@ def paint_masks(masks: list[np.ndarray], sources: list[str], size: tuple[int, in
     present = present[present > 0]
     remap = np.zeros(len(order) + 1, dtype=np.int32)
     remap[present] = np.arange(1, len(present) + 1)
-    return FrameMasks(remap[labels], [sources[order[label - 1]] for label in present])
+    kept = [order[label - 1] for label in present]
+    return FrameMasks(remap[labels], [sources[k] for k in kept], None if tracks is None else [tracks[k] for k in kept])
 
 
 def _fail(frame: str, path: Path, problem: str) -> InputError:
@@ -130,16 +138,23 @@ def _read_masklets(path: Path, frames: list[str], size: tuple[int, int]) -> list
             f"{path.name} has masklets for {len(per_frame)} frames but the capture has {len(frames)}; "
             "give one entry per frame, in the capture's order"
         )
-    ids = data.get("masklet_id") or list(range(1, 1 + max((len(f) for f in per_frame), default=0)))
+    widest = max((len(f) for f in per_frame), default=0)
+    try:
+        ids = [int(i) for i in data.get("masklet_id") or range(1, 1 + widest)]
+    except (TypeError, ValueError) as exc:
+        raise _fail(frames[0], path, f"'masklet_id' must be a list of integers ({exc})") from exc
+    if len(ids) < widest:
+        raise _fail(frames[0], path, f"has {widest} masklets in a frame but {len(ids)} 'masklet_id' entries")
     result = []
     for frame, rles in zip(frames, per_frame, strict=True):
-        masks, sources = [], []
+        masks, sources, tracks = [], [], []
         for index, rle in enumerate(rles):
-            mask = _decode(rle, frame, path, f"masklet {ids[index] if index < len(ids) else index}", size)
+            mask = _decode(rle, frame, path, f"masklet {ids[index]}", size)
             if mask.any():  # a masklet absent from this frame is an empty RLE here
                 masks.append(mask)
-                sources.append(f"{path.name} frame {frame} masklet {ids[index] if index < len(ids) else index}")
-        result.append(paint_masks(masks, sources, size))
+                sources.append(f"{path.name} frame {frame} masklet {ids[index]}")
+                tracks.append(ids[index])
+        result.append(paint_masks(masks, sources, size, tracks))
     return result
 
 
