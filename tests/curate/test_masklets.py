@@ -84,3 +84,20 @@ def test_masklets_link_masks_the_geometry_cannot_relate(engine_scenes, tmp_path)
     linked = instance_agreement(curate_with_masks(capture, masks).scene.instance_ids, scene.instance_ids)
     assert linked["ari"] >= 0.95
     assert linked["ari"] > geometry_only["ari"] + 0.1
+
+
+def test_masklet_links_join_one_track_and_separate_tracks_that_share_a_frame():
+    from iggt.curate.association import MaskIndex, masklet_links
+
+    # frame 0: masklets 7 and 8; frame 1: masklet 7 and an untracked mask; frame 2: masklet 9 alone
+    index = MaskIndex(
+        frame=np.array([0, 0, 1, 1, 2]),
+        label=np.array([1, 2, 1, 2, 1]),
+        offsets=np.array([0, 2, 4, 5]),
+        pixels=np.ones(5, np.int64),
+        points=np.ones(5, np.int64),
+    )
+    linked, separated = masklet_links(np.array([7, 8, 7, -1, 9]), index)
+    assert {tuple(p) for p in np.argwhere(linked)} == {(0, 2), (2, 0)}
+    # 7 and 8 share frame 0, so every mask of 7 is apart from every mask of 8; 9 shares no frame
+    assert {tuple(p) for p in np.argwhere(separated)} == {(0, 1), (1, 0), (1, 2), (2, 1)}

@@ -60,6 +60,8 @@ class AssociationConfig:
     """Least together / (together + apart) of two clusters that are merged."""
     min_mask_pixels: int = 16
     """Masks with fewer pixels are rejected as too small."""
+    pixel_repair: bool = True
+    """Run the pixel repair (:mod:`iggt.curate.pixel_votes`) after the association."""
     repair_votes: int = 2
     """Frames that must see a pixel inside another instance for it to move there
     (:mod:`iggt.curate.pixel_votes`), with more than twice the votes of its own instance..."""
@@ -67,8 +69,10 @@ class AssociationConfig:
     """...in a mask where at least this fraction of the voting pixels would move (else none moves)."""
     masklet_prior: float = 2.0
     """Frames' worth of "together" evidence given to every pair of masks of one masklet (a video
-    segmenter's track, e.g. SA-V ``masklet_id``) in different frames: the track links them unless
-    the frames that see both apart outweigh it (a tracker that jumped to another object)."""
+    segmenter's track, e.g. SA-V ``masklet_id``) in different frames, and of "apart" evidence to
+    every pair of masks of two masklets that appear in one frame: the tracker's links hold unless
+    the frames that see the masks apart outweigh them (a tracker that jumped to another object),
+    and its separations hold unless the frames that see them together do."""
 
 
 @dataclass
@@ -178,11 +182,21 @@ def pair_evidence(verdict: np.ndarray, index: MaskIndex) -> tuple[np.ndarray, np
     return together, apart
 
 
-def masklet_links(tracks: np.ndarray, index: MaskIndex) -> np.ndarray:
-    """(N, N) 1 for pairs of masks of one masklet in different frames, from (N,) tracks (-1 = none)."""
-    linked = (tracks[:, None] == tracks[None, :]) & (tracks[:, None] >= 0)
-    linked &= index.frame[:, None] != index.frame[None, :]
-    return linked.astype(np.float64)
+def masklet_links(tracks: np.ndarray, index: MaskIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(N, N) linked and separated pairs from (N,) tracks (-1 = none): 1 for masks of one masklet in
+    different frames (the tracker says: one object), and for masks of two masklets that share a
+    frame (the tracker says: two objects, since it told them apart there)."""
+    tracked = tracks >= 0
+    other_frame = index.frame[:, None] != index.frame[None, :]
+    linked = (tracks[:, None] == tracks[None, :]) & tracked[:, None] & other_frame
+    names, track_row = np.unique(tracks[tracked], return_inverse=True)
+    present = np.zeros((len(names), len(index.offsets) - 1), dtype=np.float64)
+    present[track_row, index.frame[tracked]] = 1
+    distinct = (present @ present.T) > 0
+    np.fill_diagonal(distinct, False)
+    separated = np.zeros(linked.shape, dtype=bool)
+    separated[np.ix_(tracked, tracked)] = distinct[track_row[:, None], track_row[None, :]]
+    return linked.astype(np.float64), separated.astype(np.float64)
 
 
 def under_segmented(verdict: np.ndarray, index: MaskIndex, config: AssociationConfig) -> np.ndarray:

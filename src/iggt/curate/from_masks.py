@@ -86,7 +86,9 @@ def associate(capture: Scene, masks: list[FrameMasks], config: AssociationConfig
     together, apart = pair_evidence(verdict, index)
     tracks = mask_tracks(masks)
     if (tracks >= 0).any():
-        together += config.masklet_prior * masklet_links(tracks, index)
+        linked, separated = masklet_links(tracks, index)
+        together += config.masklet_prior * linked
+        apart += config.masklet_prior * separated
     reason = _rejections(
         index,
         {
@@ -134,19 +136,21 @@ def curate_with_masks(
     for s in range(capture.num_views):
         lookup = np.concatenate([[0], instance[index.offsets[s] : index.offsets[s + 1]]]).astype(np.int32)
         ids[s] = lookup[labels[s]]
-    ids, repaired = split_mixed_masks(
-        ids,
-        labels,
-        capture.depth,
-        capture.intrinsic,
-        capture.extrinsic,
-        world,
-        config.stride,
-        config.depth_tolerance,
-        config.repair_share,
-        config.repair_votes,
-        config.min_points,
-    )
+    repaired = []
+    if config.pixel_repair:
+        ids, repaired = split_mixed_masks(
+            ids,
+            labels,
+            capture.depth,
+            capture.intrinsic,
+            capture.extrinsic,
+            world,
+            config.stride,
+            config.depth_tolerance,
+            config.repair_share,
+            config.repair_votes,
+            config.min_points,
+        )
     ids, instance = _number_by_size(ids, instance)
     reason[(instance == 0) & (reason == "")] = "every pixel moved to other instances by the pixel votes"
     count = int(ids.max(initial=0))
