@@ -4,7 +4,7 @@ Real per-frame segmenters fail in a few typical ways; each is one probability pe
 cutting an object in two (``split``), fusing it with a touching neighbour (``merge``), missing it
 (``drop``); and every frame numbers its masks independently (IDs are always shuffled). Sensors add
 depth noise (relative, per pixel) and the pose estimate jitters (a random rotation and translation
-per frame).
+per frame). A simulated video tracker gives masklets with identity switches.
 """
 
 from __future__ import annotations
@@ -99,3 +99,28 @@ def degrade_geometry(
         axis=2,
     )
     return noisy, jittered.astype(np.float32)
+
+
+def simulate_masklets(ids: np.ndarray, switch: float, drop: float, rng: np.random.Generator) -> list[FrameMasks]:
+    """The masklets a flawed video tracker might give for (S, H, W) exact IDs: one track per object,
+    except that with probability ``switch`` per object its track swaps IDs with another object's
+    from a random frame on (an identity switch); each mask is missing with probability ``drop``."""
+    present = [int(i) for i in np.unique(ids) if i > 0]
+    track = [dict(zip(present, present, strict=True)) for _ in range(len(ids))]
+    for instance in present:
+        if len(present) > 1 and rng.random() < switch:
+            other = int(rng.choice([p for p in present if p != instance]))
+            for frame in range(int(rng.integers(1, max(len(ids), 2))), len(ids)):
+                track[frame][instance], track[frame][other] = track[frame][other], track[frame][instance]
+    result = []
+    for frame, frame_ids in enumerate(ids):
+        kept = [i for i in present if (frame_ids == i).any() and rng.random() >= drop]
+        result.append(
+            paint_masks(
+                [frame_ids == i for i in kept],
+                [f"simulated masklet {track[frame][i]}" for i in kept],
+                frame_ids.shape,
+                [track[frame][i] for i in kept],
+            )
+        )
+    return result
