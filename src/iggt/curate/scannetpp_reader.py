@@ -85,7 +85,7 @@ def _load_json(path: Path):
         raise _fail(path, None, f"is not readable JSON ({exc})") from exc
 
 
-def _matrix(value, shape: tuple[int, int], path: Path, frame: str, key: str) -> np.ndarray:
+def _matrix(value, shape: tuple[int, int], path: Path, frame: str | None, key: str) -> np.ndarray:
     try:
         matrix = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -210,7 +210,9 @@ def _read_dslr(folder: Path, max_frames: int | None) -> Scene:
         )
     world_fix = np.eye(4)
     if "applied_transform" in transforms:  # nerfstudio's world = applied_transform @ the capture's world
-        world_fix[:3] = _matrix(transforms["applied_transform"], (3, 4), transforms_path, "-", "applied_transform")
+        applied = np.asarray(transforms["applied_transform"], dtype=object)
+        shape = (4, 4) if applied.size == 16 else (3, 4)
+        world_fix[:3] = _matrix(transforms["applied_transform"], shape, transforms_path, None, "applied_transform")[:3]
     # test frames whose images the release withholds are left out; train frames must all be there
     frames = transforms["frames"] + [
         f for f in transforms.get("test_frames", []) if (image_dir / str(f.get("file_path", ""))).is_file()
