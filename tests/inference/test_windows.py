@@ -123,3 +123,12 @@ def test_identity_alignment_changes_nothing():
     moved = to_world(predictions, Similarity.identity())
     np.testing.assert_allclose(moved.extrinsic, predictions.extrinsic, atol=1e-6)
     np.testing.assert_array_equal(moved.depth, predictions.depth)
+
+
+def test_a_capture_without_instances_gives_none():
+    """No window finds an instance (all below the size floor): zero instances, not a crash."""
+    scene, _ = walkthrough()
+    plan = plan_windows(scene.num_views, WINDOW, OVERLAP)
+    run = reconstruct_windows(windowed_truth(plan), plan, replace(FAST_INSTANCES, min_instance_size=10**6))
+    assert run.instances.num_instances == 0
+    assert not run.instances.labels.any() and run.instances.labels.shape == scene.instance_ids.shape

@@ -2,8 +2,9 @@
 
 See :mod:`iggt.inference.windows` for the windows and their alignment and
 :mod:`iggt.instances.linking` for the instance IDs kept across windows. Memory: the network holds
-one window; besides the merged result (which grows with the capture, as any output must), only
-the previous window's predictions and each window's instance labels are kept.
+one window. What grows with the capture is the result only (the merged predictions and instance
+labels, written in place as each window is done); of the windows, only the last one's shared
+frames and instances are kept for the next.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from tqdm.auto import tqdm
 
 from iggt.geometry.similarity import Similarity
 from iggt.inference.runner import run_model
-from iggt.inference.windows import WindowPlan, concatenate_views, fit_to_previous, select_views, to_world
+from iggt.inference.windows import WindowPlan, allocate_views, fit_to_previous, last_views, put_views, to_world
 from iggt.instances.config import InstanceConfig
 from iggt.instances.extract import extract_instances
-from iggt.instances.linking import WindowInstances, link_windows
+from iggt.instances.linking import TrackLabels, WindowInstances
 from iggt.instances.points import scene_points
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
@@ -78,7 +79,9 @@ def reconstruct_windows(
     predictions in its own frame (the network, or anything that predicts like it)."""
     logger.info("windowed reconstruction: %s", plan.describe())
     previous: Predictions | None = None
-    parts, windows, similarities, inliers = [], [], [], []
+    merged: Predictions | None = None
+    tracks: TrackLabels | None = None
+    similarities, inliers = [], []
     bar = tqdm(plan.windows, desc="windows", unit="window", disable=not progress, leave=False)
     for index, frames in enumerate(bar):
         local = predict(frames)
@@ -87,17 +90,22 @@ def reconstruct_windows(
         else:
             similarity, agreeing = fit_to_previous(previous, local, len(plan.shared(index)), _pair_label(plan, index))
         aligned = to_world(local, similarity)
+        del local
         found = extract_instances(aligned, instance_config)
-        windows.append(WindowInstances(frames, found.labels, found.ids, found.mean_features))
-        parts.append(select_views(aligned, plan.owned(index)))
+        if merged is None:
+            merged = allocate_views(aligned, plan.num_frames)
+            tracks = TrackLabels(merged.depth.shape)
+        owned = plan.owned(index)
+        put_views(merged, owned + frames.start, aligned, owned)
+        tracks.add(WindowInstances(frames, found.labels, found.ids, found.mean_features), owned + frames.start)
         similarities.append(similarity)
         inliers.append(agreeing)
-        previous = aligned
-    predictions = concatenate_views(parts)
-    points, confidence = scene_points(predictions, instance_config.point_source)
-    instances = link_windows(
-        windows, plan.owner, points, confidence, predictions.instance_feat, instance_config.box_percentile
-    )
+        # the next fit reads the frames it shares with this window: at most all but one
+        previous = last_views(aligned, len(frames) - 1) if index + 1 < len(plan.windows) else None
+        del aligned, found
+    points, confidence = scene_points(merged, instance_config.point_source)
+    instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
+    predictions = merged
     return WindowedRun(predictions, instances, plan, similarities, inliers)
 
 

@@ -164,11 +164,23 @@ def to_world(predictions: Predictions, similarity: Similarity) -> Predictions:
     )
 
 
-def select_views(predictions: Predictions, views: np.ndarray) -> Predictions:
-    """The predictions of the given views (indices into S), in that order."""
-    return Predictions(**{f.name: getattr(predictions, f.name)[views] for f in fields(Predictions)})
+def allocate_views(template: Predictions, num_frames: int) -> Predictions:
+    """Empty predictions of ``num_frames`` views shaped and typed as ``template``'s, filled by
+    :func:`put_views`: the merged capture is written in place, never joined from copies."""
+    return Predictions(
+        **{
+            f.name: np.empty((num_frames, *getattr(template, f.name).shape[1:]), getattr(template, f.name).dtype)
+            for f in fields(Predictions)
+        }
+    )
 
 
-def concatenate_views(parts: list[Predictions]) -> Predictions:
-    """Predictions of consecutive runs of views joined along S."""
-    return Predictions(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Predictions)})
+def put_views(target: Predictions, frames: np.ndarray, source: Predictions, views: np.ndarray) -> None:
+    """Write ``source``'s views ``views`` into ``target``'s views ``frames`` (same length)."""
+    for f in fields(Predictions):
+        getattr(target, f.name)[frames] = getattr(source, f.name)[views]
+
+
+def last_views(predictions: Predictions, count: int) -> Predictions:
+    """The last ``count`` views (views, not copies): what the next window's fit reads."""
+    return Predictions(**{f.name: getattr(predictions, f.name)[-count:] for f in fields(Predictions)})

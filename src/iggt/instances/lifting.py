@@ -11,6 +11,9 @@ from iggt.structures import Instances
 GEOMETRY_SAMPLE = 200_000
 """Most points per instance used for its box and centroid (an even subset of its pixels)."""
 
+MEAN_CHUNK = 1 << 20
+"""Pixels per step of the mean features' float64 sums (their memory, not their result)."""
+
 LEAST_CONFIDENT_FRACTION = 0.25
 """Each instance's least confident quarter of points (edges, flying pixels) is left out of its box."""
 
@@ -93,9 +96,11 @@ def _robust_geometry(points: np.ndarray, confidence: np.ndarray, percentile: flo
 
 def _mean_features(features: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
     """(N, C) features, (N,) table rows -> (K, C) unit-norm mean per row (non-finite features ignored)."""
-    values = torch.from_numpy(np.ascontiguousarray(features))
-    finite = torch.isfinite(values).all(1)
-    index = torch.from_numpy(rows).masked_fill(~finite, count)
-    sums = torch.zeros(count + 1, values.shape[1], dtype=torch.float64)
-    sums.index_add_(0, index, torch.nan_to_num(values).double())
+    sums = torch.zeros(count + 1, features.shape[1], dtype=torch.float64)
+    # in chunks: a float64 copy of a long capture's features would be 8 bytes x C per pixel
+    for start in range(0, len(features), MEAN_CHUNK):
+        values = torch.from_numpy(np.ascontiguousarray(features[start : start + MEAN_CHUNK]))
+        finite = torch.isfinite(values).all(1)
+        index = torch.from_numpy(rows[start : start + MEAN_CHUNK]).masked_fill(~finite, count)
+        sums.index_add_(0, index, torch.nan_to_num(values).double())
     return torch.nn.functional.normalize(sums[:count], dim=1).float().numpy()

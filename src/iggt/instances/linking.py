@@ -82,6 +82,44 @@ def link_consecutive(earlier: WindowInstances, later: WindowInstances) -> dict[i
     }
 
 
+class TrackLabels:
+    """Labels of a capture's tracks, written window by window: besides the capture's labels (the
+    result) only the last window's instances are held, whatever the capture's length.
+
+    Attributes:
+        labels: (S, H, W) int32 track numbers, 0 = none; filled by :meth:`add`.
+    """
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.labels = np.zeros(shape, np.int32)
+        self._previous: WindowInstances | None = None
+        self._previous_tracks = np.zeros(0, np.int32)
+        self._next_track = 1
+
+    def add(self, window: WindowInstances, owned: np.ndarray) -> None:
+        """Continue the tracks with ``window`` (the next one, overlapping the last added) and write
+        its labels of the capture's frames ``owned`` (those the result takes from it)."""
+        links = link_consecutive(self._previous, window) if self._previous is not None else {}
+        earlier = dict(zip(self._previous.ids.tolist(), self._previous_tracks.tolist(), strict=True)) if links else {}
+        tracks = np.zeros(len(window.ids), np.int32)
+        for index, local in enumerate(window.ids.tolist()):
+            if local in links:
+                tracks[index] = earlier[links[local]]
+            else:
+                tracks[index], self._next_track = self._next_track, self._next_track + 1
+        lookup = np.zeros(int(window.ids.max(initial=0)) + 1, np.int32)
+        lookup[window.ids] = tracks
+        self.labels[owned] = lookup[window.labels[owned - window.frames.start]]
+        self._previous, self._previous_tracks = window, tracks
+
+    def finish(
+        self, points: np.ndarray, confidence: np.ndarray, features: np.ndarray, box_percentile: float = 2.0
+    ) -> Instances:
+        """The capture's instances: returning tracks merged, numbered by first sight (see the module doc)."""
+        self._previous = None
+        return merge_tracks(self.labels, points, confidence, features, box_percentile)
+
+
 def link_windows(
     windows: list[WindowInstances],
     owner: np.ndarray,
@@ -99,35 +137,26 @@ def link_windows(
         features: (S, H, W, C) instance features (what the final table summarises).
         box_percentile: as in :func:`iggt.instances.lift_instances`.
     """
-    tracks = _consecutive_tracks(windows)
-    labels = np.zeros(points.shape[:3], np.int32)
-    for frame, window_index in enumerate(owner):
-        window = windows[window_index]
-        local = window.labels[frame - window.frames.start]
-        lookup = np.zeros(int(window.ids.max(initial=0)) + 1, np.int32)
-        lookup[window.ids] = tracks[window_index]
-        labels[frame] = lookup[local]
-    summary = lift_instances(labels, points, confidence, features, box_percentile)
-    merged = _merge_returning(summary)
-    labels = np.where(labels > 0, merged[np.searchsorted(summary.ids, labels).clip(0, len(summary.ids) - 1)], 0)
-    return lift_instances(_number_by_first_sight(labels), points, confidence, features, box_percentile)
-
-
-def _consecutive_tracks(windows: list[WindowInstances]) -> list[np.ndarray]:
-    """Per window, (N,) track number of each of its IDs: continued from the previous window when linked."""
-    tracks, next_track = [], 1
+    tracks = TrackLabels(points.shape[:3])
     for index, window in enumerate(windows):
-        links = link_consecutive(windows[index - 1], window) if index else {}
-        previous = dict(zip(windows[index - 1].ids.tolist(), tracks[-1].tolist(), strict=True)) if index else {}
-        numbers = []
-        for local in window.ids.tolist():
-            if local in links:
-                numbers.append(previous[links[local]])
-            else:
-                numbers.append(next_track)
-                next_track += 1
-        tracks.append(np.array(numbers, np.int32))
-    return tracks
+        tracks.add(window, np.flatnonzero(owner == index))
+    return tracks.finish(points, confidence, features, box_percentile)
+
+
+def merge_tracks(
+    labels: np.ndarray, points: np.ndarray, confidence: np.ndarray, features: np.ndarray, box_percentile: float = 2.0
+) -> Instances:
+    """(S, H, W) int32 track labels -> the capture's :class:`Instances`, returning tracks merged
+    into their first track and IDs numbered by first sight. ``labels`` is relabelled in place and
+    becomes the result's: no second label map of the capture is made."""
+    summary = lift_instances(labels, points, confidence, features, box_percentile)
+    if len(summary.ids) == 0:
+        return summary
+    lookup = np.zeros(int(summary.ids.max()) + 1, np.int32)
+    lookup[summary.ids] = _merge_returning(summary)
+    np.take(lookup, labels, out=labels)
+    _number_by_first_sight(labels)
+    return lift_instances(labels, points, confidence, features, box_percentile)
 
 
 def _merge_returning(summary: Instances) -> np.ndarray:
@@ -154,14 +183,14 @@ def _merge_returning(summary: Instances) -> np.ndarray:
     return summary.ids[parent]
 
 
-def _number_by_first_sight(labels: np.ndarray) -> np.ndarray:
-    """(S, H, W) track labels renumbered 1..K by first frame seen, then by size in that frame."""
+def _number_by_first_sight(labels: np.ndarray) -> None:
+    """(S, H, W) int32 track labels renumbered in place 1..K by first frame seen, then by size in that frame."""
     ids = np.unique(labels[labels > 0])
     if len(ids) == 0:
-        return labels
+        return
     counts = np.stack([np.bincount(frame.reshape(-1), minlength=ids.max() + 1)[ids] for frame in labels], 1)
     first = (counts > 0).argmax(1)
     order = np.lexsort((-counts[np.arange(len(ids)), first], first))
     lookup = np.zeros(ids.max() + 1, np.int32)
     lookup[ids[order]] = np.arange(1, len(ids) + 1)
-    return lookup[labels]
+    np.take(lookup, labels, out=labels)
