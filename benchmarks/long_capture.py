@@ -6,10 +6,21 @@ when S <= --one-pass-max. Each run is its own process, so its peak resident memo
 model, network, clustering, outputs) is its own. Accuracy on the engine's exact ground truth:
 camera AUC@30 over all frame pairs, ATE (RMSE of the camera centres after a Sim(3) fit to the
 true ones, in units of the true trajectory's extent), depth AbsRel (per-map median scaling),
-T-mIoU / T-SR / ID consistency of the instances over the whole sequence.
+T-mIoU / T-SR / ID consistency of the instances over the whole sequence. Drift (no loop
+closure): the cameras are fitted (Sim(3)) to the true ones on the first --window frames only, and
+the error of the camera centres further on (end point, and at every 10 % of the sequence) is
+what the chained window fits have accumulated, in units of the true trajectory's extent.
+Peak memory is read right after the run (before the metrics).
+
+--sweep K:M ... runs the --sweep-frames sequence with each window / overlap. --stand-in runs the
+windowed pipeline with a stand-in for the network (fixed synthetic window outputs), so its memory
+growth per frame is the pipeline's alone (alignment, clustering, merge, linking).
 
 Usage:
-    python benchmarks/long_capture.py                        # iggt-small on the CPU, 32/64/128 frames
+    python benchmarks/long_capture.py --frames 50 100 200 --one-pass-max 200 --sweep 16:2 32:4 32:8 \
+        --sweep-frames 100                                   # iggt-small on the CPU (about 25 min)
+    python benchmarks/long_capture.py --frames 1000 --one-pass-max 0 --out long_1000.json   # 1,000 frames
+    python benchmarks/long_capture.py --stand-in --frames 32 96 --out /tmp/pipeline_memory.json
     python benchmarks/long_capture.py --frames 8 12 --window 6 --overlap 2 --model tiny.safetensors \
         --size 42 56 --out /tmp/long.json                    # a quick check of the script
 Prints a table and writes benchmarks/results/long_capture_<device>.json (or --out).
@@ -49,18 +60,32 @@ def trajectory_error(predicted: np.ndarray, truth: np.ndarray) -> float:
     true centres' extent (largest distance from their mean)."""
     from iggt.geometry.similarity import umeyama
 
-    def centres(extrinsic):
-        rotation, translation = extrinsic[:, :, :3].astype(np.float64), extrinsic[:, :, 3].astype(np.float64)
-        return -np.einsum("sji,sj->si", rotation, translation)
-
-    source, target = centres(predicted), centres(truth)
+    source, target = _centres(predicted), _centres(truth)
     fitted = umeyama(source, target).apply(source)
     extent = np.linalg.norm(target - target.mean(0), axis=1).max()
     return float(np.sqrt(((fitted - target) ** 2).sum(1).mean()) / max(extent, 1e-12))
 
 
+def drift(predicted: np.ndarray, truth: np.ndarray, anchor: int) -> list[float]:
+    """Centre error of each of S cameras after a Sim(3) fit on the first ``anchor`` centres only,
+    over the true centres' extent: what the chain of window fits has accumulated by each frame."""
+    from iggt.geometry.similarity import umeyama
+
+    source, target = _centres(predicted), _centres(truth)
+    fitted = umeyama(source[:anchor], target[:anchor]).apply(source)
+    extent = np.linalg.norm(target - target.mean(0), axis=1).max()
+    return (np.linalg.norm(fitted - target, axis=1) / max(extent, 1e-12)).tolist()
+
+
+def _centres(extrinsic: np.ndarray) -> np.ndarray:
+    rotation, translation = extrinsic[:, :, :3].astype(np.float64), extrinsic[:, :, 3].astype(np.float64)
+    return -np.einsum("sji,sj->si", rotation, translation)
+
+
 def child(args: argparse.Namespace) -> None:
     """One run in this process; prints its row as JSON on the last line of stdout."""
+    if args.stand_in:
+        return stand_in_child(args)
     from iggt.eval.cameras import camera_metrics
     from iggt.eval.depth import depth_metrics
     from iggt.eval.ground_truth import prepare_views
@@ -75,7 +100,9 @@ def child(args: argparse.Namespace) -> None:
     scene = read_scene(args.scene)
     model = load_model(args.model)
     images, truth = prepare_views(scene, np.arange(args.count), model.config.img_size, model.config.patch_size)
+    del scene
     config = InstanceConfig(device=args.device)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if args.mode == "windowed":
         plan = plan_windows(args.count, args.window, args.overlap)
@@ -85,14 +112,21 @@ def child(args: argparse.Namespace) -> None:
         predictions = run_model(model, images, device=args.device)
         instances, windows = extract_instances(predictions, config), 1
     seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    errors = drift(predictions.extrinsic, truth.extrinsic, min(args.window, args.count))
     row = {
         "frames": args.count,
         "mode": args.mode,
+        "window": args.window if args.mode == "windowed" else args.count,
+        "overlap": args.overlap if args.mode == "windowed" else 0,
         "windows": windows,
         "seconds": seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak,
+        "rss_before_run_mb": before,
         "auc@30": camera_metrics(predictions.extrinsic, truth.extrinsic)["auc@30"],
         "ate_rel": trajectory_error(predictions.extrinsic, truth.extrinsic),
+        "end_drift_rel": errors[-1],
+        "drift_by_tenth": [errors[min(len(errors) - 1, round(t * (len(errors) - 1) / 10))] for t in range(11)],
         "abs_rel": depth_metrics(predictions.depth, truth.depth, truth.valid)["abs_rel"],
         **{k: v for k, v in instance_metrics(instances.labels, truth.instance_ids).items() if k != "num_matched"},
         "num_instances": int(instances.num_instances),
@@ -102,26 +136,79 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(row))
 
 
-def run_child(scene: Path, count: int, mode: str, args: argparse.Namespace) -> dict:
+def stand_in_child(args: argparse.Namespace) -> None:
+    """The windowed pipeline without the network: each window's outputs are a fixed synthetic
+    scene (a stepped wall, four objects by their features), so the alignment succeeds and the
+    memory measured is the pipeline's own."""
+    from iggt.inference.windowed import reconstruct_windows
+    from iggt.inference.windows import plan_windows
+    from iggt.instances import InstanceConfig
+    from iggt.structures.predictions import Predictions
+
+    height, width = args.size
+    rows, columns = np.mgrid[0:height, 0:width]
+    band = columns * 4 // width
+
+    def predict(frames: range) -> Predictions:
+        count = len(frames)
+        depth = np.broadcast_to((2.0 + band).astype(np.float32), (count, height, width)).copy()
+        rays = np.stack([(columns - width / 2) / width, (rows - height / 2) / width, np.ones_like(rows)], -1)
+        points = (rays * depth[0, ..., None]).astype(np.float32)
+        intrinsic = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32)
+        return Predictions(
+            images=np.zeros((count, height, width, 3), np.float32),
+            extrinsic=np.tile(np.eye(3, 4, dtype=np.float32), (count, 1, 1)),
+            intrinsic=np.tile(intrinsic, (count, 1, 1)),
+            depth=depth,
+            depth_conf=np.ones_like(depth),
+            world_points=np.broadcast_to(points, (count, height, width, 3)).copy(),
+            world_points_conf=np.ones_like(depth),
+            instance_feat=np.broadcast_to(np.eye(8, dtype=np.float32)[band + 1], (count, height, width, 8)).copy(),
+            pose_enc=np.zeros((count, 9), np.float32),
+        )
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    run = reconstruct_windows(
+        predict, plan_windows(args.count, args.window, args.overlap), InstanceConfig(device="cpu")
+    )
+    row = {
+        "frames": args.count,
+        "mode": "stand-in",
+        "window": args.window,
+        "overlap": args.overlap,
+        "windows": len(run.plan.windows),
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_run_mb": before,
+        "num_instances": int(run.instances.num_instances),
+    }
+    print(json.dumps(row))
+
+
+def run_child(scene: Path | None, count: int, mode: str, args: argparse.Namespace, window: int, overlap: int) -> dict:
     command = [
         sys.executable, __file__, "--child", "--scene", str(scene), "--count", str(count), "--mode", mode,
-        "--model", args.model, "--device", args.device, "--window", str(args.window), "--overlap", str(args.overlap),
-        "--cuda-peak",
+        "--model", args.model, "--device", args.device, "--window", str(window), "--overlap", str(overlap),
+        "--size", *map(str, args.size), "--cuda-peak", *(["--stand-in"] if args.stand_in else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
-        raise SystemExit(f"{count} frames, {mode}: the run failed:\n{done.stderr[-2000:]}")
+        print(f"{count} frames, {mode}, window {window} overlap {overlap}: the run failed:\n{done.stderr[-2000:]}")
+        return {"frames": count, "mode": mode, "window": window, "overlap": overlap, "error": done.stderr[-600:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 COLUMNS = (
     "frames",
     "mode",
-    "windows",
+    "window",
+    "overlap",
     "seconds",
     "peak_rss_mb",
     "auc@30",
     "ate_rel",
+    "end_drift_rel",
     "abs_rel",
     "t_miou",
     "t_sr",
@@ -135,6 +222,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--overlap", type=int, default=4)
     parser.add_argument("--one-pass-max", type=int, default=64, help="largest frame count also run in one pass")
+    parser.add_argument("--sweep", nargs="*", default=[], metavar="K:M", help="window:overlap settings to compare")
+    parser.add_argument("--sweep-frames", type=int, default=100, help="frames of the --sweep runs")
+    parser.add_argument("--stand-in", action="store_true", help="the pipeline's memory without the network")
     parser.add_argument("--size", type=int, nargs=2, default=[168, 224], metavar=("H", "W"))
     parser.add_argument("--model", default="iggt-small")
     parser.add_argument("--device", default="cpu")
@@ -149,14 +239,21 @@ def main() -> None:
         return child(args)
     rows = []
     print(" ".join(f"{c:>14}" for c in COLUMNS))
+
+    def record(row: dict) -> None:
+        rows.append(row)
+        print(" ".join(_cell(row.get(c, "-")) for c in COLUMNS), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="iggt-long-") as scratch:
-        scene = render(Path(scratch), max(args.frames), tuple(args.size))
+        counts = sorted(args.frames) + ([args.sweep_frames] if args.sweep else [])
+        scene = None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size))
         for count in sorted(args.frames):
-            modes = ["windowed"] + (["one pass"] if count <= args.one_pass_max else [])
-            for mode in modes:
-                row = run_child(scene, count, mode, args)
-                rows.append(row)
-                print(" ".join(f"{row[c]:>14.4g}" if isinstance(row[c], float) else f"{row[c]:>14}" for c in COLUMNS))
+            record(run_child(scene, count, "windowed", args, args.window, args.overlap))
+            if count <= args.one_pass_max:
+                record(run_child(scene, count, "one pass", args, args.window, args.overlap))
+        for setting in args.sweep:
+            window, overlap = map(int, setting.split(":"))
+            record(run_child(scene, args.sweep_frames, "windowed", args, window, overlap))
     result = {
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "cpu_count": os.cpu_count(),
@@ -173,6 +270,9 @@ def main() -> None:
             "overlap": args.overlap,
             "frames": sorted(args.frames),
             "one_pass_max": args.one_pass_max,
+            "sweep": args.sweep,
+            "sweep_frames": args.sweep_frames,
+            "stand_in": args.stand_in,
         },  # fmt: skip
         "rows": rows,
     }
@@ -180,6 +280,10 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
+
+
+def _cell(value) -> str:
+    return f"{value:>14.4g}" if isinstance(value, float) else f"{value!s:>14}"
 
 
 if __name__ == "__main__":
