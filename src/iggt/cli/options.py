@@ -116,7 +116,7 @@ class WindowOptions:
     """Long captures in windows (checked by :func:`iggt.inference.windows.check_window`)."""
 
     window: int | None
-    """At most this many frames per network pass; None runs all frames in one pass."""
+    """At most this many frames per network pass; None: one pass, or windows chosen from the free memory."""
     overlap: int
     """Frames consecutive windows share, on which they are aligned and their instances linked."""
 
@@ -124,7 +124,11 @@ class WindowOptions:
 def add_window_options(container: Container) -> None:
     """``--window`` and ``--overlap``; :func:`window_options` reads them."""
     container.add_argument(
-        "--window", type=int, metavar="K", help="long captures: run K frames at a time, aligned into one result"
+        "--window",
+        type=int,
+        metavar="K",
+        help="long captures: run K frames at a time, aligned into one result (default: chosen from the free "
+        "memory when the input does not fit in one pass)",
     )
     container.add_argument(
         "--overlap",

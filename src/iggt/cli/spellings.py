@@ -17,6 +17,7 @@ BY_COMMAND: dict[str, dict[str, str]] = {
         "min_instance_size": "--min-instance-size ",  # replaces "InstanceConfig.min_instance_size="
         "mode_pad": "--mode pad",
         "overlap": "--overlap ",  # replaces "overlap=" before the number
+        "max_frames": "--max-frames",  # replaces "max_frames="
         "window": "--window ",
         "strict": f"pass --model {_RELEASED_WEIGHTS}",
     },

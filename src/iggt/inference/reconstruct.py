@@ -11,6 +11,7 @@ instances; there are no relative cameras to estimate.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -28,12 +29,14 @@ from iggt.errors import InputError
 from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
-from iggt.inference.runner import attention_backend_name, check_chunk_size, run_model
+from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
 from iggt.inference.windows import DEFAULT_OVERLAP, check_window, plan_windows
 from iggt.io.images import LoadedImages, load_images, views_to_keep
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
+
+logger = logging.getLogger(__name__)
 
 ImageSource = str | Path | Sequence[str | Path] | Sequence[np.ndarray] | np.ndarray | LoadedImages
 """What :func:`reconstruct` reads: paths (folder, scene folder, video, image files) or images."""
@@ -176,7 +179,8 @@ def reconstruct(
         progress: show progress bars on stderr.
         window, overlap: more views than ``window`` run in windows of that many views sharing
             ``overlap`` views, aligned and linked into one result (:mod:`iggt.inference.windowed`);
-            None runs all views in one pass.
+            None: one pass when the device's free memory holds all views, else a window chosen
+            from it (:mod:`iggt.inference.window_size`, said in the notes).
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
@@ -201,6 +205,15 @@ def reconstruct(
     from iggt.instances import extract_instances
 
     notes = list(loaded.notes)
+    if window is None and loaded.num_views > 1:
+        from iggt.inference.window_size import automatic_window
+
+        chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+        choice = automatic_window(network, target, loaded.num_views, tuple(tensor.shape[-2:]), chunk, overlap)
+        logger.info("window: %s", choice.note)
+        if choice.window is not None:
+            window, overlap = choice.window, choice.overlap
+            notes.append(choice.note)
     if window is not None and loaded.num_views > window:
         plan = plan_windows(loaded.num_views, window, overlap)
         notes.append(f"windowed: {plan.describe()}")

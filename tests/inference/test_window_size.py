@@ -1,0 +1,90 @@
+"""The automatic window: K and M from given free memory (never the test machine's)."""
+
+import numpy as np
+import pytest
+
+from iggt.errors import InputError
+from iggt.inference import window_size
+from iggt.inference.reconstruct import reconstruct
+from iggt.inference.window_size import FRAME_MEMORY, FrameMemory, choose_window, frame_memory, free_memory
+
+PIXELS = (100, 100)
+"""1e4 pixels: at 100 bytes a pixel, one frame is 1 MB, so the expected K can be counted by hand."""
+FLAT = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=0.0)
+
+
+def test_a_capture_that_fits_runs_in_one_pass():
+    choice = choose_window(40, PIXELS, 100e6, FLAT, chunk=12, result_on_device=False)
+    assert choice.window is None and "40 frames fit in one pass" in choice.note
+
+
+def test_the_window_is_the_largest_that_fits_the_usable_memory():
+    # 70 % of 50 MB is 35 MB: 35 frames of 1 MB
+    choice = choose_window(200, PIXELS, 50e6, FLAT, chunk=12, result_on_device=False)
+    assert (choice.window, choice.overlap) == (35, 4)
+    assert choice.note.startswith("windows of 35 frames sharing 4, chosen from the free memory (at 100x100, 0.1 GB")
+
+
+def test_the_dense_heads_chunk_counts_once_per_window():
+    heads = FrameMemory(per_frame=100.0, per_chunk_frame=200.0, result=0.0)
+    # 70 MB: the heads' 12 chunk frames of 2 MB (24 MB) and 46 frames of 1 MB
+    assert choose_window(200, PIXELS, 100e6, heads, chunk=12, result_on_device=False).window == 46
+    # below the chunk each frame costs 1 + 2 MB: 11 frames in 35 MB (12 would need 12 + 24)
+    assert choose_window(200, PIXELS, 50e6, heads, chunk=12, result_on_device=False).window == 11
+
+
+def test_on_the_cpu_the_result_of_every_frame_is_set_aside_first():
+    host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
+    # 70 % of 300 MB = 210 MB, less 200 frames x 1 MB of result: 10 frames
+    assert choose_window(200, PIXELS, 300e6, host, chunk=12, result_on_device=True).window == 10
+    # on a GPU the result goes to the host: the whole 210 MB is the window's
+    assert choose_window(300, PIXELS, 300e6, host, chunk=12, result_on_device=False).window == 210
+
+
+def test_a_small_window_shares_fewer_frames():
+    choice = choose_window(200, PIXELS, 10e6, FLAT, chunk=12, result_on_device=False)
+    assert (choice.window, choice.overlap) == (7, 2)
+
+
+def test_too_little_memory_is_one_clear_line():
+    host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
+    with pytest.raises(InputError, match=r"^not enough free memory for 500 frames .*their result alone needs about"):
+        choose_window(500, PIXELS, 300e6, host, chunk=12, result_on_device=True)
+    with pytest.raises(InputError, match=r"^not enough free memory for a window of 6 frames"):
+        choose_window(500, PIXELS, 5e6, FLAT, chunk=12, result_on_device=False)
+
+
+def test_each_preset_width_maps_to_a_measured_model():
+    assert frame_memory(64) == ("small", FRAME_MEMORY["small"])
+    assert frame_memory(256)[0] == "small"
+    assert frame_memory(1024)[0] == "large"
+    assert frame_memory(1536)[0] == "large"  # wider than any measured: the largest
+
+
+def test_the_host_free_memory_is_read():
+    import torch
+
+    free = free_memory(torch.device("cpu"))
+    assert free is None or free > 0
+
+
+def test_reconstruct_windows_a_capture_that_does_not_fit(tiny_model, monkeypatch):
+    """Only the reading of the free memory is replaced (17 MB free): the choice and the windowed
+    run are the real ones, and the note says what was chosen."""
+    monkeypatch.setattr(window_size, "free_memory", lambda device: 17_000_000)
+    images = np.random.default_rng(0).random((10, 42, 56, 3), dtype=np.float32)
+    result = reconstruct(images, tiny_model, device="cpu", progress=False)
+    assert result.num_views == 10
+    chosen = [note for note in result.notes if note.startswith("windows of ")]
+    assert chosen and "chosen from the free memory (small at 56x42" in chosen[0], result.notes
+    assert any(note.startswith("windowed: ") for note in result.notes)
+
+
+def test_the_advice_names_the_command_lines_option():
+    from iggt.cli.spellings import cli_message
+
+    host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
+    with pytest.raises(InputError) as error:
+        choose_window(500, PIXELS, 300e6, host, chunk=12, result_on_device=True)
+    assert str(error.value).endswith("use fewer frames (max_frames=) or free memory")
+    assert cli_message(error.value, "reconstruct").endswith("use fewer frames (--max-frames) or free memory")
