@@ -12,6 +12,8 @@ the error of the camera centres further on (end point, and at every 10 % of the 
 what the chained window fits have accumulated, in units of the true trajectory's extent.
 Peak memory is read right after the run (before the metrics).
 
+--scale: one windowed run of synthetic frames with random weights (time and memory only; see
+:func:`scale`), recording at each count of --frames.
 --sweep K:M ... runs the --sweep-frames sequence with each window / overlap. --stand-in runs the
 windowed pipeline with a stand-in for the network (fixed synthetic window outputs), so its memory
 growth per frame is the pipeline's alone (alignment, clustering, merge, linking).
@@ -21,6 +23,8 @@ Usage:
         --sweep-frames 100                                   # iggt-small on the CPU (about 25 min)
     python benchmarks/long_capture.py --frames 1000 --one-pass-max 0 --out long_1000.json   # 1,000 frames
     python benchmarks/long_capture.py --stand-in --frames 32 96 --out /tmp/pipeline_memory.json
+    python benchmarks/long_capture.py --scale --device cuda --preset large --size 336 504 --window 64 \
+        --overlap 8 --frames 500 1000 2000 5000  # the H200: benchmarks/results/long_capture_h200.json
     python benchmarks/long_capture.py --frames 8 12 --window 6 --overlap 2 --model tiny.safetensors \
         --size 42 56 --out /tmp/long.json                    # a quick check of the script
 Prints a table and writes benchmarks/results/long_capture_<device>.json (or --out).
@@ -136,35 +140,41 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(row))
 
 
+def stepped_wall(count: int, height: int, width: int) -> dict[str, np.ndarray]:
+    """A fixed scene as ``count`` views of one camera would see it: a wall in four depth steps,
+    one object per step (by the instance feature). Window outputs of it align exactly."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    band = columns * 4 // width
+    depth = (2.0 + band).astype(np.float32)
+    rays = np.stack([(columns - width / 2) / width, (rows - height / 2) / width, np.ones_like(depth)], -1)
+    return {
+        "depth": np.broadcast_to(depth, (count, height, width)).copy(),
+        "depth_conf": np.ones((count, height, width), np.float32),
+        "world_points": np.broadcast_to((rays * depth[..., None]).astype(np.float32), (count, height, width, 3)).copy(),
+        "world_points_conf": np.ones((count, height, width), np.float32),
+        "instance_feat": np.broadcast_to(np.eye(8, dtype=np.float32)[band + 1], (count, height, width, 8)).copy(),
+    }
+
+
 def stand_in_child(args: argparse.Namespace) -> None:
-    """The windowed pipeline without the network: each window's outputs are a fixed synthetic
-    scene (a stepped wall, four objects by their features), so the alignment succeeds and the
-    memory measured is the pipeline's own."""
+    """The windowed pipeline without the network: each window's outputs are :func:`stepped_wall`,
+    so the alignment succeeds and the memory measured is the pipeline's own."""
     from iggt.inference.windowed import reconstruct_windows
     from iggt.inference.windows import plan_windows
     from iggt.instances import InstanceConfig
     from iggt.structures.predictions import Predictions
 
     height, width = args.size
-    rows, columns = np.mgrid[0:height, 0:width]
-    band = columns * 4 // width
+    intrinsic = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32)
 
     def predict(frames: range) -> Predictions:
         count = len(frames)
-        depth = np.broadcast_to((2.0 + band).astype(np.float32), (count, height, width)).copy()
-        rays = np.stack([(columns - width / 2) / width, (rows - height / 2) / width, np.ones_like(rows)], -1)
-        points = (rays * depth[0, ..., None]).astype(np.float32)
-        intrinsic = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32)
         return Predictions(
             images=np.zeros((count, height, width, 3), np.float32),
             extrinsic=np.tile(np.eye(3, 4, dtype=np.float32), (count, 1, 1)),
             intrinsic=np.tile(intrinsic, (count, 1, 1)),
-            depth=depth,
-            depth_conf=np.ones_like(depth),
-            world_points=np.broadcast_to(points, (count, height, width, 3)).copy(),
-            world_points_conf=np.ones_like(depth),
-            instance_feat=np.broadcast_to(np.eye(8, dtype=np.float32)[band + 1], (count, height, width, 8)).copy(),
             pose_enc=np.zeros((count, 9), np.float32),
+            **stepped_wall(count, height, width),
         )
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -184,6 +194,94 @@ def stand_in_child(args: argparse.Namespace) -> None:
         "num_instances": int(run.instances.num_instances),
     }
     print(json.dumps(row))
+
+
+def scale(args: argparse.Namespace) -> None:
+    """One windowed run of max(--frames) synthetic frames with a randomly initialised --preset:
+    time, peak GPU memory and resident memory each time the run passes a count of --frames, then
+    after the final pass (linking over the capture). Random weights give meaningless point maps,
+    so the points, depth and features each window returns are replaced by :func:`stepped_wall`
+    after the network (the fits then succeed); the network, alignment, clustering, merge and
+    linking run as in any capture. Frames are made on the device from their index (a texture
+    shifted by 3 pixels a frame), so shared frames are the same images in both windows."""
+    from dataclasses import replace
+
+    from iggt.device import resolve_device
+    from iggt.inference.runner import run_model
+    from iggt.inference.windowed import reconstruct_windows
+    from iggt.inference.windows import plan_windows
+    from iggt.instances import InstanceConfig
+    from iggt.model.iggt import IGGT
+
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    with device:  # the large preset's 1.3 B random weights are drawn on the device, not the CPU
+        model = IGGT.from_preset(args.preset).eval()
+    height, width = args.size
+    counts = sorted(args.frames)
+    plan = plan_windows(counts[-1], args.window, args.overlap)
+    texture = torch.rand(3, height, width + 3 * counts[-1], generator=torch.Generator().manual_seed(0)).to(device)
+    wall = stepped_wall(args.window, height, width)
+
+    def predict(frames: range):
+        images = torch.stack([texture[:, :, 3 * f : 3 * f + width] for f in frames])
+        output = run_model(model, images, device, chunk_size=args.chunk)
+        return replace(output, **{key: value[: len(frames)] for key, value in wall.items()})
+
+    cuda = device.type == "cuda"
+    rows: list[dict] = []
+    pending = list(counts)
+    start = time.perf_counter()
+    out = args.out or _scale_path(device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(frames: int, stage: str, windows: int) -> None:
+        row = {
+            "frames": frames,
+            "stage": stage,
+            "windows": windows,
+            "seconds": time.perf_counter() - start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **({"peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20} if cuda else {}),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        settings = {
+            "preset": args.preset, "weights": "random (seed 0)", "size": args.size, "window": args.window,
+            "overlap": args.overlap, "chunk": args.chunk, "frames": counts,
+        }  # fmt: skip
+        device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
+        result = {"device": device_name, "torch": torch.__version__, "settings": settings, "rows": rows}
+        out.write_text(
+            json.dumps({**result, "date": datetime.datetime.now(datetime.timezone.utc).isoformat()}, indent=1)
+        )
+
+    def on_window(index: int) -> None:
+        done = plan.windows[index].stop
+        while pending and done >= pending[0]:
+            record(pending.pop(0), "windows", index + 1)
+        if args.windows_only and not pending:
+            raise _WindowsDone
+
+    try:
+        reconstruct_windows(predict, plan, InstanceConfig(device=str(device)), on_window=on_window)
+        record(counts[-1], "final pass", len(plan.windows))
+    except _WindowsDone:
+        pass
+    print(f"wrote {out}")
+
+
+class _WindowsDone(Exception):
+    """--windows-only: the last window is merged; the final pass is not run."""
+
+
+def _scale_path(device: torch.device) -> Path:
+    if device.type != "cuda":
+        return RESULTS / "long_capture_scale_cpu.json"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gpu_results import gpu_result_path
+
+    return gpu_result_path("long_capture", torch.cuda.get_device_name(device))
 
 
 def run_child(scene: Path | None, count: int, mode: str, args: argparse.Namespace, window: int, overlap: int) -> dict:
@@ -225,10 +323,17 @@ def main() -> None:
     parser.add_argument("--sweep", nargs="*", default=[], metavar="K:M", help="window:overlap settings to compare")
     parser.add_argument("--sweep-frames", type=int, default=100, help="frames of the --sweep runs")
     parser.add_argument("--stand-in", action="store_true", help="the pipeline's memory without the network")
+    parser.add_argument("--scale", action="store_true", help="one run of synthetic frames, random weights")
+    parser.add_argument("--preset", default="large", help="--scale: the preset (random weights)")
+    parser.add_argument("--chunk", type=int, help="--scale: frames per dense-head pass")
+    parser.add_argument(
+        "--windows-only", action="store_true", help="--scale: stop after the last window (no final linking pass)"
+    )
     parser.add_argument("--size", type=int, nargs=2, default=[168, 224], metavar=("H", "W"))
     parser.add_argument("--model", default="iggt-small")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--walk", type=Path, help="a walk this script rendered before (its frames), not rendered again")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--scene", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -237,16 +342,23 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    rows = []
+    if args.scale:
+        return scale(args)
+    rows: list[dict] = []
     print(" ".join(f"{c:>14}" for c in COLUMNS))
 
+    out = args.out or RESULTS / f"long_capture_{'cpu' if args.device == 'cpu' else 'cuda'}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
     def record(row: dict) -> None:
+        """Print the row and rewrite the results with it: a run cut short keeps the rows it finished."""
         rows.append(row)
         print(" ".join(_cell(row.get(c, "-")) for c in COLUMNS), flush=True)
+        out.write_text(json.dumps(results(args, rows), indent=1))
 
     with tempfile.TemporaryDirectory(prefix="iggt-long-") as scratch:
         counts = sorted(args.frames) + ([args.sweep_frames] if args.sweep else [])
-        scene = None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size))
+        scene = args.walk or (None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size)))
         for count in sorted(args.frames):
             record(run_child(scene, count, "windowed", args, args.window, args.overlap))
             if count <= args.one_pass_max:
@@ -254,7 +366,11 @@ def main() -> None:
         for setting in args.sweep:
             window, overlap = map(int, setting.split(":"))
             record(run_child(scene, args.sweep_frames, "windowed", args, window, overlap))
-    result = {
+    print(f"wrote {out}")
+
+
+def results(args: argparse.Namespace, rows: list[dict]) -> dict:
+    return {
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -276,10 +392,6 @@ def main() -> None:
         },  # fmt: skip
         "rows": rows,
     }
-    out = args.out or RESULTS / f"long_capture_{'cpu' if args.device == 'cpu' else 'cuda'}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
 
 
 def _cell(value) -> str:

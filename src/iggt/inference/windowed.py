@@ -74,9 +74,11 @@ def reconstruct_windows(
     plan: WindowPlan,
     instance_config: InstanceConfig,
     progress: bool = False,
+    on_window: Callable[[int], None] | None = None,
 ) -> WindowedRun:
     """Align, merge and link the windows of ``plan``; ``predict(frames)`` gives one window's
-    predictions in its own frame (the network, or anything that predicts like it)."""
+    predictions in its own frame (the network, or anything that predicts like it).
+    ``on_window(index)`` is called once each window is merged (benchmarks read time and memory there)."""
     logger.info("windowed reconstruction: %s", plan.describe())
     previous: Predictions | None = None
     merged: Predictions | None = None
@@ -103,6 +105,8 @@ def reconstruct_windows(
         # the next fit reads the frames it shares with this window: at most all but one
         previous = last_views(aligned, len(frames) - 1) if index + 1 < len(plan.windows) else None
         del aligned, found
+        if on_window is not None:
+            on_window(index)
     points, confidence = scene_points(merged, instance_config.point_source)
     instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
     predictions = merged
