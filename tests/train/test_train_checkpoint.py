@@ -3,11 +3,12 @@
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import HandBuiltSource, tiny_config
+from train_helpers import HandBuiltSource, make_batch, tiny_config
 
 from iggt.cli.main import main
 from iggt.errors import CheckpointError
 from iggt.train.checkpoint import join_transfer_checkpoint, split_into_parts, write_checkpoint
+from iggt.train.compact_state import BLOCK, dequantize_sqrt, quantize_sqrt
 from iggt.train.trainer import Trainer
 
 
@@ -69,3 +70,38 @@ def test_cli_joins_a_transfer_checkpoint(tmp_path, checkpoint):
     assert code == 0
     assert (tmp_path / "here" / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors").read_bytes()
     assert main(["train", "--join-transfer", str(tmp_path), "--output-dir", str(tmp_path / "x")]) == 2
+
+
+def test_compact_second_moments_round_up_within_one_step_of_their_block():
+    generator = torch.Generator().manual_seed(1)
+    # Magnitudes spread over eight decades, as Adam's v is, plus exact zeros and an odd length.
+    values = torch.rand(1001, generator=generator) * 10.0 ** torch.randint(-10, -2, (1001,), generator=generator)
+    values[::97] = 0.0
+    packed = quantize_sqrt(values)
+    restored = dequantize_sqrt(packed)
+    root, restored_root = values.sqrt(), restored.sqrt()
+    block_step = packed["scales"].repeat_interleave(BLOCK)[: len(values)]
+    assert (restored_root >= root * (1 - 1e-6)).all()  # never below: steps never grow
+    assert (restored_root - root <= block_step * (1 + 1e-6)).all()
+    assert (restored[values == 0] <= block_step[values == 0] ** 2).all()
+    assert packed["codes"].dtype == torch.uint8 and packed["codes"].numel() == 501  # two codes a byte
+
+
+def test_a_compact_transfer_restores_everything_but_the_moments_exactly(tmp_path):
+    options = ("train.transfer_checkpoint=true", "train.transfer_compact_state=true")
+    first = Trainer(tiny_config(tmp_path / "gpu", *options), source=HandBuiltSource(), show_progress=False)
+    first.run(until_step=2)
+    full = (tmp_path / "gpu" / "checkpoints" / "step_0000002" / "training_state.pt").stat().st_size
+    compact = sum(p.stat().st_size for p in (tmp_path / "gpu" / "transfer").glob("training_state.pt.part*"))
+    assert compact < full / 4
+    moved = tiny_config(tmp_path / "here", f"train.resume={tmp_path / 'gpu' / 'transfer'}")
+    resumed = Trainer(moved, source=HandBuiltSource(), show_progress=False)
+    assert resumed.step == 2 and resumed.source.index == 2
+    assert resumed.scheduler.state_dict() == first.scheduler.state_dict()
+    original, restored = first.optimizer.state_dict(), resumed.optimizer.state_dict()
+    for key, entry in original["state"].items():
+        mine = restored["state"][key]
+        assert torch.equal(mine["step"], entry["step"])
+        assert not mine["exp_avg"].any()
+        assert (mine["exp_avg_sq"].sqrt() >= entry["exp_avg_sq"].sqrt() * (1 - 1e-6)).all()
+    assert torch.isfinite(torch.stack(list(resumed.train_step(make_batch()).values()))).all()

@@ -12,12 +12,14 @@ under a temporary name and renamed, so a run killed mid-save leaves the previous
 
 A transfer checkpoint is the same files cut into ``<name>.partNNN`` pieces below a size limit,
 with ``manifest.json`` giving each file's size and SHA-256; :func:`join_transfer_checkpoint`
-rebuilds the checkpoint byte for byte (weights optionally stored in bfloat16).
+rebuilds the checkpoint byte for byte (weights optionally stored in bfloat16, the optimiser state
+optionally compacted by :mod:`iggt.train.compact_state`; :func:`read_training_state` expands it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import shutil
@@ -30,6 +32,7 @@ from safetensors.torch import save
 
 from iggt.errors import CheckpointError, first_line
 from iggt.model.checkpoint import WEIGHTS_FILENAME, save_checkpoint
+from iggt.train.compact_state import compact_optimizer_state, expand_optimizer_state, is_compact
 
 STATE_FILENAME = "training_state.pt"
 MANIFEST_FILENAME = "manifest.json"
@@ -88,13 +91,16 @@ def read_training_state(directory: Path) -> dict:
         )
     try:
         # Our own file; it holds numpy RNG arrays and the data sources' states, which weights_only refuses.
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # truncated zip, unpickling and runtime errors alike
         reason = first_line(error)
         raise CheckpointError(
             f"{STATE_FILENAME} of {Path(directory).name} cannot be read ({reason}); it is probably truncated "
             f"(an interrupted copy): copy it again, or delete {directory} to resume from an earlier checkpoint"
         ) from None
+    if is_compact(state.get("optimizer", {})):  # from a compact transfer checkpoint
+        state["optimizer"] = expand_optimizer_state(state["optimizer"])
+    return state
 
 
 def rng_state() -> dict:
@@ -114,11 +120,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def split_into_parts(directory: Path, transfer_dir: Path, part_bytes: int, bf16: bool, training_state: bool) -> Path:
+def split_into_parts(
+    directory: Path, transfer_dir: Path, part_bytes: int, bf16: bool, training_state: bool, compact: bool = False
+) -> Path:
     """Write the checkpoint in ``directory`` as parts of at most ``part_bytes`` bytes + manifest.json.
 
     ``bf16`` re-encodes floating-point weights in bfloat16; ``training_state`` False leaves
-    training_state.pt out (weights only). The folder is replaced atomically.
+    training_state.pt out (weights only); ``compact`` stores its optimiser state in the compact form
+    of :mod:`iggt.train.compact_state` (everything else in it exact). The folder is replaced atomically.
     """
     if part_bytes < 1:
         raise CheckpointError(f"transfer part size must be >= 1 byte, got {part_bytes}")
@@ -128,18 +137,19 @@ def split_into_parts(directory: Path, transfer_dir: Path, part_bytes: int, bf16:
     temporary.mkdir(parents=True)
     files = []
     for name in names:
-        data = (
-            _bf16_weights_bytes(directory / name)
-            if bf16 and name == WEIGHTS_FILENAME
-            else (directory / name).read_bytes()
-        )
+        if bf16 and name == WEIGHTS_FILENAME:
+            data = _bf16_weights_bytes(directory / name)
+        elif compact and name == STATE_FILENAME:
+            data = _compact_state_bytes(directory)
+        else:
+            data = (directory / name).read_bytes()
         parts = []
         for index, start in enumerate(range(0, max(len(data), 1), part_bytes)):
             part_name = f"{name}.part{index:03d}"
             (temporary / part_name).write_bytes(data[start : start + part_bytes])
             parts.append(part_name)
         files.append({"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "parts": parts})
-    manifest = {"source": directory.name, "bf16": bf16, "files": files}
+    manifest = {"source": directory.name, "bf16": bf16, "compact_state": compact, "files": files}
     (temporary / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.rmtree(transfer_dir, ignore_errors=True)
     temporary.rename(transfer_dir)
@@ -153,6 +163,15 @@ def _bf16_weights_bytes(path: Path) -> bytes:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
     converted = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
     return save(converted, metadata=metadata)
+
+
+def _compact_state_bytes(directory: Path) -> bytes:
+    """training_state.pt of ``directory`` with its optimiser state compacted, serialised."""
+    state = read_training_state(directory)
+    state["optimizer"] = compact_optimizer_state(state["optimizer"])
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def is_transfer_checkpoint(directory: Path) -> bool:

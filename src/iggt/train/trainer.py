@@ -355,6 +355,7 @@ class Trainer:
                     int(self.config.train.transfer_part_mb * 2**20),
                     self.config.train.transfer_bf16,
                     self.config.train.transfer_training_state,
+                    self.config.train.transfer_compact_state,
                 )
         dist_utils.barrier(self.context)
         self.last_save_seconds = time.monotonic() - started
