@@ -1,4 +1,4 @@
-"""A COLMAP sparse model (COLMAP, pycolmap, nerfstudio, gsplat) written with pycolmap.
+"""A COLMAP sparse model (COLMAP, pycolmap, nerfstudio, gsplat), in the files pycolmap writes.
 
 Layout, the one COLMAP's own tools and gsplat's and nerfstudio's COLMAP loaders expect::
 
@@ -15,42 +15,23 @@ points, each observed once, at the pixel it came from.
 
 Pixel convention: in COLMAP the centre of the top-left pixel is (0.5, 0.5); in iggt it is
 (0, 0). Principal points and 2D observations go out through :mod:`iggt.geometry.conventions`,
-so that COLMAP projects each 3D point onto the centre of the pixel it came from.
+so that COLMAP projects each 3D point onto the centre of the pixel it came from. The files are
+written without pycolmap (:mod:`iggt.export.colmap_files`), byte for byte what it writes.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from iggt.export.colmap_files import SparseModel, write_sparse_model
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
 from iggt.export.selection import public_exporter, select_points, to_uint8
 from iggt.geometry import colmap_pinhole_params, pixels_to_colmap
 from iggt.structures import Instances, Predictions
-
-if TYPE_CHECKING:
-    import pycolmap
-
-
-def import_pycolmap():
-    """pycolmap, imported on first use with this process's SIGTERM handling kept.
-
-    Its native logging library installs a SIGTERM handler at import that prints a native stack
-    dump; the handler in place before the import (the CLI's clean exit, or the default) is put back.
-    """
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    handler = signal.getsignal(signal.SIGTERM) if in_main_thread else None
-    import pycolmap
-
-    if handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-    return pycolmap
 
 
 def write_colmap(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
@@ -62,44 +43,58 @@ def write_colmap(predictions: Predictions, instances: Instances, out_dir: Path, 
     names = view_names(predictions.num_views, "view")
     for image, name in zip(predictions.images, names, strict=True):
         Image.fromarray(to_uint8(image)).save(images_dir / name)
-    reconstruction = build_reconstruction(predictions, instances, names, options)
-    reconstruction.write(sparse_dir)
-    reconstruction.write_text(sparse_dir)
+    write_sparse_model(sparse_model(predictions, instances, names, options), sparse_dir)
     return sorted(images_dir.iterdir()) + sorted(sparse_dir.iterdir())
 
 
 export_colmap = public_exporter(write_colmap)
 
 
-def build_reconstruction(
+def sparse_model(
     predictions: Predictions, instances: Instances, names: list[str], options: ExportOptions
-) -> pycolmap.Reconstruction:
-    """The in-memory COLMAP model: cameras and images with IDs view + 1, then the points3D."""
-    pycolmap = import_pycolmap()
+) -> SparseModel:
+    """The COLMAP model: a camera and an image per view (IDs view + 1), then the points3D by view."""
     selection = select_points(predictions, instances, options, options.max_colmap_points)
     height, width = predictions.image_size
-    observed = [np.flatnonzero(selection.view == view) for view in range(predictions.num_views)]
-    reconstruction = pycolmap.Reconstruction()
-    for view, name in enumerate(names):
-        reconstruction.add_camera_with_trivial_rig(_camera(predictions.intrinsic[view], view + 1, width, height))
-        keypoints = np.stack([selection.column[observed[view]], selection.row[observed[view]]], 1)
-        image = pycolmap.Image(
-            name=name,
-            keypoints=pixels_to_colmap(keypoints),
-            camera_id=view + 1,
-            image_id=view + 1,
-        )
-        pose = pycolmap.Rigid3d(predictions.extrinsic[view].astype(np.float64))
-        reconstruction.add_image_with_trivial_frame(image, pose)
-    for view, members in enumerate(observed):
-        for keypoint, point in enumerate(members):
-            track = pycolmap.Track([pycolmap.TrackElement(view + 1, keypoint)])
-            reconstruction.add_point3D(selection.xyz[point].astype(np.float64), track, selection.rgb[point])
-    return reconstruction
+    extrinsic = predictions.extrinsic.astype(np.float64)
+    return SparseModel(
+        width=width,
+        height=height,
+        names=names,
+        params=np.array([colmap_pinhole_params(intrinsic) for intrinsic in predictions.intrinsic], np.float64),
+        quaternion=np.stack([matrix_to_quaternion(rotation) for rotation in extrinsic[:, :, :3]]),
+        translation=extrinsic[:, :, 3],
+        keypoint_view=selection.view,  # ascending: the selection is in flat (view, row, column) order
+        keypoints=pixels_to_colmap(np.stack([selection.column, selection.row], 1)),
+        xyz=selection.xyz.astype(np.float64),
+        rgb=selection.rgb,
+    )
 
 
-def _camera(intrinsic: np.ndarray, camera_id: int, width: int, height: int) -> pycolmap.Camera:
-    """PINHOLE camera (fx, fy, cx, cy) in COLMAP's pixel convention."""
-    pycolmap = import_pycolmap()
-    params = colmap_pinhole_params(intrinsic)
-    return pycolmap.Camera(camera_id=camera_id, model="PINHOLE", width=width, height=height, params=params)
+def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
+    """(3, 3) float64 rotation -> (4,) quaternion (w, x, y, z), computed as COLMAP does (Eigen's
+    ``Quaterniond`` from a matrix, then normalised), operation for operation, so the written
+    poses are the bits pycolmap writes."""
+    m = rotation.tolist()
+    trace = m[0][0] + m[1][1] + m[2][2]
+    q = [0.0, 0.0, 0.0, 0.0]  # x, y, z, w as Eigen stores them
+    if trace > 0:
+        t = np.sqrt(trace + 1.0)
+        q[3] = 0.5 * t
+        t = 0.5 / t
+        q[0] = (m[2][1] - m[1][2]) * t
+        q[1] = (m[0][2] - m[2][0]) * t
+        q[2] = (m[1][0] - m[0][1]) * t
+    else:
+        i = 1 if m[1][1] > m[0][0] else 0
+        i = 2 if m[2][2] > m[i][i] else i
+        j, k = (i + 1) % 3, (i + 2) % 3
+        t = np.sqrt(m[i][i] - m[j][j] - m[k][k] + 1.0)
+        q[i] = 0.5 * t
+        t = 0.5 / t
+        q[3] = (m[k][j] - m[j][k]) * t
+        q[j] = (m[j][i] + m[i][j]) * t
+        q[k] = (m[k][i] + m[i][k]) * t
+    x, y, z, w = (float(value) for value in q)
+    norm = float(np.sqrt((x * x + z * z) + (y * y + w * w)))  # Eigen's vectorised squaredNorm adds in this order
+    return np.array([w, x, y, z]) / norm
