@@ -12,20 +12,18 @@ cloud named "points" (vertex colours) and one mesh per camera named "camera_<vie
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from iggt.export.colours import instance_colours
 from iggt.export.frusta import FIRST_CAMERA_COLOUR, OTHER_CAMERA_COLOUR, frustum_segments, segments_to_mesh
+from iggt.export.gltf import Mesh
+from iggt.export.gltf import write_glb as write_glb_file
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
 from iggt.export.selection import public_exporter, select_points, to_uint8
 from iggt.geometry import opencv_to_gltf
 from iggt.structures import Instances, Predictions
-
-if TYPE_CHECKING:
-    import trimesh
 
 FRUSTUM_WIDTH = 0.01
 """Half-width of a frustum edge, as a fraction of the frustum depth."""
@@ -35,8 +33,6 @@ PCA_FIT_SAMPLE = 100_000
 
 def write_glb(predictions: Predictions, instances: Instances, out_dir: Path, options: ExportOptions) -> list[Path]:
     """Write the three GLB scenes into ``out_dir``; returns their paths."""
-    import trimesh  # optional and slow to import: only where a GLB is written
-
     selection = select_points(predictions, instances, options, options.max_points)
     features = predictions.instance_feat.reshape(-1, predictions.instance_feat.shape[-1])[selection.index]
     colourings = {
@@ -45,18 +41,13 @@ def write_glb(predictions: Predictions, instances: Instances, out_dir: Path, opt
         "features": pca_colours(features, options.seed),
     }
     cameras = camera_meshes(predictions, options.frustum_depth or default_frustum_depth(predictions))
+    points = opencv_to_gltf(selection.xyz)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, colours in colourings.items():
-        scene = trimesh.Scene()
-        if len(selection.xyz):
-            rgba = np.concatenate([colours, np.full((len(colours), 1), 255, np.uint8)], 1)
-            scene.add_geometry(trimesh.PointCloud(opencv_to_gltf(selection.xyz), colors=rgba), geom_name="points")
-        for camera_name, mesh in cameras.items():
-            scene.add_geometry(mesh, geom_name=camera_name)
-        path = out_dir / f"scene_{name}.glb"
-        scene.export(path)
-        written.append(path)
+        rgba = np.concatenate([colours, np.full((len(colours), 1), 255, np.uint8)], 1)
+        cloud = [Mesh("points", points, rgba)] if len(selection.xyz) else []
+        written.append(write_glb_file(out_dir / f"scene_{name}.glb", cloud + cameras))
     return written
 
 
@@ -69,22 +60,15 @@ def default_frustum_depth(predictions: Predictions) -> float:
     return 0.1 * float(np.median(depth)) if len(depth) else 0.1
 
 
-def camera_meshes(predictions: Predictions, depth: float) -> dict[str, trimesh.Trimesh]:
-    """One thin-edged frustum mesh per view, in glTF coordinates, keyed "camera_<view>"."""
-    import trimesh
-
+def camera_meshes(predictions: Predictions, depth: float) -> list[Mesh]:
+    """One thin-edged frustum mesh per view, in glTF coordinates, named "camera_<view>"."""
     segments = frustum_segments(predictions.extrinsic, predictions.intrinsic, predictions.image_size, depth)
     names = view_names(len(segments), "camera", suffix="")
-    meshes = {}
+    meshes = []
     for view, (name, edges) in enumerate(zip(names, segments, strict=True)):
         vertices, faces = segments_to_mesh(edges, FRUSTUM_WIDTH * depth)
         colour = FIRST_CAMERA_COLOUR if view == 0 else OTHER_CAMERA_COLOUR
-        meshes[name] = trimesh.Trimesh(
-            opencv_to_gltf(vertices),
-            faces,
-            vertex_colors=np.tile(colour, (len(vertices), 1)),
-            process=False,
-        )
+        meshes.append(Mesh(name, opencv_to_gltf(vertices), np.tile(colour, (len(vertices), 1)), faces))
     return meshes
 
 
