@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 
 import pytest
 
@@ -109,3 +110,36 @@ def test_unknown_format_and_file_destination_raise(scene, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(InputError, match="is a file"):
         export_all(predictions, instances, tmp_path / "file", formats=("json",))
+
+
+def test_a_failure_beside_a_writer_still_running_removes_everything_after_it_ends(scene, tmp_path, monkeypatch):
+    """Writers run in threads: the staging folder goes only once the slower writer is done with it."""
+    predictions, instances = scene
+    started, failing, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_exporter(predictions, instances, out_dir, options):
+        started.set()
+        assert failing.wait(10)  # still writing when the other writer fails
+        path = out_dir / "slow.bin"
+        path.write_bytes(b"late")
+        finished.set()
+        return [path]
+
+    def broken_once_slow_started(predictions, instances, out_dir, options):
+        assert started.wait(10)
+        failing.set()
+        broken_exporter(predictions, instances, out_dir, options)
+
+    monkeypatch.setitem(EXPORTERS, "npz", slow_exporter)
+    monkeypatch.setitem(EXPORTERS, "ply", broken_once_slow_started)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(predictions, instances, tmp_path / "result", formats=("npz", "ply", "json"))
+    assert finished.is_set()
+    assert os.listdir(tmp_path) == []
+
+
+def test_threaded_writers_return_their_files_in_format_order(scene, tmp_path):
+    predictions, instances = scene
+    written = export_all(predictions, instances, tmp_path / "result", formats=("json", "masks", "npz"))
+    assert list(written) == ["json", "masks", "npz"]
+    assert [path.name for path in written["npz"]] == ["predictions.npz", "instances.npz"]
