@@ -12,7 +12,12 @@ NO_INSTANCE_COLOUR = np.array([128, 128, 128], dtype=np.uint8)
 
 def instance_colours(ids: np.ndarray) -> np.ndarray:
     """(...,) int instance IDs -> (..., 3) uint8 distinct colours; ID 0 is grey, same ID same colour."""
-    ids = np.asarray(ids, dtype=np.int64)
+    # Coloured once per distinct ID (a scene has tens of them, and hundreds of thousands of points).
+    distinct, inverse = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
+    return _colours_of(distinct)[inverse.reshape(np.shape(ids))]
+
+
+def _colours_of(ids: np.ndarray) -> np.ndarray:
     hue = (ids * GOLDEN_RATIO_CONJUGATE) % 1.0
     saturation = 0.55 + 0.45 * ((ids * 0.37) % 1.0)  # vary saturation too, so hue neighbours differ
     value = 0.75 + 0.25 * ((ids * 0.73) % 1.0)
