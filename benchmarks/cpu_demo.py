@@ -1,0 +1,114 @@
+"""The demo on the CPU, end to end: `iggt reconstruct --example --device cpu` (``small``, 8 views at
+224 x 224), timed by its own timing line.
+
+Each run is a fresh process, as a user's is. One warm-up run first fills the file cache (weights,
+images, the libraries); then ``--runs`` timed runs. The table shows each stage's median over the
+runs and the median "total" of the timing line (from the first read to the last file written; the
+Python start-up and imports before it are shown apart, as "process"). Other work on the machine
+slows every stage, so the 1-minute load average before each run is recorded beside it.
+
+Usage: python benchmarks/cpu_demo.py [--runs 3]
+Prints a table and writes benchmarks/results/cpu_demo_cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+TARGET_S = 5.0
+"""Issue 20's target for the demo's total on the 2-core CPU."""
+DEMO = "import sys; from iggt.cli.main import main; sys.exit(main(sys.argv[1:]))"
+TIME_LINE = re.compile(r"time: (?P<stages>.*) \(total (?P<total>[\d.]+) s\)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs after the warm-up")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="iggt-cpu-demo-") as scratch:
+        run_demo(Path(scratch) / "warm-up")
+        runs = [run_demo(Path(scratch) / f"run{index}") for index in range(args.runs)]
+    stages = list(runs[0]["stages_s"])
+    medians = {stage: statistics.median(run["stages_s"][stage] for run in runs) for stage in stages}
+    total = statistics.median(run["total_s"] for run in runs)
+    process = statistics.median(run["process_s"] for run in runs)
+    print(f"{'stage':<28} {'median s':>9}")
+    for stage, seconds in medians.items():
+        print(f"{stage:<28} {seconds:>9.1f}")
+    print(f"{'total (timing line)':<28} {total:>9.1f}   target {TARGET_S:.1f} s")
+    print(f"{'process (with start-up)':<28} {process:>9.1f}")
+    print("load average before each run: " + ", ".join(f"{run['load_average_1min']:.2f}" for run in runs))
+    record = {
+        "benchmark": "cpu_demo",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "command": "iggt reconstruct --example --device cpu --overwrite --quiet",
+        "preset": "small",
+        "frames": 8,
+        "height": 224,
+        "width": 224,
+        "runs": len(runs),
+        "median_stages_s": medians,
+        "median_total_s": total,
+        "median_process_s": process,
+        "target_s": TARGET_S,
+        "met": total <= TARGET_S,
+        "trials": runs,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "cpu_demo_cpu.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+def run_demo(out_dir: Path) -> dict:
+    """One demo in a fresh process: its timing line's stages and total, the process time, the load."""
+    load = os.getloadavg()[0]
+    command = [sys.executable, "-c", DEMO, "reconstruct", "--example", "--out", str(out_dir), "--device", "cpu"]
+    start = time.perf_counter()
+    result = subprocess.run([*command, "--overwrite", "--quiet"], capture_output=True, text=True, check=True)
+    process = time.perf_counter() - start
+    match = TIME_LINE.search(result.stdout)
+    if match is None:
+        raise SystemExit(f"no timing line in the demo's output:\n{result.stdout}")
+    stages = {}
+    for part in match["stages"].split(", "):
+        stage, seconds = part.rsplit(" ", 2)[:2]
+        stages[stage] = float(seconds)
+    return {
+        "stages_s": stages,
+        "total_s": float(match["total"]),
+        "process_s": round(process, 3),
+        "load_average_1min": round(load, 2),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+
+
+if __name__ == "__main__":
+    main()
