@@ -132,3 +132,46 @@ def test_a_capture_without_instances_gives_none():
     run = reconstruct_windows(windowed_truth(plan), plan, replace(FAST_INSTANCES, min_instance_size=10**6))
     assert run.instances.num_instances == 0
     assert not run.instances.labels.any() and run.instances.labels.shape == scene.instance_ids.shape
+
+
+def disagreeing_run(strict: bool):
+    """The walk-through with window 1's shared points thrown off (as corrupted_pair), in a whole run."""
+    scene, _ = walkthrough()
+    plan = plan_windows(scene.num_views, WINDOW, OVERLAP)
+    truth = windowed_truth(plan)
+    rng = np.random.default_rng(0)
+
+    def predict(frames):
+        window = truth(frames)
+        if frames != plan.windows[1]:
+            return window
+        points = window.world_points.copy()
+        points[:OVERLAP] += rng.normal(scale=5.0, size=points[:OVERLAP].shape).astype(np.float32)
+        return replace(window, world_points=points)
+
+    return reconstruct_windows(predict, plan, FAST_INSTANCES, strict=strict), scene
+
+
+def test_a_window_its_overlap_does_not_confirm_is_reported_not_dropped():
+    run, scene = disagreeing_run(strict=False)
+    assert run.predictions.num_views == scene.num_views and run.instances.labels.shape[0] == scene.num_views
+    assert len(run.notes) == 1, run.notes
+    assert run.notes[0].startswith("windows 0 and 1 (frames 0-5 and 4-9) share 2 frames but only ")
+    assert run.notes[0].endswith(
+        "frames 5-23 are placed through this unconfirmed fit (a larger overlap or frames closer together tie them)"
+    )
+    with pytest.raises(InputError, match=r"^windows 0 and 1 .* use a larger overlap=3 or sample frames closer"):
+        disagreeing_run(strict=True)
+
+
+def test_every_frame_lies_in_a_window_and_is_taken_from_one():
+    """No frame is left out of the windows, whatever the capture's length, window and overlap."""
+    for frames in range(1, 60):
+        for window in range(4, 14):
+            for overlap in range(2, window):
+                plan = plan_windows(frames, window, overlap)
+                assert all(f in plan.windows[w] for f, w in enumerate(plan.owner))
+                assert sorted(np.concatenate([plan.owned(i) + w.start for i, w in enumerate(plan.windows)])) == list(
+                    range(frames)
+                )
+                assert all(len(plan.shared(i)) >= overlap for i in range(1, len(plan.windows)))

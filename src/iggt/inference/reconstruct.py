@@ -224,6 +224,7 @@ def reconstruct(
                 head_dtype=heads_dtype, progress=progress,
             )  # fmt: skip
         predictions, instances = run.predictions, run.instances
+        notes += run.notes
     else:
         if window is not None:
             notes.append(f"{loaded.num_views} views fit in one window of {window}: one pass")

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from iggt.errors import InputError
 from iggt.geometry.similarity import Similarity
 from iggt.inference.runner import run_model
-from iggt.inference.windows import WindowPlan, allocate_views, fit_to_previous, last_views, put_views, to_world
+from iggt.inference.windows import SPELLINGS, WindowPlan, allocate_views, fit_shared, last_views, put_views, to_world
 from iggt.instances.config import InstanceConfig
 from iggt.instances.extract import extract_instances
 from iggt.instances.linking import TrackLabels, WindowInstances
@@ -39,6 +41,8 @@ class WindowedRun:
         plan: the windows.
         similarities: per window, the Sim(3) from its frame to the world (the first is the identity).
         inliers: per window, the point pairs of its shared frames that agree with its fit (0 for the first).
+        notes: one line per window its shared frames do not tie to the previous one (placed by the
+            unconfirmed fit; the frames from its first own frame on are named).
     """
 
     predictions: Predictions
@@ -46,6 +50,7 @@ class WindowedRun:
     plan: WindowPlan
     similarities: list[Similarity]
     inliers: list[int]
+    notes: list[str]
 
 
 def run_windowed(
@@ -75,22 +80,37 @@ def reconstruct_windows(
     instance_config: InstanceConfig,
     progress: bool = False,
     on_window: Callable[[int], None] | None = None,
+    strict: bool = False,
 ) -> WindowedRun:
     """Align, merge and link the windows of ``plan``; ``predict(frames)`` gives one window's
     predictions in its own frame (the network, or anything that predicts like it).
+    A window whose shared frames do not confirm its fit is an InputError with ``strict``; else it
+    is placed by that fit and named, with the frames it places, in ``notes`` (a long capture is not
+    lost for one weak overlap, and no frame is dropped). No fit at all is an InputError either way.
     ``on_window(index)`` is called once each window is merged (benchmarks read time and memory there)."""
     logger.info("windowed reconstruction: %s", plan.describe())
     previous: Predictions | None = None
     merged: Predictions | None = None
     tracks: TrackLabels | None = None
-    similarities, inliers = [], []
+    similarities, inliers, notes = [], [], []
     bar = tqdm(plan.windows, desc="windows", unit="window", disable=not progress, leave=False)
     for index, frames in enumerate(bar):
         local = predict(frames)
         if previous is None:
             similarity, agreeing = Similarity.identity(), 0
         else:
-            similarity, agreeing = fit_to_previous(previous, local, len(plan.shared(index)), _pair_label(plan, index))
+            shared, label = len(plan.shared(index)), _pair_label(plan, index)
+            fit = fit_shared(previous, local, shared)
+            if fit.similarity is None or (strict and not fit.confirmed):
+                raise InputError(fit.disagreement(label, shared), SPELLINGS)
+            if not fit.confirmed:
+                first_own = int(np.flatnonzero(plan.owner == index)[0])
+                notes.append(
+                    f"{fit.shortfall(label, shared)}: frames {first_own}-{plan.num_frames - 1} are placed through "
+                    f"this unconfirmed fit (a larger overlap or frames closer together tie them)"
+                )
+                logger.warning("%s", notes[-1])
+            similarity, agreeing = fit.similarity, fit.agreeing
         aligned = to_world(local, similarity)
         del local
         found = extract_instances(aligned, instance_config)
@@ -110,7 +130,7 @@ def reconstruct_windows(
     points, confidence = scene_points(merged, instance_config.point_source)
     instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
     predictions = merged
-    return WindowedRun(predictions, instances, plan, similarities, inliers)
+    return WindowedRun(predictions, instances, plan, similarities, inliers, notes)
 
 
 def _pair_label(plan: WindowPlan, index: int) -> str:

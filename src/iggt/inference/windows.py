@@ -110,7 +110,44 @@ def plan_windows(num_frames: int, window: int, overlap: int) -> WindowPlan:
     return WindowPlan(num_frames, windows, distance.argmin(1))
 
 
-def fit_to_previous(previous: Predictions, current: Predictions, shared: int, label: str) -> tuple[Similarity, int]:
+@dataclass(frozen=True)
+class WindowFit:
+    """The fit of a window to the previous one (see :func:`fit_shared`).
+
+    Attributes:
+        similarity: the robust Sim(3) from the window's frame to the world; None when the shared
+            frames hold too few confident point pairs to fit one.
+        agreeing: point pairs that agree with it (:data:`AGREEMENT`).
+        pairs: confident point pairs of the shared frames.
+        needed: agreeing pairs needed for the fit to tie the windows (:data:`MIN_INLIER_POINTS`,
+            :data:`MIN_INLIER_FRACTION`).
+    """
+
+    similarity: Similarity | None
+    agreeing: int
+    pairs: int
+    needed: int
+
+    @property
+    def confirmed(self) -> bool:
+        return self.similarity is not None and self.agreeing >= self.needed
+
+    def shortfall(self, label: str, shared: int) -> str:
+        """What was wrong, naming the windows by ``label``."""
+        return (
+            f"{label} share {shared} frames but only {self.agreeing} of {self.pairs} confident point pairs agree on "
+            f"one Sim(3) (at least {self.needed} needed)"
+        )
+
+    def disagreement(self, label: str, shared: int) -> str:
+        """What was wrong and what to do."""
+        return (
+            f"{self.shortfall(label, shared)}: the overlap does not tie them together; use a larger "
+            f"overlap={shared + 1} or sample frames closer together"
+        )
+
+
+def fit_shared(previous: Predictions, current: Predictions, shared: int) -> WindowFit:
     """The Sim(3) mapping ``current``'s frame onto ``previous``'s world, from their shared frames.
 
     Args:
@@ -118,11 +155,6 @@ def fit_to_previous(previous: Predictions, current: Predictions, shared: int, la
             are ``current``'s first ``shared`` views.
         current: this window in its own frame.
         shared: number of shared views.
-        label: names the two windows in an error ("windows 2 and 3 (frames 12-19 and 18-25)").
-
-    Returns:
-        The robust fit and how many point pairs agree with it (:data:`AGREEMENT`); InputError
-        when fewer than :data:`MIN_INLIER_POINTS` or :data:`MIN_INLIER_FRACTION` of them do.
     """
     target = previous.world_points[-shared:].reshape(-1, 3)
     source = current.world_points[:shared].reshape(-1, 3)
@@ -132,20 +164,24 @@ def fit_to_previous(previous: Predictions, current: Predictions, shared: int, la
     chosen = np.flatnonzero(confident_pixels(confidence, valid, FIT_CONFIDENCE_QUANTILE))
     chosen = chosen[:: -(-len(chosen) // FIT_SAMPLE)] if len(chosen) else chosen
     needed = max(MIN_INLIER_POINTS, int(np.ceil(MIN_INLIER_FRACTION * len(chosen))))
-    agreeing = 0
-    if len(chosen) >= max(needed, 3):
-        source, target = source[chosen], target[chosen]
-        fit = robust_umeyama(source, target, np.clip(confidence[chosen], 1e-6, None))
-        residual = np.linalg.norm(fit.similarity.apply(source) - target, axis=1)
-        agreeing = int((residual <= AGREEMENT * depth[chosen]).sum())
-        if agreeing >= needed and fit.similarity.scale > 0:
-            return fit.similarity, agreeing
-    raise InputError(
-        f"{label} share {shared} frames but only {agreeing} of {len(chosen)} confident point pairs agree on one "
-        f"Sim(3) (at least {needed} needed): the overlap does not tie them together; use a larger "
-        f"overlap={shared + 1} or sample frames closer together",
-        SPELLINGS,
-    )
+    if len(chosen) < MIN_INLIER_POINTS:
+        return WindowFit(None, 0, len(chosen), needed)
+    source, target = source[chosen], target[chosen]
+    fit = robust_umeyama(source, target, np.clip(confidence[chosen], 1e-6, None))
+    if not fit.similarity.scale > 0:
+        return WindowFit(None, 0, len(chosen), needed)
+    residual = np.linalg.norm(fit.similarity.apply(source) - target, axis=1)
+    return WindowFit(fit.similarity, int((residual <= AGREEMENT * depth[chosen]).sum()), len(chosen), needed)
+
+
+def fit_to_previous(previous: Predictions, current: Predictions, shared: int, label: str) -> tuple[Similarity, int]:
+    """:func:`fit_shared`, confirmed: the fit and its agreeing pairs, or InputError naming the
+    windows by ``label`` ("windows 2 and 3 (frames 12-19 and 18-25)") when the shared frames do not
+    tie them (fewer than :data:`MIN_INLIER_POINTS` or :data:`MIN_INLIER_FRACTION` agree)."""
+    fit = fit_shared(previous, current, shared)
+    if not fit.confirmed:
+        raise InputError(fit.disagreement(label, shared), SPELLINGS)
+    return fit.similarity, fit.agreeing
 
 
 def to_world(predictions: Predictions, similarity: Similarity) -> Predictions:
