@@ -7,9 +7,9 @@ model, network, clustering, outputs) is its own. Accuracy on the engine's exact 
 camera AUC@30 over all frame pairs, ATE (RMSE of the camera centres after a Sim(3) fit to the
 true ones, in units of the true trajectory's extent), depth AbsRel (per-map median scaling),
 T-mIoU / T-SR / ID consistency of the instances over the whole sequence. Drift (no loop
-closure): the cameras are fitted (Sim(3)) to the true ones on the first --window frames only, and
-the error of the camera centres further on (end point, and at every 10 % of the sequence) is
-what the chained window fits have accumulated, in units of the true trajectory's extent.
+closure): the ATE of the first L frames for L at every tenth of the sequence, and the end
+point's error after the fit over all frames, in units of the true trajectory's extent; each row
+keeps its predicted cameras.
 Peak memory is read right after the run (before the metrics).
 
 --scale: one windowed run of synthetic frames with random weights (time and memory only; see
@@ -70,15 +70,21 @@ def trajectory_error(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(((fitted - target) ** 2).sum(1).mean()) / max(extent, 1e-12))
 
 
-def drift(predicted: np.ndarray, truth: np.ndarray, anchor: int) -> list[float]:
-    """Centre error of each of S cameras after a Sim(3) fit on the first ``anchor`` centres only,
-    over the true centres' extent: what the chain of window fits has accumulated by each frame."""
+def drift(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    """How camera error grows along the sequence (no loop closure): the ATE of the first L frames
+    (each prefix fitted on its own) for L at every tenth of S, and the end point's centre error
+    after the fit over all frames, both over the true trajectory's extent."""
     from iggt.geometry.similarity import umeyama
 
+    count = len(predicted)
+    lengths = sorted({max(3, round(count * k / 10)) for k in range(1, 11)})
     source, target = _centres(predicted), _centres(truth)
-    fitted = umeyama(source[:anchor], target[:anchor]).apply(source)
+    fitted = umeyama(source, target).apply(source)
     extent = np.linalg.norm(target - target.mean(0), axis=1).max()
-    return (np.linalg.norm(fitted - target, axis=1) / max(extent, 1e-12)).tolist()
+    return {
+        "ate_by_length": {str(n): trajectory_error(predicted[:n], truth[:n]) for n in lengths},
+        "end_point_rel": float(np.linalg.norm(fitted[-1] - target[-1]) / max(extent, 1e-12)),
+    }
 
 
 def _centres(extrinsic: np.ndarray) -> np.ndarray:
@@ -98,10 +104,10 @@ def child(args: argparse.Namespace) -> None:
     from iggt.inference.windowed import run_windowed
     from iggt.inference.windows import plan_windows
     from iggt.instances import InstanceConfig, extract_instances
-    from iggt.io.scene_format import read_scene
+    from iggt.io.scene_format import read_manifest, read_scene
     from iggt.model.hub import load_model
 
-    scene = read_scene(args.scene)
+    scene = read_scene(args.scene, frames=read_manifest(args.scene).frames[: args.count])
     model = load_model(args.model)
     images, truth = prepare_views(scene, np.arange(args.count), model.config.img_size, model.config.patch_size)
     del scene
@@ -111,29 +117,29 @@ def child(args: argparse.Namespace) -> None:
     if args.mode == "windowed":
         plan = plan_windows(args.count, args.window, args.overlap)
         run = run_windowed(model, images, plan, config, device=args.device)
-        predictions, instances, windows = run.predictions, run.instances, len(plan.windows)
+        predictions, instances, windows, unconfirmed = run.predictions, run.instances, len(plan.windows), run.notes
     else:
         predictions = run_model(model, images, device=args.device)
-        instances, windows = extract_instances(predictions, config), 1
+        instances, windows, unconfirmed = extract_instances(predictions, config), 1, []
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    errors = drift(predictions.extrinsic, truth.extrinsic, min(args.window, args.count))
     row = {
         "frames": args.count,
         "mode": args.mode,
         "window": args.window if args.mode == "windowed" else args.count,
         "overlap": args.overlap if args.mode == "windowed" else 0,
         "windows": windows,
+        "unconfirmed_fits": unconfirmed,
         "seconds": seconds,
         "peak_rss_mb": peak,
         "rss_before_run_mb": before,
         "auc@30": camera_metrics(predictions.extrinsic, truth.extrinsic)["auc@30"],
         "ate_rel": trajectory_error(predictions.extrinsic, truth.extrinsic),
-        "end_drift_rel": errors[-1],
-        "drift_by_tenth": [errors[min(len(errors) - 1, round(t * (len(errors) - 1) / 10))] for t in range(11)],
+        **drift(predictions.extrinsic, truth.extrinsic),
         "abs_rel": depth_metrics(predictions.depth, truth.depth, truth.valid)["abs_rel"],
         **{k: v for k, v in instance_metrics(instances.labels, truth.instance_ids).items() if k != "num_matched"},
         "num_instances": int(instances.num_instances),
+        "extrinsic": np.round(predictions.extrinsic, 5).tolist(),
     }
     if args.cuda_peak and torch.cuda.is_available():
         row["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -306,7 +312,7 @@ COLUMNS = (
     "peak_rss_mb",
     "auc@30",
     "ate_rel",
-    "end_drift_rel",
+    "end_point_rel",
     "abs_rel",
     "t_miou",
     "t_sr",
