@@ -367,7 +367,7 @@ def main() -> None:
         scene = args.walk or (None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size)))
         for count in sorted(args.frames):
             record(run_child(scene, count, "windowed", args, args.window, args.overlap))
-            if count <= args.one_pass_max:
+            if count <= args.one_pass_max and not args.stand_in:
                 record(run_child(scene, count, "one pass", args, args.window, args.overlap))
         for setting in args.sweep:
             window, overlap = map(int, setting.split(":"))
