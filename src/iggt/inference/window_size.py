@@ -50,10 +50,13 @@ FRAME_MEMORY = {
     # large: the H200 rows of benchmarks/results/fast_forward_h200.json (336 x 504, bf16 trunk,
     # float32 heads, chunks of 12): 10.94 GB at 12 frames, 14.42 GB at 100, weights 5.20 GB.
     "large": FrameMemory(per_frame=233.0, per_chunk_frame=2590.0, result=95.0),
-    # small: iggt-small on the CPU at 168 x 224, benchmarks/results/long_capture_cpu.json.
+    # small: one pass of iggt-small on the CPU at 168 x 224 grew 198 B/px a frame (32 -> 64
+    # frames, long_capture_cpu.json of 2026-12-02 00:52); the result and the linking take 94 of
+    # them (long_capture_standin_cpu.json); per_chunk_frame is an allowance, not measured.
     "small": FrameMemory(per_frame=110.0, per_chunk_frame=400.0, result=95.0),
 }
-"""Per preset, named by its ``embed_dim`` in :data:`PRESET_BY_WIDTH`; others use the nearest larger."""
+"""Per preset, named by its ``embed_dim`` in :data:`PRESET_BY_WIDTH`; the result's 95 B/px is the
+host's, measured on the CPU (the same code holds it on any device)."""
 PRESET_BY_WIDTH = {1024: "large", 256: "small"}
 
 
