@@ -326,6 +326,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--overlap", type=int, default=4)
     parser.add_argument("--one-pass-max", type=int, default=64, help="largest frame count also run in one pass")
+    parser.add_argument("--one-pass-only", action="store_true", help="no windowed runs of --frames")
     parser.add_argument("--sweep", nargs="*", default=[], metavar="K:M", help="window:overlap settings to compare")
     parser.add_argument("--sweep-frames", type=int, default=100, help="frames of the --sweep runs")
     parser.add_argument("--stand-in", action="store_true", help="the pipeline's memory without the network")
@@ -366,7 +367,8 @@ def main() -> None:
         counts = sorted(args.frames) + ([args.sweep_frames] if args.sweep else [])
         scene = args.walk or (None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size)))
         for count in sorted(args.frames):
-            record(run_child(scene, count, "windowed", args, args.window, args.overlap))
+            if not args.one_pass_only:
+                record(run_child(scene, count, "windowed", args, args.window, args.overlap))
             if count <= args.one_pass_max and not args.stand_in:
                 record(run_child(scene, count, "one pass", args, args.window, args.overlap))
         for setting in args.sweep:
