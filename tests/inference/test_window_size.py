@@ -48,7 +48,9 @@ def test_a_small_window_shares_fewer_frames():
 
 def test_too_little_memory_is_one_clear_line():
     host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
-    with pytest.raises(InputError, match=r"^not enough free memory for 500 frames .*their result alone needs about"):
+    with pytest.raises(
+        InputError, match=r"^not enough free memory for 500 frames .*their result needs about 0.5 GB and a window"
+    ):
         choose_window(500, PIXELS, 300e6, host, chunk=12, result_on_device=True)
     with pytest.raises(InputError, match=r"^not enough free memory for a window of 6 frames"):
         choose_window(500, PIXELS, 5e6, FLAT, chunk=12, result_on_device=False)

@@ -111,15 +111,17 @@ def choose_window(
         return WindowChoice(None, overlap, f"{num_frames} frames fit in one pass ({about})")
     if needed(MIN_WINDOW) > budget:
         result = num_frames * pixels * memory.result
+        usable = f"{_gb(USABLE_FRACTION * free_bytes)} usable ({USABLE_FRACTION:.0%} of the free memory)"
         if result_on_device and result >= needed(MIN_WINDOW):  # the result is the larger share
             raise InputError(
-                f"not enough free memory for {num_frames} frames ({about}): their result alone needs about "
-                f"{_gb(result / USABLE_FRACTION)}; use fewer frames (max_frames=) or free memory",
+                f"not enough free memory for {num_frames} frames ({about}): their result needs about "
+                f"{_gb(result)} and a window of {MIN_WINDOW} frames {_gb(needed(MIN_WINDOW))}, more than the "
+                f"{usable}; use fewer frames (max_frames=) or free memory",
                 {"max_frames=": "max_frames"},
             )
         raise InputError(
-            f"not enough free memory for a window of {MIN_WINDOW} frames ({about}; it needs about "
-            f"{_gb(needed(MIN_WINDOW) / USABLE_FRACTION)}): free memory on the device or use a smaller model"
+            f"not enough free memory for a window of {MIN_WINDOW} frames ({about}): it needs about "
+            f"{_gb(needed(MIN_WINDOW))}, more than the {usable}; free memory on the device or use a smaller model"
         )
     # needed() is increasing in K; the largest K within the budget, by bisection
     low, high = MIN_WINDOW, num_frames
