@@ -19,6 +19,7 @@ from torch.utils.data import IterableDataset
 
 from iggt.data.batch import build_training_batch
 from iggt.errors import ConfigError
+from iggt.synth.camera_effects import CameraEffectsConfig, apply_camera_effects, sample_effects
 from iggt.synth.config import RenderConfig, SceneConfig
 from iggt.synth.generate import render_prepared
 from iggt.synth.prepare import SceneRequest, prepare_scenes
@@ -41,6 +42,8 @@ class SyntheticStreamConfig:
     """Rooms, objects and camera trajectories."""
     render: RenderConfig = field(default_factory=RenderConfig)
     """Supersampling, shadows, chunking and compilation."""
+    effects: CameraEffectsConfig = field(default_factory=CameraEffectsConfig)
+    """Camera effects on the rendered views (off by default; ``preset: realistic`` turns on a mix)."""
     prepare_workers: int = 0
     """Worker processes drawing layouts and cameras ahead of the renderer (0 = in this process)."""
     prefetch_steps: int = 4
@@ -91,14 +94,21 @@ class SyntheticSceneStream(IterableDataset):
         views = render_prepared(prepared, config.image_size, config.render, self.device)
         intrinsic = torch.stack([torch.as_tensor(c.intrinsic, dtype=torch.float32) for _, c in prepared])
         extrinsic = torch.stack([torch.as_tensor(c.extrinsic, dtype=torch.float32) for _, c in prepared])
-        return build_training_batch(
-            (views.rgb * 255).round().to(torch.uint8),  # 8-bit like every image read from disk
+        effects = config.effects.enabled
+        batch = build_training_batch(
+            # 8-bit like every image read from disk; with effects, quantised after them (sensor order)
+            views.rgb if effects else (views.rgb * 255).round().to(torch.uint8),
             views.depth,
             intrinsic.to(self.device),
             extrinsic.to(self.device),
             views.instance_ids,
             views.class_ids,
         )
+        if not effects:
+            return batch
+        # Seeded by each scene's own seed: the same scene gets the same camera wherever it is batched.
+        parameters = sample_effects(config.effects, [layout.seed for layout, _ in prepared], config.num_views)
+        return apply_camera_effects(batch, parameters)
 
     def batch_at(self, step: int) -> dict[str, torch.Tensor]:
         """The batch of ``step``, independent of the stream's position."""
