@@ -15,6 +15,10 @@ MAX_IMAGE_SIDE = 2048
 while it is rendered and written, so the default batch of 4 scenes x 8 views stays near 5 GB."""
 
 
+MAX_LIGHTS = 4
+"""Most point lights per scene: each casts its own shadow rays, so it adds one ray per pixel."""
+
+
 def _check_range(name: str, bounds: tuple[float, float], low: float = 0.0) -> None:
     finite = len(bounds) == 2 and all(math.isfinite(b) for b in bounds)
     if not finite or not low <= bounds[0] <= bounds[1]:
@@ -71,6 +75,20 @@ class SceneConfig:
         default_factory=lambda: {"orbit": 0.35, "look_at": 0.25, "walk": 0.2, "sweep": 0.2}
     )
     """Relative frequency of each camera trajectory kind (see iggt.synth.cameras)."""
+    lights_range: tuple[int, int] = (1, 1)
+    """Range of the number of point lights: the main light (ceiling light or sun) plus lamps
+    inside the room. The default (1, 1) is the main light alone, as before this option existed."""
+    light_kelvin_range: tuple[float, float] = (6500.0, 6500.0)
+    """Range of each light's colour temperature in Kelvin; 6500 K is white (the default, as before),
+    2700 K a warm bulb, 10000 K a blue sky. Drawn only when the range is not a single value."""
+    extra_light_strength_range: tuple[float, float] = (0.2, 0.7)
+    """Range of the strength of every light after the main one (the main light's is 0.8-1.4)."""
+    specular_probability: float = 0.0
+    """Probability that an instance is glossy (Blinn-Phong highlights); 0 = every surface matte (the default)."""
+    specular_strength_range: tuple[float, float] = (0.1, 0.6)
+    """Range of a glossy instance's specular strength (fraction of the light reflected as a highlight)."""
+    roughness_range: tuple[float, float] = (0.05, 0.5)
+    """Range of a glossy instance's roughness: Blinn-Phong exponent 2 / roughness^2 - 2 (0.05 -> 798, 0.5 -> 6)."""
 
     def __post_init__(self) -> None:
         _check_range("room_size_range", self.room_size_range, low=2.5)
@@ -90,6 +108,16 @@ class SceneConfig:
                 f"camera_height_range {self.camera_height_range} must stay 0.2 m below the lowest ceiling "
                 f"{self.room_height_range[0]}"
             )
+        _check_range("lights_range", self.lights_range, low=1)
+        if self.lights_range[1] > MAX_LIGHTS:
+            raise ConfigError(f"lights_range {self.lights_range} must stay at most {MAX_LIGHTS} lights (shadow cost)")
+        _check_range("light_kelvin_range", self.light_kelvin_range, low=1000.0)
+        _check_range("extra_light_strength_range", self.extra_light_strength_range)
+        _check_number("specular_probability", self.specular_probability, high=1.0, what="a probability in [0, 1]")
+        _check_range("specular_strength_range", self.specular_strength_range)
+        _check_range("roughness_range", self.roughness_range, low=0.01)
+        if self.roughness_range[1] >= 1:
+            raise ConfigError(f"roughness_range {self.roughness_range} must stay below 1")
         unknown = set(self.trajectory_weights) - set(TRAJECTORIES)
         weights = self.trajectory_weights.values()
         usable = all(math.isfinite(w) and w >= 0 for w in weights) and any(w > 0 for w in weights)

@@ -5,12 +5,15 @@ Instance IDs: 1 = floor, 2..5 = the four walls, 6 = ceiling (when the room has o
 per object. Structural elements are instances of their own so that every pixel that sees a
 surface has an instance, and the contrastive task separates the floor from each wall.
 All random numbers come from NumPy generators seeded by the scene seed, so a layout is the same
-on every machine; the renderer only moves it to a device.
+on every machine; the renderer only moves it to a device. Light colours, extra lamps and glossy
+materials draw from generators of their own ([seed, 2] and [seed, 3]), so turning them on changes
+nothing else of a scene.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -30,9 +33,10 @@ from iggt.synth.catalog import (
     rock,
     rug,
 )
+from iggt.synth.colour_temperature import kelvin_to_rgb
 from iggt.synth.config import SceneConfig
 from iggt.synth.materials import random_colour, sample_material
-from iggt.synth.primitives import Lighting, PrimitiveArrays, PrimitiveKind, PrimitiveListBuilder
+from iggt.synth.primitives import Lighting, PointLight, PrimitiveArrays, PrimitiveKind, PrimitiveListBuilder
 
 WALL_THICKNESS = 0.2
 _PLACEMENT_ATTEMPTS = 25
@@ -327,6 +331,52 @@ def _lighting(rng: np.random.Generator, room: np.ndarray, has_ceiling: bool, obs
     return Lighting(position, float(rng.uniform(0.8, 1.1)), 0.0, ambient, sky)
 
 
+def _light_colour(rng: np.random.Generator, config: SceneConfig) -> tuple[float, float, float]:
+    low, high = config.light_kelvin_range
+    kelvin = low if low == high else rng.uniform(low, high)
+    return tuple(float(c) for c in kelvin_to_rgb(kelvin))
+
+
+def _lamp_position(rng: np.random.Generator, room: np.ndarray, obstacles: list) -> tuple[float, float, float]:
+    """A point in the upper half of the room, outside every object footprint (lamps in corners, on shelves)."""
+    for _ in range(_PLACEMENT_ATTEMPTS):
+        xy = rng.uniform(-0.42, 0.42, 2) * room[:2]
+        if all(math.hypot(*(xy - o[:2])) > o[2] for o in obstacles):
+            break
+    return float(xy[0]), float(xy[1]), float(rng.uniform(0.5, 0.9) * room[2])
+
+
+def _colour_and_lamps(
+    seed: int, lighting: Lighting, room: np.ndarray, obstacles: list, config: SceneConfig
+) -> Lighting:
+    """``lighting`` with the main light's colour temperature and the extra lamps ``config`` asks for."""
+    rng = np.random.default_rng([seed, 2])
+    count = int(rng.integers(config.lights_range[0], config.lights_range[1] + 1)) - 1
+    lamps = tuple(
+        PointLight(
+            _lamp_position(rng, room, obstacles),
+            float(rng.uniform(*config.extra_light_strength_range)),
+            float(rng.uniform(0.1, 0.4)),  # lamps fade faster than the main light: they are small and low
+            _light_colour(rng, config),
+        )
+        for _ in range(count)
+    )
+    return dataclasses.replace(lighting, colour=_light_colour(rng, config), extra_lights=lamps)
+
+
+def _glossy(seed: int, primitives: PrimitiveArrays, config: SceneConfig) -> PrimitiveArrays:
+    """``primitives`` with Blinn-Phong strength and exponent per instance (all parts of an object alike)."""
+    if config.specular_probability == 0:
+        return primitives
+    rng = np.random.default_rng([seed, 3])
+    instances = np.unique(primitives.instance_id)
+    glossy = rng.random(len(instances)) < config.specular_probability
+    strength = np.where(glossy, rng.uniform(*config.specular_strength_range, len(instances)), 0.0)
+    roughness = rng.uniform(*config.roughness_range, len(instances))
+    row = np.searchsorted(instances, primitives.instance_id)
+    return dataclasses.replace(primitives, specular=strength[row], shininess=2 / roughness[row] ** 2 - 2)
+
+
 def generate_layout(seed: int, config: SceneConfig) -> SceneLayout:
     """Draw the room, objects, pictures, rug and light of scene ``seed``."""
     rng = np.random.default_rng([seed, 0])
@@ -352,8 +402,8 @@ def generate_layout(seed: int, config: SceneConfig) -> SceneLayout:
         seed=seed,
         room_size=room,
         has_ceiling=has_ceiling,
-        primitives=builder.primitives.build(),
-        lighting=_lighting(rng, room, has_ceiling, obstacles),
+        primitives=_glossy(seed, builder.primitives.build(), config),
+        lighting=_colour_and_lamps(seed, _lighting(rng, room, has_ceiling, obstacles), room, obstacles, config),
         instances=builder.instances,
         obstacles=np.array(obstacles, dtype=np.float64).reshape(-1, 3),
         focus_points=np.array(focus, dtype=np.float64),

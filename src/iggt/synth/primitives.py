@@ -85,6 +85,8 @@ class PrimitiveArrays:
         colour_b: (N, 3) float64 linear RGB in [0, 1].
         texture_scale: (N,) float64 cycles per metre.
         texture_offset: (N, 3) float64 shift of the texture pattern (local metres).
+        specular: (N,) float64 Blinn-Phong specular strength (0 = matte, the default).
+        shininess: (N,) float64 Blinn-Phong exponent (higher = smaller, sharper highlights).
     """
 
     kind: np.ndarray
@@ -98,6 +100,8 @@ class PrimitiveArrays:
     colour_b: np.ndarray
     texture_scale: np.ndarray
     texture_offset: np.ndarray
+    specular: np.ndarray
+    shininess: np.ndarray
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -136,19 +140,34 @@ class PrimitiveListBuilder:
             colour_b=np.array([m.colour_b for m in materials], dtype=np.float64).reshape(-1, 3),
             texture_scale=np.array([m.scale for m in materials], dtype=np.float64),
             texture_offset=np.array([m.offset for m in materials], dtype=np.float64).reshape(-1, 3),
+            specular=np.zeros(len(rows)),  # glossiness is drawn per instance afterwards (layout)
+            shininess=np.ones(len(rows)),
         )
 
 
 @dataclass(frozen=True)
+class PointLight:
+    """A light besides the main one: intensity = strength / (1 + falloff * distance^2), times ``colour``."""
+
+    position: tuple[float, float, float]
+    strength: float
+    falloff: float
+    colour: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
 class Lighting:
-    """One light plus ambient term; a far-away light with no falloff acts as the sun.
+    """A main light, optional further point lights, and an ambient term; a far-away light with no
+    falloff acts as the sun.
 
     Attributes:
-        position: (3,) light position in the world.
+        position: (3,) main light position in the world.
         strength: direct light intensity at zero distance.
         falloff: intensity = strength / (1 + falloff * distance^2).
         ambient: light reaching every surface, shadowed or not.
         sky_colour: (3,) linear RGB of rays that hit nothing.
+        colour: (3,) linear-RGB gain of the main light (its colour temperature; white by default).
+        extra_lights: further point lights (lamps), each casting its own shadows.
     """
 
     position: tuple[float, float, float]
@@ -156,3 +175,9 @@ class Lighting:
     falloff: float
     ambient: float
     sky_colour: tuple[float, float, float]
+    colour: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    extra_lights: tuple[PointLight, ...] = ()
+
+    def point_lights(self) -> list[PointLight]:
+        """Every light, the main one first."""
+        return [PointLight(self.position, self.strength, self.falloff, self.colour), *self.extra_lights]

@@ -2,7 +2,8 @@
 
 Every pixel's ray is intersected with every primitive of its scene (loops run over primitive kinds
 and ray chunks, never over pixels); the nearest hit gives depth and labels exactly. Shading is
-Lambert with one light, an ambient term and optional shadow rays. The same code runs on any
+Lambert plus an optional Blinn-Phong highlight, from every point light of a scene (each with its
+colour, falloff and shadow rays) and an ambient term. The same code runs on any
 device; ``SceneBatch.from_layouts`` is the only host-to-device transfer.
 """
 
@@ -18,7 +19,7 @@ from iggt.geometry import inverse_se3
 from iggt.synth import intersect
 from iggt.synth.config import RenderConfig
 from iggt.synth.layout import SceneLayout
-from iggt.synth.primitives import PrimitiveArrays, PrimitiveKind
+from iggt.synth.primitives import PointLight, PrimitiveArrays, PrimitiveKind
 from iggt.synth.textures import surface_colour
 
 _MIN_T = 1e-4  # metres (along unit-z camera rays): ignore self-hits of shadow rays
@@ -37,7 +38,9 @@ class SceneBatch:
         rotation: (B, N, 3, 3) world-from-local.  centre: (B, N, 3).  size: (B, N, 3).
         valid: (B, N) bool.  kind: (B, N) int64.  instance_id, class_id, texture: (B, N) int64.
         colour_a, colour_b: (B, N, 3) linear RGB.  texture_scale: (B, N).  texture_offset: (B, N, 3).
-        light_position: (B, 3).  light_strength, light_falloff, ambient: (B,).  sky_colour: (B, 3).
+        specular, shininess: (B, N) Blinn-Phong strength and exponent.
+        light_position: (B, L, 3).  light_strength, light_falloff: (B, L).  light_colour: (B, L, 3):
+        the L point lights, padded with lights of strength 0.  ambient: (B,).  sky_colour: (B, 3).
         kind_ranges: (kind, start, stop) for every kind present.
     """
 
@@ -53,9 +56,12 @@ class SceneBatch:
     colour_b: torch.Tensor
     texture_scale: torch.Tensor
     texture_offset: torch.Tensor
+    specular: torch.Tensor
+    shininess: torch.Tensor
     light_position: torch.Tensor
     light_strength: torch.Tensor
     light_falloff: torch.Tensor
+    light_colour: torch.Tensor
     ambient: torch.Tensor
     sky_colour: torch.Tensor
     kind_ranges: tuple[tuple[PrimitiveKind, int, int], ...]
@@ -65,10 +71,8 @@ class SceneBatch:
         """Move layouts to ``device``: float64 becomes float32, integers stay int64."""
         packed, kind_ranges = _pack_primitives([layout.primitives for layout in layouts])
         lights = [layout.lighting for layout in layouts]
+        packed.update(_pack_lights([light.point_lights() for light in lights]))
         packed.update(
-            light_position=np.array([light.position for light in lights]),
-            light_strength=np.array([light.strength for light in lights]),
-            light_falloff=np.array([light.falloff for light in lights]),
             ambient=np.array([light.ambient for light in lights]),
             sky_colour=np.array([light.sky_colour for light in lights]),
         )
@@ -77,6 +81,19 @@ class SceneBatch:
             for name, values in packed.items()
         }
         return cls(**tensors, kind_ranges=kind_ranges)
+
+
+def _pack_lights(scenes: Sequence[list[PointLight]]) -> dict[str, np.ndarray]:
+    """(B, L, ...) arrays of every scene's point lights; padding lights have strength 0 (they add nothing)."""
+    count = max(len(lights) for lights in scenes)
+    padding = PointLight((0.0, 0.0, 0.0), 0.0, 0.0)
+    padded = [lights + [padding] * (count - len(lights)) for lights in scenes]
+    return {
+        "light_position": np.array([[light.position for light in lights] for lights in padded], dtype=np.float64),
+        "light_strength": np.array([[light.strength for light in lights] for lights in padded], dtype=np.float64),
+        "light_falloff": np.array([[light.falloff for light in lights] for lights in padded], dtype=np.float64),
+        "light_colour": np.array([[light.colour for light in lights] for lights in padded], dtype=np.float64),
+    }
 
 
 def _pack_primitives(scenes: Sequence[PrimitiveArrays]) -> tuple[dict[str, np.ndarray], tuple]:
@@ -212,20 +229,50 @@ def _shade(batch: SceneBatch, origins, directions, t, index, shadows: bool) -> t
         _gather(batch.colour_a, index),
         _gather(batch.colour_b, index),
     )
-    light = batch.light_position[:, None, None]  # (B, 1, 1, 3)
-    to_light = light - points
-    distance_sq = (to_light * to_light).sum(-1)
-    lambert = ((normal * to_light).sum(-1) / distance_sq.sqrt().clamp_min(1e-9)).clamp_min(0)
-    intensity = batch.light_strength[:, None, None] / (1 + batch.light_falloff[:, None, None] * distance_sq)
-    if shadows:
-        # Cast from the light (one shared origin per scene) to each point lifted off its surface:
-        # anything hit before t = 1 lies between the light and the point.
-        lifted = points + _SHADOW_BIAS * normal
-        lambert = lambert * (first_hit_distance(batch, light, lifted - light) >= 1).float()
-    radiance = albedo * (batch.ambient[:, None, None, None] + (intensity * lambert)[..., None])
+    direct, highlight = _direct_light(batch, points, normal, directions, index, shadows)
+    radiance = albedo * (batch.ambient[:, None, None, None] + direct) + highlight
     unit_up = directions[..., 2:] / directions.norm(dim=-1, keepdim=True)
     sky = batch.sky_colour[:, None, None] * (0.8 + 0.2 * unit_up)
     return torch.where(hit[..., None], radiance, sky)
+
+
+def _direct_light(batch: SceneBatch, points, normal, directions, index, shadows: bool):
+    """Diffuse irradiance and Blinn-Phong highlight (B, V, P, 3) of surface points (B, V, P, 3).
+
+    Every light is computed at once along a trailing light axis (B, V, P, L); no branch depends
+    on tensor values, so torch.compile traces it. With specular strength 0 the highlight is exactly 0.
+    """
+    lights = batch.light_position[:, None, None]  # (B, 1, 1, L, 3)
+    to_light = lights - points[..., None, :]
+    distance_sq = (to_light * to_light).sum(-1)
+    distance = distance_sq.sqrt().clamp_min(1e-9)
+    lambert = ((normal[..., None, :] * to_light).sum(-1) / distance).clamp_min(0)
+    intensity = batch.light_strength[:, None, None] / (1 + batch.light_falloff[:, None, None] * distance_sq)
+    if shadows:
+        lambert = lambert * _lit(batch, points + _SHADOW_BIAS * normal)
+    colour = batch.light_colour[:, None, None]  # (B, 1, 1, L, 3)
+    direct = ((intensity * lambert)[..., None] * colour).sum(-2)
+    to_eye = -directions / directions.norm(dim=-1, keepdim=True)
+    halfway = to_light / distance[..., None] + to_eye[..., None, :]
+    halfway = halfway / halfway.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    cosine = (normal[..., None, :] * halfway).sum(-1).clamp_min(0)
+    specular, shininess = _gather(batch.specular, index), _gather(batch.shininess, index)
+    lobe = torch.where(lambert > 0, cosine ** shininess[..., None], 0.0)
+    highlight = ((intensity * lobe)[..., None] * colour).sum(-2) * specular[..., None]
+    return direct, highlight
+
+
+def _lit(batch: SceneBatch, lifted: torch.Tensor) -> torch.Tensor:
+    """1.0 where a point (B, V, P, 3) lifted off its surface sees each light, else 0.0: (B, V, P, L).
+
+    Rays go from each light (one shared origin per light: groups of the intersection code) to
+    every point; anything hit before t = 1 lies between the light and the point.
+    """
+    b, v, p, _ = lifted.shape
+    lights = batch.light_position  # (B, L, 3)
+    directions = lifted.reshape(b, 1, v * p, 3) - lights[:, :, None]
+    t = first_hit_distance(batch, lights[:, :, None], directions)  # (B, L, V * P)
+    return (t >= 1).float().view(b, -1, v, p).permute(0, 2, 3, 1)
 
 
 def camera_rays(
