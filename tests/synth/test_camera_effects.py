@@ -16,6 +16,7 @@ from iggt.synth.camera_effects import (
     sensor_noise,
 )
 from iggt.synth.config import RenderConfig
+from iggt.train.config import build_dataclass
 
 H, W, FOCAL = 40, 56, 30.0
 
@@ -201,3 +202,16 @@ def test_bad_effect_configs_are_config_errors():
         CameraEffectsConfig(noise_probability=1.5)
     with pytest.raises(ConfigError, match="jpeg_quality_range"):
         CameraEffectsConfig(jpeg_quality_range=(90, 10))
+
+
+def test_a_training_config_turns_on_the_realistic_mix():
+    """The YAML of data.sources[0].options, as the trainer reads it (docs/scene_engine.md)."""
+    options = {
+        "effects": {"preset": "realistic", "lens_distortion_probability": 0},
+        "scene": {"lights_range": [1, 3], "light_kelvin_range": [2700, 8000], "specular_probability": 0.3},
+    }
+    config = build_dataclass(SyntheticStreamConfig, options, "data.sources.options")
+    assert config.effects.enabled and config.effects.jpeg_probability == 0.5
+    assert config.effects.lens_distortion_probability == 0  # given explicitly: wins over the preset
+    assert config.scene.lights_range == (1, 3) and config.scene.specular_probability == 0.3
+    assert not SyntheticStreamConfig().effects.enabled
