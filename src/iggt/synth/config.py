@@ -87,6 +87,9 @@ class SceneConfig:
     """Probability that an instance is glossy (Blinn-Phong highlights); 0 = every surface matte (the default)."""
     specular_strength_range: tuple[float, float] = (0.1, 0.6)
     """Range of a glossy instance's specular strength (fraction of the light reflected as a highlight)."""
+    rich_texture_probability: float = 0.0
+    """Probability that an instance's surfaces take one of the richer textures (wood rings, cells,
+    speckle: iggt.synth.materials.RICH_TEXTURES) instead of the six basic ones; 0 = never (the default)."""
     roughness_range: tuple[float, float] = (0.05, 0.5)
     """Range of a glossy instance's roughness: Blinn-Phong exponent 2 / roughness^2 - 2 (0.05 -> 798, 0.5 -> 6)."""
 
@@ -113,7 +116,8 @@ class SceneConfig:
             raise ConfigError(f"lights_range {self.lights_range} must stay at most {MAX_LIGHTS} lights (shadow cost)")
         _check_range("light_kelvin_range", self.light_kelvin_range, low=1000.0)
         _check_range("extra_light_strength_range", self.extra_light_strength_range)
-        _check_number("specular_probability", self.specular_probability, high=1.0, what="a probability in [0, 1]")
+        for name in ("specular_probability", "rich_texture_probability"):
+            _check_number(name, getattr(self, name), high=1.0, what="a probability in [0, 1]")
         _check_range("specular_strength_range", self.specular_strength_range)
         _check_range("roughness_range", self.roughness_range, low=0.01)
         if self.roughness_range[1] >= 1:

@@ -5,9 +5,9 @@ Instance IDs: 1 = floor, 2..5 = the four walls, 6 = ceiling (when the room has o
 per object. Structural elements are instances of their own so that every pixel that sees a
 surface has an instance, and the contrastive task separates the floor from each wall.
 All random numbers come from NumPy generators seeded by the scene seed, so a layout is the same
-on every machine; the renderer only moves it to a device. Light colours, extra lamps and glossy
-materials draw from generators of their own ([seed, 2] and [seed, 3]), so turning them on changes
-nothing else of a scene.
+on every machine; the renderer only moves it to a device. Light colours and lamps, gloss and the
+richer textures draw from generators of their own ([seed, 2], [seed, 3], [seed, 4]), so turning
+them on changes nothing else of a scene.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from iggt.synth.catalog import (
 )
 from iggt.synth.colour_temperature import kelvin_to_rgb
 from iggt.synth.config import SceneConfig
-from iggt.synth.materials import random_colour, sample_material
+from iggt.synth.materials import random_colour, rich_texture, sample_material
 from iggt.synth.primitives import Lighting, PointLight, PrimitiveArrays, PrimitiveKind, PrimitiveListBuilder
 
 WALL_THICKNESS = 0.2
@@ -377,6 +377,20 @@ def _glossy(seed: int, primitives: PrimitiveArrays, config: SceneConfig) -> Prim
     return dataclasses.replace(primitives, specular=strength[row], shininess=2 / roughness[row] ** 2 - 2)
 
 
+def _rich_textures(seed: int, primitives: PrimitiveArrays, config: SceneConfig) -> PrimitiveArrays:
+    """``primitives`` where chosen instances wear a richer texture (colours kept, one texture per instance)."""
+    if config.rich_texture_probability == 0:
+        return primitives
+    rng = np.random.default_rng([seed, 4])
+    instances = np.unique(primitives.instance_id)
+    chosen = rng.random(len(instances)) < config.rich_texture_probability
+    drawn = [rich_texture(rng) for _ in instances]
+    row = np.searchsorted(instances, primitives.instance_id)
+    texture = np.where(chosen[row], np.array([int(t) for t, _ in drawn])[row], primitives.texture)
+    scale = np.where(chosen[row], np.array([s for _, s in drawn])[row], primitives.texture_scale)
+    return dataclasses.replace(primitives, texture=texture, texture_scale=scale)
+
+
 def generate_layout(seed: int, config: SceneConfig) -> SceneLayout:
     """Draw the room, objects, pictures, rug and light of scene ``seed``."""
     rng = np.random.default_rng([seed, 0])
@@ -402,7 +416,7 @@ def generate_layout(seed: int, config: SceneConfig) -> SceneLayout:
         seed=seed,
         room_size=room,
         has_ceiling=has_ceiling,
-        primitives=_glossy(seed, builder.primitives.build(), config),
+        primitives=_rich_textures(seed, _glossy(seed, builder.primitives.build(), config), config),
         lighting=_colour_and_lamps(seed, _lighting(rng, room, has_ceiling, obstacles), room, obstacles, config),
         instances=builder.instances,
         obstacles=np.array(obstacles, dtype=np.float64).reshape(-1, 3),

@@ -37,7 +37,20 @@ _SCALE_RANGE = {
     Texture.GRADIENT: (0.5, 2.0),
     Texture.NOISE: (2.0, 8.0),
     Texture.MARBLE: (0.5, 2.0),
+    Texture.WOOD: (3.0, 12.0),
+    Texture.CELLS: (1.5, 6.0),
+    Texture.SPECKLE: (15.0, 40.0),
 }
+RICH_TEXTURES = (Texture.WOOD, Texture.CELLS, Texture.SPECKLE)
+"""Textures only drawn when SceneConfig.rich_texture_probability > 0 (the default scenes never use them)."""
+
+
+def rich_texture(rng: np.random.Generator) -> tuple[Texture, float]:
+    """One of RICH_TEXTURES and its pattern scale in cycles per metre."""
+    texture = RICH_TEXTURES[int(rng.integers(len(RICH_TEXTURES)))]
+    return texture, float(rng.uniform(*_SCALE_RANGE[texture]))
+
+
 # Brightness range by style: ceilings are light, floors darker.
 _VALUE_RANGE = {"object": (0.15, 0.95), "floor": (0.2, 0.7), "wall": (0.45, 0.95), "ceiling": (0.75, 0.95)}
 

@@ -56,6 +56,9 @@ class Texture(IntEnum):
     GRADIENT = 3
     NOISE = 4
     MARBLE = 5
+    WOOD = 6  # rings about the local z axis, warped by noise
+    CELLS = 7  # blocks of random shade, like stone tiles or patchy paint
+    SPECKLE = 8  # sparse flecks, like terrazzo or granite
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,10 @@ def blend_weights(points: torch.Tensor, texture: torch.Tensor) -> torch.Tensor:
     gradient = torch.sigmoid(z)
     noise = _fractal_noise(points)
     marble = 0.5 + 0.5 * torch.sin(2 * math.pi * x + 6 * noise)
-    choices = torch.stack([torch.zeros_like(x), parity, stripes, gradient, noise, marble], -1)
+    wood = 0.5 + 0.5 * torch.sin(2 * math.pi * (torch.sqrt(x * x + y * y) + 0.8 * noise))
+    cell = _hash_unit(torch.floor(points).to(torch.int64))
+    speckle = (cell > 0.85).to(points.dtype)
+    choices = torch.stack([torch.zeros_like(x), parity, stripes, gradient, noise, marble, wood, cell, speckle], -1)
     assert choices.shape[-1] == len(Texture)
     return choices.gather(-1, texture[..., None])[..., 0]
 
