@@ -6,6 +6,7 @@ from itertools import islice
 import pytest
 import torch
 
+from iggt.data.batch import check_training_batch
 from iggt.data.synthetic_stream import SyntheticSceneStream, SyntheticStreamConfig
 from iggt.errors import ConfigError
 from iggt.synth.camera_effects import (
@@ -193,6 +194,16 @@ def test_stream_with_effects_resumes_exactly_and_keeps_labels():
     assert not torch.equal(plain["images"], again["images"])
     for key in ("depth", "world_points", "instance_ids", "valid_mask"):  # no distortion: ground truth as rendered
         assert torch.equal(plain[key], again[key]), key
+
+
+def test_stream_with_lens_distortion_keeps_the_batch_contract():
+    distorted = small_stream(CameraEffectsConfig(lens_distortion_probability=1.0)).batch_at(0)
+    check_training_batch(distorted)
+    plain = small_stream(CameraEffectsConfig()).batch_at(0)
+    valid = distorted["valid_mask"]
+    assert (distorted["instance_ids"][valid] > 0).all() and (distorted["depth"][valid] > 0).all()
+    assert (distorted["depth"][~valid] == 0).all() and valid.sum() < plain["valid_mask"].sum()
+    assert set(distorted["instance_ids"].unique().tolist()) - {0} <= set(plain["instance_ids"].unique().tolist())
 
 
 def test_bad_effect_configs_are_config_errors():
