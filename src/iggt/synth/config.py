@@ -139,7 +139,7 @@ class RenderConfig:
     supersample: int = 1
     """Odd number k: RGB averages k x k rays per pixel; depth and labels use the pixel-centre ray."""
     shadows: bool = True
-    """Cast a shadow ray from every visible point to the light (about doubles the cost)."""
+    """Cast a shadow ray from every visible point to each light (about doubles the cost per light)."""
     rays_per_chunk: int = 1 << 18
     """Rays traced at once over the whole batch; bounds the memory of eager rendering (about 5 KB
     per ray in a room of 75 primitives, so 1.2 GB at the default). Compiled rendering needs about
