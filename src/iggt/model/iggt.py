@@ -33,7 +33,6 @@ from iggt.model.heads.instance_adaptor import InstanceAdaptor
 from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.heads.track_head import TrackHead
 from iggt.model.hub import resolve_model_source
-from iggt.model.weightless import one_thread, skip_initialisation
 
 logger = logging.getLogger(__name__)
 
@@ -136,40 +135,39 @@ class IGGT(nn.Module):
         freshly initialised. What the load did is kept in ``model.load_report``.
         """
         path = resolve_model_source(source)
-        with one_thread():
-            state_dict, config_dict = read_checkpoint(path, map_location)
-            if config_dict is not None:
-                config = IGGTConfig.from_dict(config_dict)
-            elif not isinstance(config, IGGTConfig):
-                config = get_config(config or "large")
-            model = cls.from_state_dict(config, state_dict, strict=strict)
-            return model.to(map_location)
+        state_dict, config_dict = read_checkpoint(path, map_location)
+        if config_dict is not None:
+            config = IGGTConfig.from_dict(config_dict)
+        elif not isinstance(config, IGGTConfig):
+            config = get_config(config or "large")
+        model = cls.from_state_dict(config, state_dict, strict=strict)
+        return model.to(map_location)
 
     @classmethod
     def from_state_dict(cls, config: IGGTConfig, state_dict: dict[str, Tensor], strict: bool = True) -> IGGT:
-        """Build without initialising and adopt the given tensors (no second copy of the weights;
-        :mod:`iggt.model.weightless`). The report of the load is kept in ``model.load_report``.
+        """Build on the meta device and adopt the given tensors (no second copy of the weights).
+
+        The report of the load is kept in ``model.load_report``.
         """
-        with skip_initialisation():
+        with torch.device("meta"):
             model = cls(config)
         expected = model.state_dict()
         allowed_missing = INSTANCE_PREFIXES if is_vggt_state_dict(state_dict) else ()
         report = check_state_dict(expected, state_dict, strict=strict, allowed_missing=allowed_missing)
         adopted = {k: v.to(expected[k].dtype) for k, v in state_dict.items() if k in expected}
         model.load_state_dict(adopted, strict=False, assign=True)
-        report.fresh_modules = model._rebuild_missing(adopted, report.missing)
+        report.fresh_modules = model._materialize_missing(adopted)
         if report.missing or report.unexpected:
             logger.warning("checkpoint load: %s", report.summary())
         model.load_report = report
         return model
 
-    def _rebuild_missing(self, state_dict: dict[str, Tensor], missing: list[str]) -> list[str]:
-        """Rebuild, initialised, every top-level module the checkpoint left a tensor of (``missing``
-        keys hold uninitialised memory); return their names."""
-        incomplete = {key.split(".", 1)[0] for key in missing}
+    def _materialize_missing(self, state_dict: dict[str, Tensor]) -> list[str]:
+        """Rebuild, on the CPU, every top-level module still holding meta tensors; return their names."""
         fresh = []
-        for name, _ in list(self.named_children()):
-            if name not in incomplete:
+        for name, module in list(self.named_children()):
+            tensors = [*module.parameters(), *module.buffers()]
+            if not any(t.is_meta for t in tensors):
                 continue
             rebuilt = self.build_module(name)
             prefix = f"{name}."
