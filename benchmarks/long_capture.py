@@ -299,7 +299,9 @@ def run_child(scene: Path | None, count: int, mode: str, args: argparse.Namespac
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
         print(f"{count} frames, {mode}, window {window} overlap {overlap}: the run failed:\n{done.stderr[-2000:]}")
-        return {"frames": count, "mode": mode, "window": window, "overlap": overlap, "error": done.stderr[-600:]}
+        # The error's last line only: a traceback would put this machine's paths in the results.
+        error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        return {"frames": count, "mode": mode, "window": window, "overlap": overlap, "error": error}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
