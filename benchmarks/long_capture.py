@@ -50,13 +50,44 @@ RESULTS = Path(__file__).parent / "results"
 SEED = 5
 
 
-def render(folder: Path, frames: int, size: tuple[int, int]) -> Path:
+def render(folder: Path, frames: int, size: tuple[int, int], device: str = "cpu") -> Path:
     from iggt.io.scene_format import write_scene
     from iggt.synth.config import SceneConfig
     from iggt.synth.generate import render_scenes
 
-    scene = next(render_scenes([SEED], frames, size, SceneConfig(trajectory_weights={"walk": 1.0})))
+    walk = SceneConfig(trajectory_weights={"walk": 1.0})
+    scene = next(render_scenes([SEED], frames, size, walk, device=device))
     return write_scene(scene, folder / "walk")
+
+
+class AnonymousPeak:
+    """The most anonymous resident memory (``RssAnon`` of /proc/self/status: the heap, not the
+    pages of memory-mapped files, which the kernel can write back and drop) seen by a thread
+    sampling every ``interval`` seconds; ru_maxrss counts the mapped result's pages too."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.peak_mb = self.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak_mb = max(self.peak_mb, self.now())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak_mb, self.now())
 
 
 def trajectory_error(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -184,19 +215,24 @@ def stand_in_child(args: argparse.Namespace) -> None:
         )
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    anonymous = AnonymousPeak()
     start = time.perf_counter()
-    run = reconstruct_windows(
-        predict, plan_windows(args.count, args.window, args.overlap), InstanceConfig(device="cpu")
-    )
+    with _store(args.store) as store:
+        run = reconstruct_windows(
+            predict, plan_windows(args.count, args.window, args.overlap), InstanceConfig(device="cpu"), store=store
+        )
+        seconds = time.perf_counter() - start
     row = {
         "frames": args.count,
         "mode": "stand-in",
         "window": args.window,
         "overlap": args.overlap,
         "windows": len(run.plan.windows),
-        "seconds": time.perf_counter() - start,
+        "store": "disk" if args.store else "memory",
+        "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_run_mb": before,
+        "peak_anon_mb": anonymous.stop(),
         "num_instances": int(run.instances.num_instances),
     }
     print(json.dumps(row))
@@ -237,6 +273,9 @@ def scale(args: argparse.Namespace) -> None:
     cuda = device.type == "cuda"
     rows: list[dict] = []
     pending = list(counts)
+    anonymous = AnonymousPeak()
+    store_context = _store(args.store)
+    store = store_context.__enter__()
     start = time.perf_counter()
     out = args.out or _scale_path(device)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +287,8 @@ def scale(args: argparse.Namespace) -> None:
             "windows": windows,
             "seconds": time.perf_counter() - start,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_anon_mb": anonymous.peak_mb,
+            "store_gb": _folder_gb(store),
             **({"peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20} if cuda else {}),
         }
         rows.append(row)
@@ -255,6 +296,7 @@ def scale(args: argparse.Namespace) -> None:
         settings = {
             "preset": args.preset, "weights": "random (seed 0)", "size": args.size, "window": args.window,
             "overlap": args.overlap, "chunk": args.chunk, "frames": counts,
+            "store": "disk (memory-mapped .npy)" if args.store else "memory",
         }  # fmt: skip
         device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
         result = {"device": device_name, "torch": torch.__version__, "settings": settings, "rows": rows}
@@ -270,11 +312,32 @@ def scale(args: argparse.Namespace) -> None:
             raise _WindowsDone
 
     try:
-        reconstruct_windows(predict, plan, InstanceConfig(device=str(device)), on_window=on_window)
+        reconstruct_windows(
+            predict, plan, InstanceConfig(device=str(device)), on_window=on_window, store=store, prefetch=cuda
+        )
         record(counts[-1], "final pass", len(plan.windows))
     except _WindowsDone:
         pass
+    finally:
+        store_context.__exit__(None, None, None)
     print(f"wrote {out}")
+
+
+def _store(parent: Path | None):
+    """A fresh folder under ``parent`` for the result's memory maps, removed afterwards; None: in memory."""
+    import contextlib
+
+    if parent is None:
+        return contextlib.nullcontext(None)
+    parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="iggt-store-", dir=parent)
+
+
+def _folder_gb(folder: str | None) -> float:
+    """Bytes of the files in ``folder`` as allocated on disk (memory maps are sparse until written), in GB."""
+    if folder is None:
+        return 0.0
+    return sum(f.stat().st_blocks * 512 for f in Path(folder).iterdir()) / 1e9
 
 
 class _WindowsDone(Exception):
@@ -295,6 +358,7 @@ def run_child(scene: Path | None, count: int, mode: str, args: argparse.Namespac
         sys.executable, __file__, "--child", "--scene", str(scene), "--count", str(count), "--mode", mode,
         "--model", args.model, "--device", args.device, "--window", str(window), "--overlap", str(overlap),
         "--size", *map(str, args.size), "--cuda-peak", *(["--stand-in"] if args.stand_in else []),
+        *(["--store", str(args.store)] if args.store else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
@@ -338,6 +402,9 @@ def main() -> None:
     parser.add_argument(
         "--windows-only", action="store_true", help="--scale: stop after the last window (no final linking pass)"
     )
+    parser.add_argument(
+        "--store", type=Path, help="--scale / --stand-in: write the result as memory maps in a folder under this one"
+    )
     parser.add_argument("--size", type=int, nargs=2, default=[168, 224], metavar=("H", "W"))
     parser.add_argument("--model", default="iggt-small")
     parser.add_argument("--device", default="cpu")
@@ -367,7 +434,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="iggt-long-") as scratch:
         counts = sorted(args.frames) + ([args.sweep_frames] if args.sweep else [])
-        scene = args.walk or (None if args.stand_in else render(Path(scratch), max(counts), tuple(args.size)))
+        walk = None if args.stand_in else args.walk
+        if walk is None and not args.stand_in:
+            walk = render(Path(scratch), max(counts), tuple(args.size), args.device)
+        scene = walk
         for count in sorted(args.frames):
             if not args.one_pass_only:
                 record(run_child(scene, count, "windowed", args, args.window, args.overlap))
@@ -399,6 +469,7 @@ def results(args: argparse.Namespace, rows: list[dict]) -> dict:
             "sweep": args.sweep,
             "sweep_frames": args.sweep_frames,
             "stand_in": args.stand_in,
+            "store": "disk (memory-mapped .npy)" if args.store else "memory",
         },  # fmt: skip
         "rows": rows,
     }

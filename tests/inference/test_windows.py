@@ -6,6 +6,7 @@ one pass over all frames gives, up to float32 rounding.
 """
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,26 @@ def test_the_whole_pipeline_keeps_the_returning_objects_id():
     assert (
         np.bincount(run.instances.labels[:4][before]).argmax() == np.bincount(run.instances.labels[16:][after]).argmax()
     )
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_a_result_stored_on_disk_is_the_result_in_memory(tmp_path, prefetch):
+    """With a store the capture's result is written to memory-mapped .npy files, which are the
+    returned arrays, equal to the run in memory; so is a run that predicts the next window ahead."""
+    scene, _ = walkthrough()
+    plan = plan_windows(scene.num_views, WINDOW, OVERLAP)
+    settings = replace(FAST_INSTANCES, min_instance_size=20)
+    in_memory = reconstruct_windows(windowed_truth(plan), plan, settings)
+    stored = reconstruct_windows(windowed_truth(plan), plan, settings, store=tmp_path, prefetch=prefetch)
+    for name in ("depth", "world_points", "instance_feat", "extrinsic"):
+        array = getattr(stored.predictions, name)
+        assert isinstance(array, np.memmap) and Path(array.filename) == tmp_path / f"{name}.npy"
+        np.testing.assert_array_equal(array, getattr(in_memory.predictions, name))
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), array)
+    assert not stored.instances.labels.flags.owndata  # a view of the map, not a copy in memory
+    np.testing.assert_array_equal(np.load(tmp_path / "instance_labels.npy"), in_memory.instances.labels)
+    np.testing.assert_array_equal(stored.instances.pixel_counts, in_memory.instances.pixel_counts)
+    np.testing.assert_allclose(stored.instances.centroids, in_memory.instances.centroids, atol=1e-6)
 
 
 def corrupted_pair(fraction: float, seed: int = 0):

@@ -46,6 +46,48 @@ def test_instance_without_finite_points_gets_nan_geometry(rng):
     assert np.allclose(instances.centroids[0], [0, 1, 2]) and np.all(np.isnan(instances.centroids[1]))
 
 
+def _reference_summary(labels, points, confidence, features, box_percentile, sample):
+    """Per ID: pixel counts per view, the unit mean feature, and the geometry of every
+    ``ceil(n / sample)``-th of its pixels in pixel order, computed over the whole capture at once."""
+    from iggt.instances.lifting import _robust_geometry
+
+    ids = np.unique(labels[labels > 0])
+    flat = labels.reshape(-1)
+    counts = np.stack([(labels == i).sum((1, 2)) for i in ids])
+    means, geometry = [], []
+    for instance_id in ids:
+        members = np.flatnonzero(flat == instance_id)
+        total = features.reshape(-1, features.shape[-1])[members].astype(np.float64).sum(0)
+        means.append(total / np.linalg.norm(total))
+        chosen = members[:: -(-len(members) // sample)]
+        geometry.append(_robust_geometry(points.reshape(-1, 3)[chosen], confidence.reshape(-1)[chosen], box_percentile))
+    return ids, counts, np.array(means), np.array([g[0] for g in geometry]), np.array([g[1] for g in geometry])
+
+
+@pytest.mark.parametrize("chunk_pixels", [1, 100, 1 << 22])
+def test_lift_in_view_chunks_equals_the_whole_capture_at_once(rng, monkeypatch, chunk_pixels):
+    """Long captures are lifted a few views at a time (memory maps on disk): counts, means and the
+    geometry's pixel subsets (instances larger than the sample span several chunks) are the ones a
+    pass over the whole capture gives."""
+    import iggt.instances.lifting as lifting
+
+    monkeypatch.setattr(lifting, "CHUNK_PIXELS", chunk_pixels)
+    monkeypatch.setattr(lifting, "GEOMETRY_SAMPLE", 7)
+    labels = rng.integers(0, 5, size=(9, 6, 8)).astype(np.int32)
+    labels[3:6] = np.where(labels[3:6] == 2, 0, labels[3:6])  # instance 2 leaves and comes back
+    labels[0, 0, :3] = [-1, 900, 900]  # negative = none; a large, sparse ID
+    points = rng.normal(size=labels.shape + (3,)) * rng.uniform(1, 4, size=labels.shape + (1,))
+    confidence = rng.uniform(0.5, 3, size=labels.shape)
+    features = rng.normal(size=labels.shape + (4,)).astype(np.float32)
+    features[1, 2, 3, 0] = np.nan  # a non-finite feature counts in no mean
+    got = lift_instances(labels, points, confidence, features, box_percentile=5.0)
+    kept = np.where(np.isfinite(features).all(-1, keepdims=True), features, 0)
+    ids, counts, means, centroids, low = _reference_summary(labels, points, confidence, kept, 5.0, 7)
+    assert np.array_equal(got.ids, ids) and np.array_equal(got.pixel_counts, counts)
+    assert np.allclose(got.mean_features, means, atol=1e-6)
+    assert np.allclose(got.centroids, centroids, atol=1e-5) and np.allclose(got.bbox_min, low, atol=1e-5)
+
+
 def test_lift_rejects_mismatched_shapes():
     with pytest.raises(InputError, match="must share"):
         lift_instances(

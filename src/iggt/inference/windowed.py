@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from iggt.device import resolve_device
 from iggt.errors import InputError
 from iggt.geometry.similarity import Similarity
 from iggt.inference.runner import run_model
-from iggt.inference.windows import SPELLINGS, WindowPlan, allocate_views, fit_shared, last_views, put_views, to_world
+from iggt.inference.windows import (
+    SPELLINGS,
+    WindowPlan,
+    allocate_views,
+    empty_array,
+    fit_shared,
+    last_views,
+    put_views,
+    to_world,
+)
 from iggt.instances.config import InstanceConfig
-from iggt.instances.extract import extract_instances
+from iggt.instances.extract import instance_labels
+from iggt.instances.lifting import instance_means
 from iggt.instances.linking import TrackLabels, WindowInstances
 from iggt.instances.points import scene_points
 from iggt.structures.instances import Instances
@@ -64,14 +77,18 @@ def run_windowed(
     chunk_size: int | None = None,
     head_dtype: str | torch.dtype = "auto",
     progress: bool = False,
+    store: Path | None = None,
 ) -> WindowedRun:
-    """Reconstruct (S, 3, H, W) ``images`` window by window (arguments as :func:`run_model`)."""
+    """Reconstruct (S, 3, H, W) ``images`` window by window (arguments as :func:`run_model`;
+    ``store`` as :func:`reconstruct_windows`). On a GPU the next window's network runs while the
+    host aligns and clusters the last one."""
 
     def predict(frames: range) -> Predictions:
         window = images[frames.start : frames.stop]
         return run_model(model, window, device, dtype, chunk_size, progress, head_dtype)
 
-    return reconstruct_windows(predict, plan, instance_config, progress)
+    on_gpu = resolve_device(device).type == "cuda"
+    return reconstruct_windows(predict, plan, instance_config, progress, store=store, prefetch=on_gpu)
 
 
 def reconstruct_windows(
@@ -81,52 +98,67 @@ def reconstruct_windows(
     progress: bool = False,
     on_window: Callable[[int], None] | None = None,
     strict: bool = False,
+    store: Path | None = None,
+    prefetch: bool = False,
 ) -> WindowedRun:
     """Align, merge and link the windows of ``plan``; ``predict(frames)`` gives one window's
     predictions in its own frame (the network, or anything that predicts like it).
     A window whose shared frames do not confirm its fit is an InputError with ``strict``; else it
     is placed by that fit and named, with the frames it places, in ``notes`` (a long capture is not
     lost for one weak overlap, and no frame is dropped). No fit at all is an InputError either way.
-    ``on_window(index)`` is called once each window is merged (benchmarks read time and memory there)."""
+    ``on_window(index)`` is called once each window is merged (benchmarks read time and memory there).
+
+    ``store``: a folder for the capture's result, written there as memory-mapped ``.npy`` files
+    (one per :class:`Predictions` field, and ``instance_labels.npy``), so that the host's memory
+    is bounded by the window whatever the capture's length; the returned arrays are those maps.
+    None keeps the result in memory. ``prefetch``: call ``predict`` for the next window on a
+    second thread while this one is aligned, clustered and merged (worth it when ``predict`` runs
+    on a GPU; on the CPU the two would share the cores and both windows' memory)."""
     logger.info("windowed reconstruction: %s", plan.describe())
     previous: Predictions | None = None
     merged: Predictions | None = None
     tracks: TrackLabels | None = None
     similarities, inliers, notes = [], [], []
     bar = tqdm(plan.windows, desc="windows", unit="window", disable=not progress, leave=False)
-    for index, frames in enumerate(bar):
-        local = predict(frames)
-        if previous is None:
-            similarity, agreeing = Similarity.identity(), 0
-        else:
-            shared, label = len(plan.shared(index)), _pair_label(plan, index)
-            fit = fit_shared(previous, local, shared)
-            if fit.similarity is None or (strict and not fit.confirmed):
-                raise InputError(fit.disagreement(label, shared), SPELLINGS)
-            if not fit.confirmed:
-                first_own = int(np.flatnonzero(plan.owner == index)[0])
-                notes.append(
-                    f"{fit.shortfall(label, shared)}: frames {first_own}-{plan.num_frames - 1} are placed through "
-                    f"this unconfirmed fit (a larger overlap or frames closer together tie them)"
-                )
-                logger.warning("%s", notes[-1])
-            similarity, agreeing = fit.similarity, fit.agreeing
-        aligned = to_world(local, similarity)
-        del local
-        found = extract_instances(aligned, instance_config)
-        if merged is None:
-            merged = allocate_views(aligned, plan.num_frames)
-            tracks = TrackLabels(merged.depth.shape)
-        owned = plan.owned(index)
-        put_views(merged, owned + frames.start, aligned, owned)
-        tracks.add(WindowInstances(frames, found.labels, found.ids, found.mean_features), owned + frames.start)
-        similarities.append(similarity)
-        inliers.append(agreeing)
-        # the next fit reads the frames it shares with this window: at most all but one
-        previous = last_views(aligned, len(frames) - 1) if index + 1 < len(plan.windows) else None
-        del aligned, found
-        if on_window is not None:
-            on_window(index)
+    with ThreadPoolExecutor(1) as ahead:
+        upcoming = ahead.submit(predict, plan.windows[0]) if prefetch else None
+        for index, frames in enumerate(bar):
+            local = upcoming.result() if prefetch else predict(frames)
+            if prefetch and index + 1 < len(plan.windows):
+                upcoming = ahead.submit(predict, plan.windows[index + 1])
+            if previous is None:
+                similarity, agreeing = Similarity.identity(), 0
+            else:
+                shared, label = len(plan.shared(index)), _pair_label(plan, index)
+                fit = fit_shared(previous, local, shared)
+                if fit.similarity is None or (strict and not fit.confirmed):
+                    raise InputError(fit.disagreement(label, shared), SPELLINGS)
+                if not fit.confirmed:
+                    first_own = int(np.flatnonzero(plan.owner == index)[0])
+                    notes.append(
+                        f"{fit.shortfall(label, shared)}: frames {first_own}-{plan.num_frames - 1} are placed "
+                        f"through this unconfirmed fit (a larger overlap or frames closer together tie them)"
+                    )
+                    logger.warning("%s", notes[-1])
+                similarity, agreeing = fit.similarity, fit.agreeing
+            aligned = to_world(local, similarity)
+            del local
+            labels = instance_labels(aligned, instance_config)
+            ids, means = instance_means(labels, aligned.instance_feat)
+            if merged is None:
+                merged = allocate_views(aligned, plan.num_frames, store)
+                shape = merged.depth.shape
+                tracks = TrackLabels(shape, empty_array(shape, np.int32, store, "instance_labels") if store else None)
+            owned = plan.owned(index)
+            put_views(merged, owned + frames.start, aligned, owned)
+            tracks.add(WindowInstances(frames, labels, ids, means), owned + frames.start)
+            similarities.append(similarity)
+            inliers.append(agreeing)
+            # the next fit reads the frames it shares with this window: at most all but one
+            previous = last_views(aligned, len(frames) - 1) if index + 1 < len(plan.windows) else None
+            del aligned, labels
+            if on_window is not None:
+                on_window(index)
     points, confidence = scene_points(merged, instance_config.point_source)
     instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
     predictions = merged

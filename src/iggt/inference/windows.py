@@ -15,6 +15,7 @@ nearest to the centre (the middle of each overlap is where one window hands over
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -195,20 +196,40 @@ def to_world(predictions: Predictions, similarity: Similarity) -> Predictions:
         predictions,
         extrinsic=extrinsic.astype(np.float32),
         depth=(predictions.depth * similarity.scale).astype(np.float32),
-        world_points=similarity.apply(predictions.world_points).astype(np.float32),
+        world_points=_moved_points(predictions.world_points, similarity),
         pose_enc=pose_enc.numpy().astype(np.float32),
     )
 
 
-def allocate_views(template: Predictions, num_frames: int) -> Predictions:
+def _moved_points(points: np.ndarray, similarity: Similarity) -> np.ndarray:
+    """(..., 3) float32 points -> float32 ``similarity.apply(points)``, computed in float32 (the
+    result's precision; a window's millions of points in float64 cost ten times as long)."""
+    matrix = (similarity.scale * similarity.rotation.T).astype(np.float32)
+    moved = np.matmul(np.asarray(points, np.float32), matrix)
+    moved += similarity.translation.astype(np.float32)
+    return moved
+
+
+def allocate_views(template: Predictions, num_frames: int, store: Path | None = None) -> Predictions:
     """Empty predictions of ``num_frames`` views shaped and typed as ``template``'s, filled by
-    :func:`put_views`: the merged capture is written in place, never joined from copies."""
+    :func:`put_views`: the merged capture is written in place, never joined from copies. With a
+    ``store`` folder each array is a memory-mapped ``<name>.npy`` file in it (NumPy's format), so
+    the capture's result lives on disk and the host holds only the pages in use."""
     return Predictions(
         **{
-            f.name: np.empty((num_frames, *getattr(template, f.name).shape[1:]), getattr(template, f.name).dtype)
+            f.name: empty_array(
+                (num_frames, *getattr(template, f.name).shape[1:]), getattr(template, f.name).dtype, store, f.name
+            )
             for f in fields(Predictions)
         }
     )
+
+
+def empty_array(shape: tuple[int, ...], dtype, store: Path | None, name: str) -> np.ndarray:
+    """An uninitialised array in memory, or memory-mapped as ``store/<name>.npy`` when ``store`` is given."""
+    if store is None:
+        return np.empty(shape, dtype)
+    return np.lib.format.open_memmap(Path(store) / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
 
 
 def put_views(target: Predictions, frames: np.ndarray, source: Predictions, views: np.ndarray) -> None:

@@ -21,15 +21,31 @@ def extract_instances(predictions: Predictions, config: InstanceConfig | None = 
     one object gets one ID everywhere. IDs are 1..K by decreasing pixel count; 0 = no instance.
     """
     config = config or InstanceConfig()
-    views, height, width, channels = predictions.instance_feat.shape
     points, confidence = scene_points(predictions, config.point_source)
+    labels = _cluster_views(predictions.instance_feat, points, confidence, config)
+    return lift_instances(labels, points, confidence, predictions.instance_feat, config.box_percentile)
+
+
+def instance_labels(predictions: Predictions, config: InstanceConfig | None = None) -> np.ndarray:
+    """(S, H, W) int32 labels of :func:`extract_instances` without the per-instance table (a
+    long capture's windows need only their labels; the capture's table is made once at the end)."""
+    config = config or InstanceConfig()
+    points, confidence = scene_points(predictions, config.point_source)
+    return _cluster_views(predictions.instance_feat, points, confidence, config).astype(np.int32, copy=False)
+
+
+def _cluster_views(
+    features: np.ndarray, points: np.ndarray, confidence: np.ndarray, config: InstanceConfig
+) -> np.ndarray:
+    """(S, H, W, C) features, (S, H, W, 3) points, (S, H, W) confidence -> (S, H, W) int32 labels."""
+    views, height, width, channels = features.shape
     labels = cluster_features(
-        predictions.instance_feat.reshape(-1, channels),
+        features.reshape(-1, channels),
         points.reshape(-1, 3) if config.use_positions else None,
         config,
         confidence=confidence.reshape(-1),
     )
-    return _lift(labels.reshape(views, height, width), points, confidence, predictions, config)
+    return _filtered(labels.reshape(views, height, width), config)
 
 
 def cluster_positions_colours(
@@ -51,17 +67,11 @@ def cluster_positions_colours(
         config,
         confidence=confidence.reshape(-1),
     )
-    return _lift(labels.reshape(views, height, width), points, confidence, predictions, config)
+    labels = _filtered(labels.reshape(views, height, width), config)
+    return lift_instances(labels, points, confidence, predictions.instance_feat, config.box_percentile)
 
 
-def _lift(
-    labels: np.ndarray,
-    points: np.ndarray,
-    confidence: np.ndarray,
-    predictions: Predictions,
-    config: InstanceConfig,
-) -> Instances:
-    """(S, H, W) labels -> Instances, after the majority filter (then re-ranked, small ones dropped again)."""
+def _filtered(labels: np.ndarray, config: InstanceConfig) -> np.ndarray:
+    """(S, H, W) cluster labels after the majority filter, re-ranked (small ones dropped again)."""
     filtered = majority_filter(labels, config.majority_radius)
-    ranked = relabel_by_size(filtered.ravel(), config.min_pixels(filtered.size)).reshape(filtered.shape)
-    return lift_instances(ranked, points, confidence, predictions.instance_feat, config.box_percentile)
+    return relabel_by_size(filtered.ravel(), config.min_pixels(filtered.size)).reshape(filtered.shape)

@@ -6,13 +6,17 @@ import numpy as np
 import torch
 
 from iggt.errors import InputError
+from iggt.instances.parallel import map_threads
 from iggt.structures import Instances
 
 GEOMETRY_SAMPLE = 200_000
 """Most points per instance used for its box and centroid (an even subset of its pixels)."""
 
 MEAN_CHUNK = 1 << 20
-"""Pixels per step of the mean features' float64 sums (their memory, not their result)."""
+"""Pixels per float32 part of the mean features' sums (added up in float64)."""
+
+CHUNK_PIXELS = 1 << 21
+"""Pixels of the views read at once (the temporaries' size, not the result)."""
 
 LEAST_CONFIDENT_FRACTION = 0.25
 """Each instance's least confident quarter of points (edges, flying pixels) is left out of its box."""
@@ -33,8 +37,11 @@ def lift_instances(
     confidence-weighted mean of the points inside the box. An instance without finite points
     gets NaN centroid and box.
 
+    The views are read a few at a time (:data:`CHUNK_PIXELS`), so the temporaries are bounded by
+    that, not by S: the arrays may be memory maps of a long capture on disk.
+
     Args:
-        labels: (S, H, W) int instance IDs, 0 = none.
+        labels: (S, H, W) int instance IDs, 0 = none (negative values count as none).
         points: (S, H, W, 3) world points.
         confidence: (S, H, W) point confidence (weights; negative values count as 0).
         features: (S, H, W, C) instance features.
@@ -49,34 +56,113 @@ def lift_instances(
             f"{features.shape} must share (S, H, W)"
         )
     labels = np.asarray(labels, dtype=np.int32)
-    ids = np.unique(labels[labels > 0])
-    # row of each pixel in the table; unlabelled pixels go to a spare row K that is dropped
-    rows = np.where(labels > 0, np.searchsorted(ids, labels), len(ids)).reshape(-1)
-    views = np.repeat(np.arange(labels.shape[0]), labels[0].size)
-    pixel_counts = np.bincount(rows * labels.shape[0] + views, minlength=(len(ids) + 1) * labels.shape[0])
-    flat_points, flat_confidence = points.reshape(-1, 3), confidence.reshape(-1)
+    chunks = _view_chunks(labels.shape)
+    ids, pixel_counts = _ids_and_counts(labels)
+    count = len(ids)
+    # each instance keeps every stride-th of its pixels (in pixel order) for its geometry; a
+    # chunk's first pixel of an instance has the rank of the instance's pixels in earlier views
+    stride = -(-pixel_counts.sum(1) // GEOMETRY_SAMPLE)
+    earlier = np.cumsum(pixel_counts, axis=1) - pixel_counts
+
+    def summarise(views: slice) -> tuple[torch.Tensor, dict[int, tuple[np.ndarray, np.ndarray]]]:
+        rows = _rows(np.asarray(labels[views]), ids).reshape(-1)
+        sums = _feature_sums(np.asarray(features[views]).reshape(-1, features.shape[-1]), rows, count)
+        labelled = np.flatnonzero(rows < count)
+        order = labelled[np.argsort(rows[labelled], kind="stable")]
+        present = np.bincount(rows[labelled], minlength=count)
+        groups = np.split(order, np.cumsum(present)[:-1])
+        chunk_points = np.asarray(points[views]).reshape(-1, 3)
+        chunk_confidence = np.asarray(confidence[views]).reshape(-1)
+        taken = {}
+        for row in np.flatnonzero(present):
+            chosen = groups[row][(-earlier[row, views.start]) % stride[row] :: stride[row]]
+            taken[row] = (chunk_points[chosen], chunk_confidence[chosen])
+        return sums, taken
+
+    parts = map_threads(summarise, chunks)
+    sums = sum((part[0] for part in parts), torch.zeros(count + 1, features.shape[-1], dtype=torch.float64))
+    samples = [[part[1][row] for part in parts if row in part[1]] for row in range(count)]
     geometry = [
-        _robust_geometry(flat_points[members], flat_confidence[members], box_percentile)
-        for members in _members(rows, len(ids))
+        _robust_geometry(*(np.concatenate(parts) for parts in zip(*taken, strict=True)), box_percentile)
+        if taken
+        else (np.full(3, np.nan),) * 3
+        for taken in samples
     ]
     centroids, bbox_min, bbox_max = (np.array([g[k] for g in geometry], np.float32).reshape(-1, 3) for k in range(3))
     return Instances(
         labels=labels,
         ids=ids,
-        pixel_counts=pixel_counts.reshape(len(ids) + 1, labels.shape[0])[: len(ids)],
+        pixel_counts=pixel_counts,
         centroids=centroids,
         bbox_min=bbox_min,
         bbox_max=bbox_max,
-        mean_features=_mean_features(features.reshape(-1, features.shape[-1]), rows, len(ids)),
+        mean_features=torch.nn.functional.normalize(sums[:count], dim=1).float().numpy(),
     )
 
 
-def _members(rows: np.ndarray, count: int) -> list[np.ndarray]:
-    """(N,) table row per pixel (``count`` = none) -> for each row, at most GEOMETRY_SAMPLE pixel
-    indices spread evenly over its pixels (percentiles need no more)."""
-    order = np.argsort(rows, kind="stable")
-    groups = np.split(order, np.cumsum(np.bincount(rows, minlength=count + 1))[:-1])[:count]
-    return [group[:: -(-len(group) // GEOMETRY_SAMPLE)] for group in groups]
+def instance_means(labels: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, H, W) int labels, (S, H, W, C) features -> (K,) int32 IDs present, ascending, and (K, C)
+    float32 unit-norm mean feature of each: :func:`lift_instances`'s IDs and means, without the rest."""
+    chunks = _view_chunks(labels.shape)
+    ids, _ = _ids_and_counts(labels)
+
+    def summed(views: slice) -> torch.Tensor:
+        rows = _rows(np.asarray(labels[views]), ids).reshape(-1)
+        return _feature_sums(np.asarray(features[views]).reshape(-1, features.shape[-1]), rows, len(ids))
+
+    sums = sum(map_threads(summed, chunks), torch.zeros(len(ids) + 1, features.shape[-1], dtype=torch.float64))
+    return ids, torch.nn.functional.normalize(sums[: len(ids)], dim=1).float().numpy()
+
+
+def _view_chunks(shape: tuple[int, int, int]) -> list[slice]:
+    """Slices of the S views, each of about :data:`CHUNK_PIXELS` pixels (at least one view)."""
+    step = max(1, CHUNK_PIXELS // max(shape[1] * shape[2], 1))
+    return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
+
+
+def _ids_and_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) int32 IDs present (> 0), ascending, and (K, S) int64 pixels of each in each view."""
+    per_view = map_threads(lambda view: _positive_counts(np.asarray(labels[view]).reshape(-1)), range(labels.shape[0]))
+    ids = np.unique(np.concatenate([values for values, _ in per_view])) if per_view else np.zeros(0, np.int32)
+    pixel_counts = np.zeros((len(ids), labels.shape[0]), np.int64)
+    for view, (values, counts) in enumerate(per_view):
+        pixel_counts[np.searchsorted(ids, values), view] = counts
+    return ids.astype(np.int32), pixel_counts
+
+
+def _positive_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positive values of (N,) int ``values`` and how often each occurs."""
+    top = int(values.max(initial=0))
+    if top <= 4 * len(values) + 1024:  # a table is cheaper than sorting
+        counts = np.bincount(np.clip(values, 0, None), minlength=top + 1)
+        present = np.flatnonzero(counts[1:]) + 1
+        return present.astype(np.int32), counts[present]
+    present, counts = np.unique(values[values > 0], return_counts=True)
+    return present.astype(np.int32), counts
+
+
+def _rows(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(...) int64 row of each label's ID in ``ids`` (all of ``labels``' positive values); len(ids) for none."""
+    top = int(ids.max(initial=0))
+    if top <= 4 * labels.size + 1024:
+        table = np.full(top + 1, len(ids), np.int64)
+        table[ids] = np.arange(len(ids))
+        return table[np.clip(labels, 0, None)]
+    return np.where(labels > 0, np.searchsorted(ids, labels), len(ids))
+
+
+def _feature_sums(features: np.ndarray, rows: np.ndarray, count: int) -> torch.Tensor:
+    """(N, C) features, (N,) rows -> (count + 1, C) float64 sums per row; non-finite features go to
+    the spare row ``count``, which the caller drops (summed in float32 parts of MEAN_CHUNK pixels)."""
+    sums = torch.zeros(count + 1, features.shape[1], dtype=torch.float64)
+    ones = np.ones(features.shape[1], np.float32)
+    for start in range(0, len(features), MEAN_CHUNK):
+        values = np.ascontiguousarray(features[start : start + MEAN_CHUNK], np.float32)
+        # a row's sum is non-finite exactly when one of its values is (unit features cannot overflow)
+        index = np.where(np.isfinite(values @ ones), rows[start : start + MEAN_CHUNK], count)
+        part = torch.zeros(count + 1, features.shape[1], dtype=torch.float32)
+        sums += part.index_add_(0, torch.from_numpy(index), torch.from_numpy(values)).double()
+    return sums
 
 
 def _robust_geometry(points: np.ndarray, confidence: np.ndarray, percentile: float) -> tuple:
@@ -92,15 +178,3 @@ def _robust_geometry(points: np.ndarray, confidence: np.ndarray, percentile: flo
     weights = confidence[inside] if confidence[inside].sum() > 0 else np.ones(inside.sum())
     centroid = (points[inside] * weights[:, None]).sum(0) / weights.sum() if inside.any() else points.mean(0)
     return centroid, low, high
-
-
-def _mean_features(features: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
-    """(N, C) features, (N,) table rows -> (K, C) unit-norm mean per row (non-finite features ignored)."""
-    sums = torch.zeros(count + 1, features.shape[1], dtype=torch.float64)
-    # in chunks: a float64 copy of a long capture's features would be 8 bytes x C per pixel
-    for start in range(0, len(features), MEAN_CHUNK):
-        values = torch.from_numpy(np.ascontiguousarray(features[start : start + MEAN_CHUNK]))
-        finite = torch.isfinite(values).all(1)
-        index = torch.from_numpy(rows[start : start + MEAN_CHUNK]).masked_fill(~finite, count)
-        sums.index_add_(0, index, torch.nan_to_num(values).double())
-    return torch.nn.functional.normalize(sums[:count], dim=1).float().numpy()

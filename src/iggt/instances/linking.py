@@ -90,8 +90,10 @@ class TrackLabels:
         labels: (S, H, W) int32 track numbers, 0 = none; filled by :meth:`add`.
     """
 
-    def __init__(self, shape: tuple[int, int, int]):
-        self.labels = np.zeros(shape, np.int32)
+    def __init__(self, shape: tuple[int, int, int], labels: np.ndarray | None = None):
+        """``labels``: an all-zero (S, H, W) int32 array to write into (e.g. a memory map on disk);
+        None: one is made in memory."""
+        self.labels = np.zeros(shape, np.int32) if labels is None else labels
         self._previous: WindowInstances | None = None
         self._previous_tracks = np.zeros(0, np.int32)
         self._next_track = 1
@@ -147,15 +149,19 @@ def merge_tracks(
     labels: np.ndarray, points: np.ndarray, confidence: np.ndarray, features: np.ndarray, box_percentile: float = 2.0
 ) -> Instances:
     """(S, H, W) int32 track labels -> the capture's :class:`Instances`, returning tracks merged
-    into their first track and IDs numbered by first sight. ``labels`` is relabelled in place and
-    becomes the result's: no second label map of the capture is made."""
+    into their first track and IDs numbered by first sight. ``labels`` is relabelled in place, a
+    view at a time, and becomes the result's: no second label map of the capture is made (it may
+    be a memory map on disk)."""
     summary = lift_instances(labels, points, confidence, features, box_percentile)
     if len(summary.ids) == 0:
         return summary
+    merged, track = np.unique(_merge_returning(summary), return_inverse=True)
+    counts = np.zeros((len(merged), labels.shape[0]), np.int64)
+    np.add.at(counts, track, summary.pixel_counts)
     lookup = np.zeros(int(summary.ids.max()) + 1, np.int32)
-    lookup[summary.ids] = _merge_returning(summary)
-    np.take(lookup, labels, out=labels)
-    _number_by_first_sight(labels)
+    lookup[summary.ids] = _first_sight_numbers(counts)[track]
+    for view in range(labels.shape[0]):
+        labels[view] = lookup[labels[view]]
     return lift_instances(labels, points, confidence, features, box_percentile)
 
 
@@ -183,14 +189,11 @@ def _merge_returning(summary: Instances) -> np.ndarray:
     return summary.ids[parent]
 
 
-def _number_by_first_sight(labels: np.ndarray) -> None:
-    """(S, H, W) int32 track labels renumbered in place 1..K by first frame seen, then by size in that frame."""
-    ids = np.unique(labels[labels > 0])
-    if len(ids) == 0:
-        return
-    counts = np.stack([np.bincount(frame.reshape(-1), minlength=ids.max() + 1)[ids] for frame in labels], 1)
+def _first_sight_numbers(counts: np.ndarray) -> np.ndarray:
+    """(K, S) pixels of each track in each view -> (K,) its number 1..K: by the first view it is
+    seen in, then by its size in that view."""
     first = (counts > 0).argmax(1)
-    order = np.lexsort((-counts[np.arange(len(ids)), first], first))
-    lookup = np.zeros(ids.max() + 1, np.int32)
-    lookup[ids[order]] = np.arange(1, len(ids) + 1)
-    np.take(lookup, labels, out=labels)
+    order = np.lexsort((-counts[np.arange(len(counts)), first], first))
+    numbers = np.empty(len(counts), np.int32)
+    numbers[order] = np.arange(1, len(counts) + 1)
+    return numbers

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from iggt.instances.parallel import map_threads
+
 
 def majority_filter(labels: np.ndarray, radius: int) -> np.ndarray:
     """(S, H, W) int labels -> (S, H, W) labels after a per-view (2r+1) x (2r+1) majority vote.
@@ -13,7 +15,7 @@ def majority_filter(labels: np.ndarray, radius: int) -> np.ndarray:
     """
     if radius == 0:
         return labels
-    return np.stack([_filter_view(view, radius) for view in labels])
+    return np.stack(map_threads(lambda view: _filter_view(view, radius), labels))
 
 
 def _filter_view(labels: np.ndarray, radius: int) -> np.ndarray:
