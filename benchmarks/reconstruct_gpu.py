@@ -1,0 +1,126 @@
+"""`iggt reconstruct` end to end on a GPU, split by stage: reading, network, instance step, export.
+
+Renders one engine walk-through (seed 5) on the device at --size, writes its frames as JPEG files,
+and reconstructs the folder with :func:`iggt.reconstruct` (what the command runs) and
+``Reconstruction.save`` (its export of every format), after one warm-up run of 8 frames. The model
+is a randomly initialised --preset (seed 0; time does not depend on the weights' values, but the
+instance step's does on the clusters found, so say which), or --model (a shipped name or a path).
+The table shows each stage's seconds and its share of the total; issue 20 asks for the instance
+step to be at most 10 %.
+
+Usage:
+    python benchmarks/reconstruct_gpu.py --frames 100 --preset large --size 336 504 --out $OUT/reconstruct_gpu.json
+    python benchmarks/reconstruct_gpu.py --frames 4 --preset small --size 56 84 --device cpu --out /tmp/r.json
+Prints a table and writes benchmarks/results/reconstruct_<device>.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+SEED = 5
+INSTANCE_SHARE_TARGET = 0.10
+
+
+def write_frames(folder: Path, frames: int, size: tuple[int, int], device: str) -> Path:
+    """The walk's frames as JPEG files ``frame_0000.jpg`` ... in ``folder``."""
+    from PIL import Image
+
+    from iggt.synth.config import SceneConfig
+    from iggt.synth.generate import render_scenes
+
+    scene = next(render_scenes([SEED], frames, size, SceneConfig(trajectory_weights={"walk": 1.0}), device=device))
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(scene.images):
+        pixels = np.asarray(image)
+        if pixels.dtype != np.uint8:
+            pixels = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"frame_{index:04d}.jpg", quality=95)
+    return folder
+
+
+def run_once(folder: Path, model, device: str, out: Path) -> dict:
+    from iggt.inference.reconstruct import reconstruct
+
+    start = time.perf_counter()
+    result = reconstruct(str(folder), model, device=device, progress=False)
+    export_start = time.perf_counter()
+    result.save(out, overwrite=True, progress=False)
+    stages = {**result.timings, "export": time.perf_counter() - export_start}
+    total = time.perf_counter() - start
+    return {
+        "stages_s": stages,
+        "total_s": total,
+        "instance_share": stages.get("instances", 0.0) / total,
+        "instances": int(result.instances.num_instances),
+        "network_size": list(result.predictions.image_size),
+        "attention": result.attention,
+        "notes": result.notes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--size", type=int, nargs=2, default=[336, 504], metavar=("H", "W"))
+    parser.add_argument("--preset", default="large", help="randomly initialised preset (seed 0)")
+    parser.add_argument("--model", help="a shipped model name or weights path instead of --preset")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from iggt.model.hub import load_model
+    from iggt.model.iggt import IGGT
+
+    if args.model:
+        model, name = load_model(args.model), args.model
+    else:
+        torch.manual_seed(0)
+        with torch.device(args.device):
+            model = IGGT.from_preset(args.preset).eval()
+        name = f"{args.preset} (random weights, seed 0)"
+    with tempfile.TemporaryDirectory(prefix="iggt-reconstruct-gpu-") as scratch:
+        scratch = Path(scratch)
+        frames = write_frames(scratch / "frames", args.frames, tuple(args.size), args.device)
+        warm = scratch / "warm"
+        warm.mkdir()
+        for path in sorted(frames.iterdir())[:8]:
+            (warm / path.name).symlink_to(path)
+        run_once(warm, model, args.device, scratch / "out-warm")
+        row = run_once(frames, model, args.device, scratch / "out")
+    if torch.cuda.is_available() and args.device != "cpu":
+        row["peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
+    print(f"{'stage':<28} {'s':>8} {'share':>7}")
+    for stage, seconds in row["stages_s"].items():
+        print(f"{stage:<28} {seconds:>8.2f} {seconds / row['total_s']:>7.1%}")
+    print(f"{'total':<28} {row['total_s']:>8.2f}   instance step {row['instance_share']:.1%} "
+          f"(target <= {INSTANCE_SHARE_TARGET:.0%})")  # fmt: skip
+    device_name = torch.cuda.get_device_name() if args.device != "cpu" else "cpu"
+    record = {
+        "benchmark": "reconstruct_gpu",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_name,
+        "torch": torch.__version__,
+        "model": name,
+        "frames": args.frames,
+        "height": args.size[0],
+        "width": args.size[1],
+        **row,
+    }
+    out = args.out or RESULTS / f"reconstruct_{'cpu' if args.device == 'cpu' else 'cuda'}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
