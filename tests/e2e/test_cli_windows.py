@@ -72,3 +72,31 @@ def test_too_small_an_overlap_is_refused_before_the_model_loads(capture, tmp_pat
 
 def test_the_cli_default_overlap_is_the_librarys():
     assert DEFAULT_OVERLAP == windows.DEFAULT_OVERLAP
+
+
+def test_store_keeps_the_windows_result_on_disk_with_the_same_outputs(capture, tiny_weights, tmp_path, capsys):
+    common = [str(capture), "--model", str(tiny_weights), "--device", "cpu", "--quiet", "--window", "4"]
+    common += ["--overlap", "2", "--formats", "npz"]
+    assert main(["reconstruct", *common, "--out", str(tmp_path / "memory")]) == 0
+    store = tmp_path / "store"
+    assert main(["reconstruct", *common, "--out", str(tmp_path / "disk"), "--store", str(store)]) == 0
+    assert f"note: the windows' result is stored in {store}" in capsys.readouterr().out
+    memory, disk = np.load(tmp_path / "memory" / "predictions.npz"), np.load(tmp_path / "disk" / "predictions.npz")
+    with memory, disk:
+        for name in ("depth", "world_points", "extrinsic", "instance_feat"):
+            np.testing.assert_array_equal(disk[name], memory[name])
+            np.testing.assert_array_equal(np.load(store / f"{name}.npy"), memory[name])
+
+
+def test_a_non_empty_store_is_refused_before_the_model_loads(capture, tmp_path, capsys):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "keep.txt").write_text("mine")
+    arguments = [str(capture), "--out", str(tmp_path / "out"), "--model", "missing.safetensors", "--store", str(store)]
+    assert main(["reconstruct", *arguments]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"iggt reconstruct: error: --store {store} is not empty; give an empty or new folder (the result's files "
+        "would overwrite its files)"
+    )
+    assert (store / "keep.txt").read_text() == "mine"

@@ -88,5 +88,41 @@ def test_the_advice_names_the_command_lines_option():
     host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
     with pytest.raises(InputError) as error:
         choose_window(500, PIXELS, 300e6, host, chunk=12, result_on_device=True)
-    assert str(error.value).endswith("use fewer frames (max_frames=) or free memory")
-    assert cli_message(error.value, "reconstruct").endswith("use fewer frames (--max-frames) or free memory")
+    assert str(error.value).endswith(
+        "keep the result on disk (store=DIR), use fewer frames (max_frames=) or free memory"
+    )
+    assert cli_message(error.value, "reconstruct").endswith(
+        "keep the result on disk (--store DIR), use fewer frames (--max-frames) or free memory"
+    )
+
+
+def test_a_result_too_large_for_memory_runs_with_a_store(tiny_model, monkeypatch, tmp_path):
+    """40 frames whose result (about 9 MB) and smallest window do not fit the 14 MB usable of 20 MB
+    free: in memory that is the one-line error; with a store the result goes to disk, so the window
+    takes the memory, and the result's arrays are memory maps in the store."""
+    monkeypatch.setattr(window_size, "free_memory", lambda device: 20_000_000)
+    images = np.random.default_rng(0).random((40, 42, 56, 3), dtype=np.float32)
+    with pytest.raises(InputError, match="keep the result on disk"):
+        reconstruct(images, tiny_model, device="cpu", progress=False)
+    store = tmp_path / "result"
+    result = reconstruct(images, tiny_model, device="cpu", progress=False, store=store)
+    assert result.num_views == 40 and any(note.startswith("windowed: ") for note in result.notes)
+    assert f"the windows' result is stored in {store}" in result.notes
+    depth = np.load(store / "depth.npy", mmap_mode="r")
+    assert depth.shape == (40, 42, 56)
+    np.testing.assert_array_equal(depth, result.predictions.depth)
+    np.testing.assert_array_equal(np.load(store / "instance_labels.npy"), result.instances.labels)
+
+
+@pytest.mark.parametrize("kind", ["file", "non-empty folder"])
+def test_a_store_that_is_not_an_empty_folder_is_one_line(tiny_model, tmp_path, kind):
+    store = tmp_path / "store"
+    if kind == "file":
+        store.write_text("x")
+    else:
+        store.mkdir()
+        (store / "depth.npy").write_text("another run's")
+    images = np.zeros((3, 42, 56, 3), np.float32)
+    with pytest.raises(InputError, match="store=.*(is a file|is not empty); give an empty or new folder"):
+        reconstruct(images, tiny_model, device="cpu", progress=False, store=store)
+    assert kind == "file" or (store / "depth.npy").read_text() == "another run's"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iggt.errors import InputError
@@ -119,6 +120,8 @@ class WindowOptions:
     """At most this many frames per network pass; None: one pass, or windows chosen from the free memory."""
     overlap: int
     """Frames consecutive windows share, on which they are aligned and their instances linked."""
+    store: Path | None = None
+    """An empty or new folder for a windowed run's result (memory-mapped files); None: in memory."""
 
 
 def add_window_options(container: Container) -> None:
@@ -137,6 +140,13 @@ def add_window_options(container: Container) -> None:
         metavar="M",
         help=f"frames consecutive windows share (default {DEFAULT_OVERLAP}, at least 2)",
     )
+    container.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="long captures: keep the windows' result in this empty or new folder (memory-mapped .npy files) "
+        "instead of memory, so memory does not grow with the capture",
+    )
 
 
 def window_options(args: argparse.Namespace) -> WindowOptions:
@@ -146,7 +156,7 @@ def window_options(args: argparse.Namespace) -> WindowOptions:
         from iggt.inference.windows import check_window
 
         check_window(args.window, args.overlap)
-    return WindowOptions(window=args.window, overlap=args.overlap)
+    return WindowOptions(window=args.window, overlap=args.overlap, store=getattr(args, "store", None))
 
 
 def add_instance_options(container: Container, *, min_size: bool = True) -> None:

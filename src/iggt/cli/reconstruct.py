@@ -88,6 +88,7 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
         progress=not args.quiet,
         window=windows.window,
         overlap=windows.overlap,
+        store=windows.store,
     )
     written = reconstruction.save(args.out, args.formats, args.overwrite, progress=not args.quiet)
     print(summary(reconstruction, args.out, written, time.perf_counter() - start))

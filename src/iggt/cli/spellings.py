@@ -19,6 +19,7 @@ BY_COMMAND: dict[str, dict[str, str]] = {
         "overlap": "--overlap ",  # replaces "overlap=" before the number
         "max_frames": "--max-frames",  # replaces "max_frames="
         "window": "--window ",
+        "store": "--store ",  # replaces "store=" before the folder
         "strict": f"pass --model {_RELEASED_WEIGHTS}",
     },
     "eval": {"strict": f"pass --model {_RELEASED_WEIGHTS}"},

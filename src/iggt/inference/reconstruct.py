@@ -30,7 +30,7 @@ from iggt.export.reconstruction import write_original_resolution, write_summary
 from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
-from iggt.inference.windows import DEFAULT_OVERLAP, check_window, plan_windows
+from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, plan_windows
 from iggt.io.images import LoadedImages, load_images, views_to_keep
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
@@ -163,6 +163,7 @@ def reconstruct(
     progress: bool = True,
     window: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
+    store: str | Path | None = None,
 ) -> Reconstruction:
     """Reconstruct a scene from unposed images.
 
@@ -181,6 +182,9 @@ def reconstruct(
             ``overlap`` views, aligned and linked into one result (:mod:`iggt.inference.windowed`);
             None: one pass when the device's free memory holds all views, else a window chosen
             from it (:mod:`iggt.inference.window_size`, said in the notes).
+        store: an empty or new folder: a windowed run writes its result there as memory-mapped
+            ``.npy`` files instead of holding it in memory (see docs/long_captures.md), and the
+            automatic window sets no host memory aside for it; a run in one pass does not use it.
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
@@ -192,6 +196,8 @@ def reconstruct(
         check_chunk_size(chunk_size)
     if window is not None:
         check_window(window, overlap)
+    if store is not None:
+        store = check_store(store)
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
@@ -209,7 +215,8 @@ def reconstruct(
         from iggt.inference.window_size import automatic_window
 
         chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
-        choice = automatic_window(network, target, loaded.num_views, tuple(tensor.shape[-2:]), chunk, overlap)
+        size, on_disk = tuple(tensor.shape[-2:]), store is not None
+        choice = automatic_window(network, target, loaded.num_views, size, chunk, overlap, result_on_disk=on_disk)
         logger.info("window: %s", choice.note)
         if choice.window is not None:
             window, overlap = choice.window, choice.overlap
@@ -221,13 +228,15 @@ def reconstruct(
         with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
             run = run_windowed(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
-                head_dtype=heads_dtype, progress=progress,
+                head_dtype=heads_dtype, progress=progress, store=store,
             )  # fmt: skip
         predictions, instances = run.predictions, run.instances
-        notes += run.notes
+        notes += run.notes + ([f"the windows' result is stored in {store}"] if store is not None else [])
     else:
         if window is not None:
             notes.append(f"{loaded.num_views} views fit in one window of {window}: one pass")
+        if store is not None:
+            notes.append(f"one pass: the result is held in memory, {store} is not used")
         with _timed(timings, "model"):
             predictions = run_model(
                 network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype

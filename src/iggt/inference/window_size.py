@@ -116,8 +116,8 @@ def choose_window(
             raise InputError(
                 f"not enough free memory for {num_frames} frames ({about}): their result needs about "
                 f"{_gb(result)} and a window of {MIN_WINDOW} frames {_gb(needed(MIN_WINDOW))}, more than the "
-                f"{usable}; use fewer frames (max_frames=) or free memory",
-                {"max_frames=": "max_frames"},
+                f"{usable}; keep the result on disk (store=DIR), use fewer frames (max_frames=) or free memory",
+                {"max_frames=": "max_frames", "store=": "store"},
             )
         raise InputError(
             f"not enough free memory for a window of {MIN_WINDOW} frames ({about}): it needs about "
@@ -140,10 +140,17 @@ def choose_window(
 
 
 def automatic_window(
-    model: torch.nn.Module, device: torch.device, num_frames: int, image_size: tuple[int, int], chunk: int, overlap: int
+    model: torch.nn.Module,
+    device: torch.device,
+    num_frames: int,
+    image_size: tuple[int, int],
+    chunk: int,
+    overlap: int,
+    result_on_disk: bool = False,
 ) -> WindowChoice:
     """:func:`choose_window` for ``model`` on ``device`` now: its preset's memory model, the free
-    memory less the weights not yet on the device."""
+    memory less the weights not yet on the device. ``result_on_disk``: the result goes to a store
+    (:func:`iggt.inference.windowed.reconstruct_windows`), so no host memory is set aside for it."""
     preset, memory = frame_memory(model.config.embed_dim)
     free = free_memory(device)
     if free is None:
@@ -153,8 +160,8 @@ def automatic_window(
     )
     on_device = device.type == "cuda"
     return choose_window(
-        num_frames, image_size, free - weights * on_device, memory, chunk=chunk, result_on_device=not on_device,
-        overlap=overlap, preset=preset,
+        num_frames, image_size, free - weights * on_device, memory, chunk=chunk,
+        result_on_device=not on_device and not result_on_disk, overlap=overlap, preset=preset,
     )  # fmt: skip
 
 

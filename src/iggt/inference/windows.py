@@ -210,6 +210,24 @@ def _moved_points(points: np.ndarray, similarity: Similarity) -> np.ndarray:
     return moved
 
 
+def check_store(store: str | Path) -> Path:
+    """``store`` as a Path, created if missing; InputError unless it is an empty folder (the run
+    writes its result there, and files of another run would be overwritten or mixed with it)."""
+    store = Path(store)
+    if store.exists() and not store.is_dir():
+        raise InputError(f"store={store} is a file; give an empty or new folder for the result", {"store=": "store"})
+    if store.is_dir() and any(store.iterdir()):
+        raise InputError(
+            f"store={store} is not empty; give an empty or new folder (the result's files would overwrite its files)",
+            {"store=": "store"},
+        )
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the folder store={store}: {exc.strerror}", {"store=": "store"}) from exc
+    return store
+
+
 def allocate_views(template: Predictions, num_frames: int, store: Path | None = None) -> Predictions:
     """Empty predictions of ``num_frames`` views shaped and typed as ``template``'s, filled by
     :func:`put_views`: the merged capture is written in place, never joined from copies. With a
