@@ -1,5 +1,6 @@
 """The VGGT trunk: DINOv2 patch tokens, per-frame camera and register tokens, and alternating
-frame-wise and global attention over all views.
+frame-wise and global attention over all views (exactly, or approximated by a
+:class:`iggt.model.fast_mode.FastMode`).
 """
 
 from collections.abc import Iterable
@@ -9,9 +10,12 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from iggt.model.config import IGGTConfig
-from iggt.model.layers.block import Block
+from iggt.model.fast_mode import FastMode, get_fast_mode
+from iggt.model.layers.block import Block, TokenMixer
 from iggt.model.layers.dinov2 import DinoV2Encoder
+from iggt.model.layers.key_value_subsampling import SubsampledKeyValues, kept_key_indices
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
+from iggt.model.layers.token_merging import MergedTokens
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -22,7 +26,9 @@ class Aggregator(nn.Module):
 
     Each returned tensor concatenates the frame-attention and the global-attention outputs of one
     block; per frame its P tokens are the camera token, the register tokens, then the patches in
-    row-major order. Only the blocks in ``output_layers`` are kept, to bound memory.
+    row-major order. Only the blocks in ``output_layers`` are kept, to bound memory. A
+    ``fast_mode`` given to :meth:`forward` approximates the global attention (same weights, same
+    output shapes); None or "exact" computes it exactly.
     """
 
     def __init__(self, config: IGGTConfig, output_layers: Iterable[int]) -> None:
@@ -64,14 +70,17 @@ class Aggregator(nn.Module):
         self.use_checkpoint = enabled
         self.patch_embed.use_checkpoint = enabled
 
-    def forward(self, images: Tensor) -> tuple[dict[int, Tensor], int]:
+    def forward(self, images: Tensor, fast_mode: FastMode | str | None = None) -> tuple[dict[int, Tensor], int]:
+        mode = get_fast_mode(fast_mode)
         batch, frames, _, height, width = images.shape
         tokens = self.embed(images)
         tokens_per_frame, dim = tokens.shape[1:]
+        grid = (height // self.patch_size, width // self.patch_size)
         positions = None
         if self.rope is not None:
-            grid_h, grid_w = height // self.patch_size, width // self.patch_size
-            positions = grid_positions(batch * frames, grid_h, grid_w, self.patch_start_idx, images.device)
+            positions = grid_positions(batch * frames, *grid, self.patch_start_idx, images.device)
+        frame_wise_layers = mode.frame_wise_layers(len(self.global_blocks))
+        mixer = self._global_mixer(mode, frames, tokens_per_frame, grid, images.device)
 
         outputs = {}
         for index in range(len(self.frame_blocks)):
@@ -79,9 +88,13 @@ class Aggregator(nn.Module):
             tokens = self._run_block(self.frame_blocks[index], tokens, positions)
             frame_output = tokens.reshape(batch, frames, tokens_per_frame, dim)
 
-            tokens = tokens.reshape(batch, frames * tokens_per_frame, dim)
-            global_positions = None if positions is None else positions.reshape(batch, -1, 2)
-            tokens = self._run_block(self.global_blocks[index], tokens, global_positions)
+            if index < frame_wise_layers:
+                # AVGGT: the early global layers align nothing across views yet; their weights run per frame.
+                tokens = self._run_block(self.global_blocks[index], tokens, positions)
+            else:
+                tokens = tokens.reshape(batch, frames * tokens_per_frame, dim)
+                global_positions = None if positions is None else positions.reshape(batch, -1, 2)
+                tokens = self._run_block(self.global_blocks[index], tokens, global_positions, mixer)
             if index in self.output_layers:
                 global_output = tokens.reshape(batch, frames, tokens_per_frame, dim)
                 outputs[index] = torch.cat([frame_output, global_output], dim=-1)
@@ -98,10 +111,27 @@ class Aggregator(nn.Module):
         registers = _first_and_others(self.register_token, batch, frames)
         return torch.cat([camera.to(patch_tokens.dtype), registers.to(patch_tokens.dtype), patch_tokens], dim=1)
 
-    def _run_block(self, block: Block, tokens: Tensor, positions: Tensor | None) -> Tensor:
+    def _global_mixer(
+        self, mode: FastMode, frames: int, tokens_per_frame: int, grid: tuple[int, int], device: torch.device
+    ) -> TokenMixer | None:
+        """The approximation of the global layers that are not frame-wise (None: exact attention)."""
+        if mode.subsamples_keys:
+            kept = kept_key_indices(
+                frames, tokens_per_frame, self.patch_start_idx, grid, mode.kv_stride, mode.keep_first_frame, device
+            )
+            return SubsampledKeyValues(kept, frames, tokens_per_frame, self.patch_start_idx, mode.kv_mean_fill)
+        if mode.merges:
+            return MergedTokens(
+                frames, self.patch_start_idx, grid, mode.merge_stride, mode.merge_fraction, mode.keep_first_frame
+            )
+        return None
+
+    def _run_block(
+        self, block: Block, tokens: Tensor, positions: Tensor | None, mixer: TokenMixer | None = None
+    ) -> Tensor:
         if self.use_checkpoint and self.training:
-            return checkpoint(block, tokens, positions, use_reentrant=False)
-        return block(tokens, positions)
+            return checkpoint(block, tokens, positions, mixer, use_reentrant=False)
+        return block(tokens, positions, mixer)
 
 
 def _first_and_others(token: Tensor, batch: int, frames: int) -> Tensor:

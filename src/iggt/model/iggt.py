@@ -27,6 +27,7 @@ from iggt.model.checkpoint import (
     save_checkpoint,
 )
 from iggt.model.config import IGGTConfig, get_config
+from iggt.model.fast_mode import FastMode
 from iggt.model.heads.camera_head import CameraHead
 from iggt.model.heads.dpt_head import DPTHead
 from iggt.model.heads.instance_adaptor import InstanceAdaptor
@@ -197,6 +198,7 @@ class IGGT(nn.Module):
         frames_chunk_size: int | None = None,
         trunk_dtype: torch.dtype = torch.float32,
         head_dtype: torch.dtype = torch.float32,
+        fast_mode: FastMode | str | None = None,
     ) -> dict[str, Tensor]:
         """Predict cameras, depth, point maps and instance features for every view in one pass.
 
@@ -213,6 +215,9 @@ class IGGT(nn.Module):
             head_dtype: autocast dtype of the dense, point and instance heads on CUDA (ignored on
                 the CPU); their last layer and output activations always run in float32, and the
                 camera head runs in float32 whatever is asked (nine numbers per view).
+            fast_mode: an approximation of the trunk's global attention for long inputs, a
+                :class:`iggt.model.fast_mode.FastMode` or a preset name ("avggt", "merge"); None or
+                "exact" (the default) computes the network exactly.
 
         Returns:
             pose_enc (B, S, 9); extrinsic (B, S, 3, 4) camera-from-world, OpenCV; intrinsic
@@ -228,7 +233,7 @@ class IGGT(nn.Module):
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points[None]
         with _cuda_autocast(images, trunk_dtype):
-            layers, patch_start_idx = self.aggregator(images)
+            layers, patch_start_idx = self.aggregator(images, fast_mode)
         with torch.autocast(images.device.type, enabled=False):
             camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
             pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)

@@ -26,11 +26,25 @@ class Attention(nn.Module):
         self.rope = rope
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
-        batch, tokens, dim = x.shape
+        query, key, value = self.project(x, positions)
+        return self.output(attend(query, key, value))
+
+    def project(self, x: Tensor, positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, N, dim) tokens -> queries, keys and values (B, N, heads, head_dim), normed and rotated.
+
+        Split from :meth:`forward` so the approximate global attentions
+        (:mod:`iggt.model.layers.key_value_subsampling`) can choose which keys and values to attend to.
+        """
+        batch, tokens, _ = x.shape
         # (B, N, heads, head_dim) throughout: the layout FlashAttention takes, and the output
         # folds back to (B, N, dim) without a transpose.
         query, key, value = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).unbind(2)
         query, key = self.q_norm(query), self.k_norm(key)
         if self.rope is not None:
             query, key = self.rope(query, positions), self.rope(key, positions)
-        return self.proj(attend(query, key, value).reshape(batch, tokens, dim))
+        return query, key, value
+
+    def output(self, attended: Tensor) -> Tensor:
+        """(B, N, heads, head_dim) attention results -> (B, N, dim) projected tokens."""
+        batch, tokens = attended.shape[:2]
+        return self.proj(attended.reshape(batch, tokens, self.num_heads * self.head_dim))

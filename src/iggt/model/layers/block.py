@@ -1,11 +1,17 @@
 """Pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x)))."""
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from iggt.model.layers.attention import Attention
 from iggt.model.layers.layer_scale import LayerScale
 from iggt.model.layers.mlp import Mlp
 from iggt.model.layers.rope import RotaryPositionEmbedding2D
+
+TokenMixer = Callable[[Attention, Tensor, Tensor | None], Tensor]
+"""(attention module, (B, N, dim) normed tokens, positions) -> (B, N, dim): an approximation of
+``attention(tokens, positions)`` (:mod:`iggt.model.layers.key_value_subsampling`, ``token_merging``)."""
 
 
 class Block(nn.Module):
@@ -29,6 +35,9 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
 
-    def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), positions))
+    def forward(self, x: Tensor, positions: Tensor | None = None, token_mixer: TokenMixer | None = None) -> Tensor:
+        """``token_mixer`` (None: this block's attention) replaces the attention step, weights unchanged."""
+        normed = self.norm1(x)
+        mixed = self.attn(normed, positions) if token_mixer is None else token_mixer(self.attn, normed, positions)
+        x = x + self.ls1(mixed)
         return x + self.ls2(self.mlp(self.norm2(x)))
