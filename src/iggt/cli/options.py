@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from iggt.instances.config import InstanceConfig
+    from iggt.model.fast_mode import FastMode
 
 Container = argparse.ArgumentParser | argparse._ArgumentGroup
 DEVICES = "auto, cpu, cuda or cuda:N"  # the vocabulary of iggt.device.parse_device
@@ -79,6 +80,25 @@ def compute_options(args: argparse.Namespace) -> ComputeOptions:
     head_dtype = resolve_head_dtype(args.head_dtype, device)
     chunk_size = None if args.chunk is None else check_chunk_size(args.chunk)
     return ComputeOptions(device=device, dtype=dtype, head_dtype=head_dtype, chunk_size=chunk_size)
+
+
+def add_fast_mode_option(container: Container) -> None:
+    """``--fast-mode``: :func:`fast_mode_option` reads it (a bad name is one ConfigError line naming the choices)."""
+    from iggt.model.fast_mode import FAST_MODES  # no torch: a dataclass and its presets
+
+    container.add_argument(
+        "--fast-mode",
+        default="exact",
+        metavar="NAME",
+        help=f"approximate the trunk's global attention for long inputs: {', '.join(FAST_MODES)} "
+        "(default: exact; see docs/performance.md for what each costs in accuracy)",
+    )
+
+
+def fast_mode_option(args: argparse.Namespace) -> FastMode:
+    from iggt.model.fast_mode import get_fast_mode
+
+    return get_fast_mode(args.fast_mode)
 
 
 def add_fit_option(container: Container) -> None:

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from iggt.cli.options import (
     add_compute_options,
+    add_fast_mode_option,
     add_fit_option,
     add_frame_options,
     add_instance_options,
     add_model_options,
     add_window_options,
     compute_options,
+    fast_mode_option,
     frame_options,
     instance_config,
     window_options,
@@ -41,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and compute")
     add_model_options(model)
     add_compute_options(model)
+    add_fast_mode_option(model)
     frames = parser.add_argument_group("frames")
     add_frame_options(frames)
     add_fit_option(frames)
@@ -69,6 +72,7 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
 
     check_formats(args.formats or ())  # export checks again; here a typo costs no model run
     compute = compute_options(args)
+    fast_mode = fast_mode_option(args)
     frames = frame_options(args)
     windows = window_options(args)
     instance_settings = instance_config(args, compute.device)
@@ -89,6 +93,7 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
         window=windows.window,
         overlap=windows.overlap,
         store=windows.store,
+        fast_mode=fast_mode,
     )
     written = reconstruction.save(args.out, args.formats, args.overwrite, progress=not args.quiet)
     print(summary(reconstruction, args.out, written, time.perf_counter() - start))
@@ -114,7 +119,8 @@ def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: f
     timings = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in rec.timings.items())
     lines = [
         f"reconstructed {rec.num_views} view(s) at {width}x{height} with {rec.model_name} on {rec.device} "
-        f"({rec.dtype}, attention {rec.attention}): {rec.instances.num_instances} instance(s), "
+        f"({rec.dtype}, attention {rec.attention}{_mode_note(rec.fast_mode)}): {rec.instances.num_instances} "
+        "instance(s), "
         f"{int(((rec.instances.pixel_counts > 0).sum(1) > 1).sum())} of them with the same ID in 2 or more views",
         *(f"  note: {note}" for note in rec.notes),
         f"  time: {timings} (total {total_seconds:.1f} s)",
@@ -122,6 +128,11 @@ def summary(reconstruction, out_dir: Path, written: list[Path], total_seconds: f
     ]
     lines += [f"  {name}: open in {viewer}" for name, viewer in _viewing_hints(out_dir, written)]
     return "\n".join(lines)
+
+
+def _mode_note(fast_mode: str) -> str:
+    """How the summary names an approximate fast mode (nothing for the exact default)."""
+    return "" if fast_mode == "exact" else f", {fast_mode} fast mode"
 
 
 def _viewing_hints(out_dir: Path, written: list[Path]) -> list[tuple[str, str]]:

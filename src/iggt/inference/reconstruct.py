@@ -32,6 +32,7 @@ from iggt.inference.progress import stage_progress
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
 from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, plan_windows
 from iggt.io.images import LoadedImages, load_images, views_to_keep
+from iggt.model.fast_mode import FastMode, fast_mode_name, get_fast_mode
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
@@ -65,6 +66,8 @@ class Reconstruction:
         model_name: what the network was loaded from.
         device, dtype, head_dtype: where and in which precision (trunk, heads) the network ran.
         attention: the attention kernel of the trunk ("fa3" or "sdpa").
+        fast_mode: how the trunk's global attention ran ("exact", or an approximate preset of
+            :data:`iggt.model.fast_mode.FAST_MODES`; "custom" for a hand-made FastMode).
     """
 
     predictions: Predictions
@@ -82,6 +85,7 @@ class Reconstruction:
     dtype: str = ""
     head_dtype: str = ""
     attention: str = ""
+    fast_mode: str = "exact"
 
     @property
     def num_views(self) -> int:
@@ -126,6 +130,7 @@ class Reconstruction:
             "dtype": self.dtype,
             "head_dtype": self.head_dtype,
             "attention": self.attention,
+            "fast_mode": self.fast_mode,
             "num_views": self.num_views,
             "num_instances": self.instances.num_instances,
             "network_size": list(self.predictions.image_size),
@@ -164,6 +169,7 @@ def reconstruct(
     window: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     store: str | Path | None = None,
+    fast_mode: str | FastMode | None = None,
 ) -> Reconstruction:
     """Reconstruct a scene from unposed images.
 
@@ -185,6 +191,8 @@ def reconstruct(
         store: an empty or new folder: a windowed run writes its result there as memory-mapped
             ``.npy`` files instead of holding it in memory (see docs/long_captures.md), and the
             automatic window sets no host memory aside for it; a run in one pass does not use it.
+        fast_mode: "exact" (None, the default) or an approximate preset of
+            :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "merge"), faster on long inputs.
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
@@ -198,6 +206,7 @@ def reconstruct(
         check_window(window, overlap)
     if store is not None:
         store = check_store(store)
+    global_attention = get_fast_mode(fast_mode)
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
@@ -228,7 +237,7 @@ def reconstruct(
         with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
             run = run_windowed(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
-                head_dtype=heads_dtype, progress=progress, store=store,
+                head_dtype=heads_dtype, progress=progress, store=store, fast_mode=global_attention,
             )  # fmt: skip
         predictions, instances = run.predictions, run.instances
         notes += run.notes + ([f"the windows' result is stored in {store}"] if store is not None else [])
@@ -239,8 +248,9 @@ def reconstruct(
             notes.append(f"one pass: the result is held in memory, {store} is not used")
         with _timed(timings, "model"):
             predictions = run_model(
-                network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype
-            )
+                network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype,
+                fast_mode=global_attention,
+            )  # fmt: skip
         stage = stage_progress("clustering instances", progress)
         with _timed(timings, "instances"), stage, _memory_hint("clustering instances of", loaded.num_views):
             instances = extract_instances(predictions, _instance_config(instance_config, target))
@@ -270,6 +280,7 @@ def reconstruct(
         dtype=dtype_name(compute_dtype),
         head_dtype=dtype_name(heads_dtype),
         attention=attention_backend_name(network, target, compute_dtype),
+        fast_mode=fast_mode_name(global_attention),
     )
 
 

@@ -7,6 +7,8 @@ and the camera head in float32); ``dtype="auto"`` picks bfloat16 on GPUs of comp
 >= 8, float16 on older GPUs and float32 on the CPU; ``head_dtype="auto"`` is float32
 (:func:`iggt.device.resolve_head_dtype` says why). The
 attention kernel is chosen per call in :mod:`iggt.model.layers.attention_kernels`; the log says which.
+``fast_mode`` (default "exact") may approximate the trunk's global attention for long inputs
+(:mod:`iggt.model.fast_mode`); the log says which mode ran.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 
 from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import CheckpointError, InputError
+from iggt.model.fast_mode import FastMode, fast_mode_name, get_fast_mode
 from iggt.model.layers.attention_kernels import select_backend
 from iggt.structures.predictions import Predictions
 
@@ -47,6 +50,7 @@ def run_model(
     chunk_size: int | None = None,
     progress: bool = False,
     head_dtype: str | torch.dtype = "auto",
+    fast_mode: str | FastMode | None = None,
 ) -> Predictions:
     """Run ``model`` on one scene.
 
@@ -59,6 +63,8 @@ def run_model(
         chunk_size: frames per pass of the dense heads (None: ``DEFAULT_CHUNK_SIZE``). Lower it
             when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.
+        fast_mode: a preset name of :data:`iggt.model.fast_mode.FAST_MODES` or a FastMode; None is
+            "exact". The others approximate the trunk's global attention (faster on long inputs).
 
     Returns:
         Predictions at the network resolution (H x W).
@@ -68,19 +74,23 @@ def run_model(
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
     heads_dtype = resolve_head_dtype(head_dtype, target)
+    mode = get_fast_mode(fast_mode)
     logger.info(
-        "network on %s: trunk %s, heads %s, attention %s",
+        "network on %s: trunk %s, heads %s, attention %s, %s mode",
         target,
         dtype_name(compute_dtype),
         dtype_name(heads_dtype),
         attention_backend_name(model, target, compute_dtype),
+        fast_mode_name(mode),
     )
     model.to(target).eval()
     try:
         with torch.inference_mode(), _forward_progress(model, images.shape[0], chunk, progress):
             # Floats become float32; any other dtype reaches the model's own check unchanged.
             batch = images.to(target, torch.float32 if images.is_floating_point() else None)[None]
-            output = model(batch, frames_chunk_size=chunk, trunk_dtype=compute_dtype, head_dtype=heads_dtype)
+            output = model(
+                batch, frames_chunk_size=chunk, trunk_dtype=compute_dtype, head_dtype=heads_dtype, fast_mode=mode
+            )
     except torch.OutOfMemoryError as exc:
         if target.type == "cuda":
             torch.cuda.empty_cache()

@@ -38,6 +38,7 @@ from iggt.instances.extract import instance_labels
 from iggt.instances.lifting import instance_means
 from iggt.instances.linking import TrackLabels, WindowInstances
 from iggt.instances.points import scene_points
+from iggt.model.fast_mode import FastMode
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
 
@@ -78,6 +79,7 @@ def run_windowed(
     head_dtype: str | torch.dtype = "auto",
     progress: bool = False,
     store: Path | None = None,
+    fast_mode: str | FastMode | None = None,
 ) -> WindowedRun:
     """Reconstruct (S, 3, H, W) ``images`` window by window (arguments as :func:`run_model`;
     ``store`` as :func:`reconstruct_windows`). On a GPU the next window's network runs while the
@@ -85,7 +87,7 @@ def run_windowed(
 
     def predict(frames: range) -> Predictions:
         window = images[frames.start : frames.stop]
-        return run_model(model, window, device, dtype, chunk_size, progress, head_dtype)
+        return run_model(model, window, device, dtype, chunk_size, progress, head_dtype, fast_mode)
 
     on_gpu = resolve_device(device).type == "cuda"
     return reconstruct_windows(predict, plan, instance_config, progress, store=store, prefetch=on_gpu)

@@ -1,0 +1,38 @@
+"""`iggt reconstruct --fast-mode`: the mode reaches the network, is recorded, and a bad name is one line."""
+
+import json
+
+import numpy as np
+
+from iggt.cli.main import main
+
+
+def reconstruct(capsys, photos, weights, out, *options) -> tuple[int, str, str]:
+    arguments = [photos, "--out", out, "--model", weights, "--device", "cpu", "--quiet", *options]
+    code = main(["reconstruct", *map(str, arguments)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_an_unknown_fast_mode_is_one_line_naming_the_choices(capsys, tmp_path, photos, tiny_weights):
+    code, _, err = reconstruct(capsys, photos, tiny_weights, tmp_path / "out", "--fast-mode", "fastest")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1, err
+    assert lines[0] == (
+        "iggt reconstruct: error: unknown fast mode 'fastest'; choose one of ['exact', 'avggt', 'merge']"
+    )
+
+
+def test_the_fast_mode_runs_and_is_recorded_beside_the_exact_default(capsys, tmp_path, photos, tiny_weights):
+    runs = {}
+    for mode in ("exact", "merge"):
+        options = () if mode == "exact" else ("--fast-mode", mode)
+        code, out, _ = reconstruct(capsys, photos, tiny_weights, tmp_path / mode, *options)
+        assert code == 0
+        assert ("merge fast mode" in out) == (mode == "merge")
+        summary = json.loads((tmp_path / mode / "reconstruction.json").read_text())
+        assert summary["fast_mode"] == mode
+        with np.load(tmp_path / mode / "predictions.npz") as data:
+            runs[mode] = data["depth"]
+    assert runs["exact"].shape == runs["merge"].shape
+    assert not np.array_equal(runs["exact"], runs["merge"])  # the mode reached the network
