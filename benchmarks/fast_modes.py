@@ -26,6 +26,7 @@ fast_modes_accuracy_<cpu or gpu>.json (accuracy), or --out. Rows are written as 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -96,6 +97,16 @@ def global_attention_share(config: IGGTConfig, mode: FastMode, frames: int, heig
     )
 
 
+def parse_mode(text: str) -> FastMode:
+    """A preset name, or FastMode fields as ``field=value,...`` (e.g. ``kv_stride=2,kv_mean_fill=1``)."""
+    if "=" not in text:
+        return get_fast_mode(text)
+    types = {field.name: field.type for field in dataclasses.fields(FastMode)}
+    values = dict(item.split("=", 1) for item in text.split(","))
+    convert = {"float": float, "int": int, "bool": lambda v: v.lower() in ("1", "true", "yes")}
+    return FastMode(**{key: convert[types[key]](value) for key, value in values.items()})
+
+
 def time_forward(model, images: torch.Tensor, mode: FastMode, chunk: int) -> float:
     cuda = images.device.type == "cuda"
     if cuda:
@@ -108,7 +119,7 @@ def time_forward(model, images: torch.Tensor, mode: FastMode, chunk: int) -> flo
 
 
 def speed_row(model, name: str, frames: int, size: tuple[int, int], args) -> dict:
-    device, mode = torch.device(args.device), get_fast_mode(name)
+    device, mode = torch.device(args.device), parse_mode(name)
     height, width = size
     row = {"preset": args.preset, "frames": frames, "height": height, "width": width, "mode": name}
     try:
@@ -196,11 +207,11 @@ def accuracy(args) -> dict:
     result = header(args, "accuracy")
     result["settings"] = {"model": args.model, "walk_seed": WALK_SEED, "frames": frames, "size": args.size}
     columns = ("seconds", "AbsRel", "AUC@30", "T-mIoU", "depth vs exact", "AUC vs exact")
-    print(f"{'mode':>6} " + " ".join(f"{column:>14}" for column in columns))
+    print(" ".join(f"{column:>14}" for column in columns), " mode")
     exact = None
     for name in args.modes:
         start = time.perf_counter()
-        predictions = run_model(model, images, device=args.device, fast_mode=name)
+        predictions = run_model(model, images, device=args.device, fast_mode=parse_mode(name))
         seconds = time.perf_counter() - start
         instances = extract_instances(predictions, InstanceConfig(device=args.device))
         exact = predictions if name == "exact" else exact
@@ -214,7 +225,7 @@ def accuracy(args) -> dict:
             "auc@30": camera_metrics(predictions.extrinsic, truth.extrinsic)["auc@30"],
             "t_miou": instance_metrics(instances.labels, truth.instance_ids)["t_miou"],
             "num_instances": int(instances.num_instances),
-            "fast_mode": get_fast_mode(name).to_dict(),
+            "fast_mode": parse_mode(name).to_dict(),
         }
         if exact is not None:
             row["depth_rel_diff_vs_exact"] = float(np.mean(np.abs(predictions.depth / exact.depth - 1)))
@@ -223,7 +234,7 @@ def accuracy(args) -> dict:
         write(result, args.out)
         values = (seconds, row["abs_rel"], row["auc@30"], row["t_miou"])
         values += (row.get("depth_rel_diff_vs_exact", np.nan), row.get("auc@30_vs_exact_cameras", np.nan))
-        print(f"{name:>6} " + " ".join(f"{value:14.4f}" for value in values), flush=True)
+        print(" ".join(f"{value:14.4f}" for value in values), "", name, flush=True)
     return result
 
 
@@ -255,7 +266,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", help="speed: 100; accuracy: 64 (its first value)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="speed: 518 518; accuracy: 168 224")
     parser.add_argument(
-        "--modes", nargs="+", default=list(FAST_MODES), help="exact first: the others are compared with it"
+        "--modes",
+        nargs="+",
+        default=list(FAST_MODES),
+        help="preset names or FastMode field=value,... specs; exact first: the others are compared with it",
     )
     parser.add_argument("--preset", default="large", help="speed: the random-weight preset")
     parser.add_argument("--model", default="iggt-small", help="accuracy: the trained model")

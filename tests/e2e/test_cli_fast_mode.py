@@ -19,7 +19,8 @@ def test_an_unknown_fast_mode_is_one_line_naming_the_choices(capsys, tmp_path, p
     lines = [line for line in err.splitlines() if line.strip()]
     assert code != 0 and len(lines) == 1, err
     assert lines[0] == (
-        "iggt reconstruct: error: unknown fast mode 'fastest'; choose one of ['exact', 'avggt', 'merge']"
+        "iggt reconstruct: error: unknown fast mode 'fastest'; "
+        "choose one of ['exact', 'avggt', 'kv-subsample', 'merge']"
     )
 
 

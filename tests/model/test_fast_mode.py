@@ -108,6 +108,8 @@ def test_with_every_global_layer_frame_wise_no_frame_sees_another(aggregator, im
 def test_frame_wise_layers_count_from_the_first():
     assert FAST_MODES["avggt"].frame_wise_layers(24) == 8
     assert FAST_MODES["avggt"].frame_wise_layers(6) == 2
+    assert FastMode(frame_wise_fraction=1 / 6).frame_wise_layers(6) == 1
+    assert FastMode(frame_wise_fraction=0.3333333).frame_wise_layers(6) == 2  # nearest, not floor
     assert FastMode(frame_wise_fraction=1.0).frame_wise_layers(4) == 4
 
 
@@ -204,7 +206,9 @@ def test_a_single_frame_with_the_first_frame_kept_merges_nothing():
 
 
 def test_unknown_mode_names_the_choices():
-    with pytest.raises(ConfigError, match=r"unknown fast mode 'fastest'; choose one of \['exact', 'avggt', 'merge'\]"):
+    with pytest.raises(
+        ConfigError, match=r"unknown fast mode 'fastest'; choose one of \['exact', 'avggt', 'kv-subsample', 'merge'\]"
+    ):
         get_fast_mode("fastest")
 
 

@@ -192,7 +192,7 @@ def reconstruct(
             ``.npy`` files instead of holding it in memory (see docs/long_captures.md), and the
             automatic window sets no host memory aside for it; a run in one pass does not use it.
         fast_mode: "exact" (None, the default) or an approximate preset of
-            :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "merge"), faster on long inputs.
+            :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "kv-subsample", "merge"), faster on long inputs.
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)

@@ -30,7 +30,7 @@ class FastMode:
     """The global-attention approximations of one forward pass; the defaults compute it exactly."""
 
     frame_wise_fraction: float = 0.0
-    """Fraction of the global layers, counted from the first, run frame-wise (floor(fraction * depth))."""
+    """Fraction of the global layers, counted from the first, run frame-wise (rounded to the nearest layer)."""
     kv_stride: int = 1
     """In the other global layers, keep every kv_stride-th patch row and column as keys / values (1: all)."""
     kv_mean_fill: bool = False
@@ -71,7 +71,7 @@ class FastMode:
 
     def frame_wise_layers(self, depth: int) -> int:
         """How many of ``depth`` global layers, from the first, run frame-wise."""
-        return math.floor(self.frame_wise_fraction * depth + 1e-9)
+        return math.floor(self.frame_wise_fraction * depth + 0.5)
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -80,12 +80,15 @@ class FastMode:
 
 FAST_MODES: dict[str, FastMode] = {
     "exact": FastMode(),
-    # The first third of the global layers frame-wise (8 of 24 in `large`), the rest attending to
-    # 1 in 16 patch keys (a 4 x 4 grid) plus a mean token per frame: at 100 frames of 518 x 518 the
-    # global attention does 1/21 of its exact FLOPs.
+    # AVGGT's two steps: the first third of the global layers frame-wise (8 of 24 in `large`), the
+    # rest attending to 1 in 16 patch keys (a 4 x 4 grid) plus a mean token per frame. At 100 frames
+    # of 518 x 518 the global attention does 1/19 of its exact FLOPs (docs/performance.md).
     "avggt": FastMode(frame_wise_fraction=1 / 3, kv_stride=4, kv_mean_fill=True),
+    # AVGGT's second step alone: every global layer sees all views, through the subsampled keys
+    # (1/14 of the exact attention FLOPs there); the shipped `small` keeps far closer to exact mode.
+    "kv-subsample": FastMode(kv_stride=4, kv_mean_fill=True),
     # Every global layer on merged tokens: a 2 x 2 grid of destinations, 90 % of the other patches
-    # merged: 467 of 1,374 tokens a frame at 518 x 518, 1/8.7 of the exact attention FLOPs.
+    # merged: 467 of 1,374 tokens a frame at 518 x 518, 1/9.5 of the exact attention FLOPs.
     "merge": FastMode(merge_stride=2, merge_fraction=0.9),
 }
 """The named fast modes; ``exact`` is the default everywhere."""

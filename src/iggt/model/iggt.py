@@ -216,7 +216,7 @@ class IGGT(nn.Module):
                 the CPU); their last layer and output activations always run in float32, and the
                 camera head runs in float32 whatever is asked (nine numbers per view).
             fast_mode: an approximation of the trunk's global attention for long inputs, a
-                :class:`iggt.model.fast_mode.FastMode` or a preset name ("avggt", "merge"); None or
+                :class:`iggt.model.fast_mode.FastMode` or a preset name ("avggt", "kv-subsample", "merge"); None or
                 "exact" (the default) computes the network exactly.
 
         Returns:
