@@ -1,4 +1,5 @@
-"""`iggt reconstruct --fast-mode`: the mode reaches the network, is recorded, and a bad name is one line."""
+"""`--fast-mode` of `iggt reconstruct` and `iggt eval`: the mode reaches the network, is recorded,
+and a bad name is one line naming the choices."""
 
 import json
 
@@ -37,3 +38,10 @@ def test_the_fast_mode_runs_and_is_recorded_beside_the_exact_default(capsys, tmp
             runs[mode] = data["depth"]
     assert runs["exact"].shape == runs["merge"].shape
     assert not np.array_equal(runs["exact"], runs["merge"])  # the mode reached the network
+
+
+def test_eval_refuses_an_unknown_fast_mode_before_reading_the_data(capsys, tmp_path):
+    code = main(["eval", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "report"), "--fast-mode", "x"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1
+    assert lines[0].endswith("unknown fast mode 'x'; choose one of ['exact', 'avggt', 'kv-subsample', 'merge']")

@@ -9,10 +9,12 @@ from pathlib import Path
 from iggt.cli.options import (
     ComputeOptions,
     add_compute_options,
+    add_fast_mode_option,
     add_fit_option,
     add_instance_options,
     add_model_options,
     compute_options,
+    fast_mode_option,
     instance_config,
 )
 from iggt.errors import InputError
@@ -41,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compute = parser.add_argument_group("model and compute")
     add_model_options(compute)
     add_compute_options(compute)
+    add_fast_mode_option(compute)
     compute.add_argument("--img-size", type=int, help="network width (crop) or side (pad); default: the model's")
     add_fit_option(compute)
     protocol = parser.add_argument_group("protocol")
@@ -76,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     compute = compute_options(args)
+    fast_mode_option(args)  # a bad name costs no data scan or model load
     if not args.data.is_dir():
         raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     # Checked and locked before the model is loaded, so a long run never fails at the end on --out.
@@ -120,6 +124,7 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
             dtype=compute.dtype,
             chunk_size=compute.chunk_size,
             head_dtype=compute.head_dtype,
+            fast_mode=fast_mode_option(args),
         )
 
     rows = run_benchmark(
@@ -134,6 +139,7 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
         instance_config=instance_settings,
         num_scenes=len({row["scene"] for row in rows}),
     )
+    metadata["fast_mode"] = args.fast_mode
     if labellers:
         metadata["vl_backends"] = list(labellers)
     if classes is not None:

@@ -89,7 +89,7 @@ class Aggregator(nn.Module):
             frame_output = tokens.reshape(batch, frames, tokens_per_frame, dim)
 
             if index < frame_wise_layers:
-                # AVGGT: the early global layers align nothing across views yet; their weights run per frame.
+                # AVGGT: in VGGT-1B the early global layers form no cross-view correspondences; run them per frame.
                 tokens = self._run_block(self.global_blocks[index], tokens, positions)
             else:
                 tokens = tokens.reshape(batch, frames * tokens_per_frame, dim)
