@@ -34,6 +34,7 @@ from iggt.model.heads.instance_adaptor import InstanceAdaptor
 from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.heads.track_head import TrackHead
 from iggt.model.hub import resolve_model_source
+from iggt.model.weightless import skip_initialisation
 
 logger = logging.getLogger(__name__)
 
@@ -146,29 +147,30 @@ class IGGT(nn.Module):
 
     @classmethod
     def from_state_dict(cls, config: IGGTConfig, state_dict: dict[str, Tensor], strict: bool = True) -> IGGT:
-        """Build on the meta device and adopt the given tensors (no second copy of the weights).
-
-        The report of the load is kept in ``model.load_report``.
+        """Build without computing the weights and adopt the given tensors (no second copy of the
+        weights; :mod:`iggt.model.weightless`). The report of the load is kept in ``model.load_report``.
         """
-        with torch.device("meta"):
+        with skip_initialisation():
             model = cls(config)
         expected = model.state_dict()
         allowed_missing = INSTANCE_PREFIXES if is_vggt_state_dict(state_dict) else ()
         report = check_state_dict(expected, state_dict, strict=strict, allowed_missing=allowed_missing)
         adopted = {k: v.to(expected[k].dtype) for k, v in state_dict.items() if k in expected}
         model.load_state_dict(adopted, strict=False, assign=True)
-        report.fresh_modules = model._materialize_missing(adopted)
+        report.fresh_modules = model._materialize_missing(adopted, report.missing)
         if report.missing or report.unexpected:
             logger.warning("checkpoint load: %s", report.summary())
         model.load_report = report
         return model
 
-    def _materialize_missing(self, state_dict: dict[str, Tensor]) -> list[str]:
-        """Rebuild, on the CPU, every top-level module still holding meta tensors; return their names."""
+    def _materialize_missing(self, state_dict: dict[str, Tensor], missing: list[str]) -> list[str]:
+        """Rebuild, initialised on the CPU, every top-level module the checkpoint left a key of
+        (``missing``) or that still holds meta tensors; return their names."""
+        incomplete = {key.split(".", 1)[0] for key in missing}
         fresh = []
         for name, module in list(self.named_children()):
             tensors = [*module.parameters(), *module.buffers()]
-            if not any(t.is_meta for t in tensors):
+            if name not in incomplete and not any(t.is_meta for t in tensors):
                 continue
             rebuilt = self.build_module(name)
             prefix = f"{name}."
