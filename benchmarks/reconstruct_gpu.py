@@ -48,13 +48,13 @@ def write_frames(folder: Path, frames: int, size: tuple[int, int], device: str) 
     return folder
 
 
-def run_once(folder: Path, model, device: str, out: Path) -> dict:
+def run_once(folder: Path, model, device: str, out: Path, formats=None) -> dict:
     from iggt.inference.reconstruct import reconstruct
 
     start = time.perf_counter()
     result = reconstruct(str(folder), model, device=device, progress=False)
     export_start = time.perf_counter()
-    result.save(out, overwrite=True, progress=False)
+    result.save(out, formats, overwrite=True, progress=False)
     stages = {**result.timings, "export": time.perf_counter() - export_start}
     total = time.perf_counter() - start
     return {
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--preset", default="large", help="randomly initialised preset (seed 0)")
     parser.add_argument("--model", help="a shipped model name or weights path instead of --preset")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--formats", nargs="+", help="export formats (default: all)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -95,8 +96,9 @@ def main() -> None:
         warm.mkdir()
         for path in sorted(frames.iterdir())[:8]:
             (warm / path.name).symlink_to(path)
-        run_once(warm, model, args.device, scratch / "out-warm")
-        row = run_once(frames, model, args.device, scratch / "out")
+        run_once(warm, model, args.device, scratch / "out-warm", args.formats)
+        row = run_once(frames, model, args.device, scratch / "out", args.formats)
+        row["formats"] = args.formats or "all"
     if torch.cuda.is_available() and args.device != "cpu":
         row["peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
     print(f"{'stage':<28} {'s':>8} {'share':>7}")
