@@ -9,14 +9,14 @@ and calls the writers, so the check runs once on every path and no writer sees u
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from iggt.errors import InputError
 from iggt.export.options import ExportOptions
-from iggt.instances.points import confident_pixels, scene_points
+from iggt.instances.points import scene_points
 from iggt.structures import Instances, Predictions
 
 
@@ -77,18 +77,74 @@ def to_uint8(colours: np.ndarray) -> np.ndarray:
     return np.round(np.clip(colours, 0, 1) * 255).astype(np.uint8)
 
 
+QUANTILE_SAMPLE = 1 << 24
+"""Most confidences the confidence cut is the quantile of: beyond it, an even subset of the finite
+ones (a capture of thousands of frames would otherwise be copied whole to be sorted)."""
+CHUNK_PIXELS = 1 << 22
+"""Pixels of the views read at once: the selection's temporaries are bounded by it, not by S."""
+
+
 def select_points(
     predictions: Predictions, instances: Instances, options: ExportOptions, max_points: int | None
 ) -> PointSelection:
-    """Finite, confident pixels (``options.confidence_quantile``), at most ``max_points`` of them."""
-    points, confidence = scene_points(predictions, options.point_source)
-    flat_points, flat_confidence = points.reshape(-1, 3), confidence.reshape(-1)
-    finite = np.isfinite(flat_points).all(1) & np.isfinite(flat_confidence)
-    index = np.flatnonzero(confident_pixels(flat_confidence, finite, options.confidence_quantile))
-    if max_points is not None and len(index) > max_points:
-        rng = np.random.default_rng(options.seed)
-        index = np.sort(rng.choice(index, size=max_points, replace=False))
-    _, height, width = predictions.images.shape[:3]
+    """Finite, confident pixels (``options.confidence_quantile``), at most ``max_points`` of them
+    (a seeded random subset). The views are read a few at a time, so the arrays may be memory maps
+    of a long capture: the memory is that of the chunk and of the selected points."""
+    views, height, width = predictions.images.shape[:3]
+    step = max(1, CHUNK_PIXELS // max(height * width, 1))
+    chunks = [slice(start, min(start + step, views)) for start in range(0, views, step)]
+
+    last: dict[tuple[int, int], tuple] = {}  # the last chunk read: each pass reads the chunks in order
+
+    def chunk_points(part: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, 3) points, (N,) confidence and (N,) finite of the views ``part``."""
+        if (part.start, part.stop) not in last:
+            points, confidence = scene_points(_views(predictions, part), options.point_source)
+            points, confidence = points.reshape(-1, 3), confidence.reshape(-1)
+            last.clear()
+            last[part.start, part.stop] = points, confidence, np.isfinite(points).all(1) & np.isfinite(confidence)
+        return last[part.start, part.stop]
+
+    finite_counts = [int(chunk_points(part)[2].sum()) for part in chunks]
+    stride = max(1, -(-sum(finite_counts) // QUANTILE_SAMPLE))
+    sample, seen = [], 0
+    for part in chunks:
+        _, confidence, finite = chunk_points(part)
+        values = confidence[finite]
+        sample.append(values[(-seen) % stride :: stride])
+        seen += len(values)
+    sample = np.concatenate(sample) if sample else np.zeros(0, np.float32)
+    cut = float(np.quantile(sample, options.confidence_quantile)) if len(sample) else np.inf
+
+    def confident(part: slice) -> np.ndarray:
+        _, confidence, finite = chunk_points(part)
+        return np.flatnonzero(finite & (confidence >= cut))
+
+    counts = [len(confident(part)) for part in chunks]
+    total = sum(counts)
+    keep = np.arange(total)
+    if max_points is not None and total > max_points:
+        keep = np.sort(np.random.default_rng(options.seed).choice(total, size=max_points, replace=False))
+    picked = {"index": [], "xyz": [], "confidence": [], "rgb": [], "instance_id": []}
+    offset = 0
+    for part, count in zip(chunks, counts, strict=True):
+        chosen = keep[np.searchsorted(keep, offset) : np.searchsorted(keep, offset + count)] - offset
+        offset += count
+        if len(chosen) == 0:
+            continue
+        points, confidence, _ = chunk_points(part)
+        local = confident(part)[chosen]
+        picked["index"].append(local + part.start * height * width)
+        picked["xyz"].append(points[local])
+        picked["confidence"].append(confidence[local])
+        picked["rgb"].append(to_uint8(np.asarray(predictions.images[part]).reshape(-1, 3)[local]))
+        picked["instance_id"].append(np.asarray(instances.labels[part]).reshape(-1)[local].astype(np.int32))
+    empty = {"index": (0,), "xyz": (0, 3), "confidence": (0,), "rgb": (0, 3), "instance_id": (0,)}
+    types = {"index": np.int64, "xyz": np.float32, "confidence": np.float32, "rgb": np.uint8, "instance_id": np.int32}
+    joined = {
+        key: np.concatenate(parts) if parts else np.zeros(empty[key], types[key]) for key, parts in picked.items()
+    }
+    index = joined["index"].astype(np.int64)
     view, pixel = np.divmod(index, height * width)
     row, column = np.divmod(pixel, width)
     return PointSelection(
@@ -96,8 +152,13 @@ def select_points(
         view=view,
         row=row,
         column=column,
-        xyz=flat_points[index],
-        rgb=to_uint8(predictions.images.reshape(-1, 3)[index]),
-        instance_id=instances.labels.reshape(-1)[index].astype(np.int32),
-        confidence=flat_confidence[index],
+        xyz=joined["xyz"].astype(np.float32, copy=False),
+        rgb=joined["rgb"],
+        instance_id=joined["instance_id"],
+        confidence=joined["confidence"].astype(np.float32, copy=False),
     )
+
+
+def _views(predictions: Predictions, part: slice) -> Predictions:
+    """The views ``part`` of ``predictions`` (views of its arrays, not copies)."""
+    return Predictions(**{f.name: getattr(predictions, f.name)[part] for f in fields(Predictions)})
