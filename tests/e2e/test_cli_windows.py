@@ -86,6 +86,9 @@ def test_store_keeps_the_windows_result_on_disk_with_the_same_outputs(capture, t
         for name in ("depth", "world_points", "extrinsic", "instance_feat"):
             np.testing.assert_array_equal(disk[name], memory[name])
             np.testing.assert_array_equal(np.load(store / f"{name}.npy"), memory[name])
+    for view in range(FRAMES):  # the maps at the original resolution, resampled as they are written
+        name = f"original_resolution/depth_{view:03d}.npy"
+        np.testing.assert_array_equal(np.load(tmp_path / "disk" / name), np.load(tmp_path / "memory" / name))
 
 
 def test_a_non_empty_store_is_refused_before_the_model_loads(capture, tmp_path, capsys):

@@ -5,6 +5,7 @@ import pytest
 
 from iggt.errors import InputError
 from iggt.inference import window_size
+from iggt.inference.preprocess import MappedViews, map_to_original
 from iggt.inference.reconstruct import reconstruct
 from iggt.inference.window_size import FRAME_MEMORY, FrameMemory, choose_window, frame_memory, free_memory
 
@@ -112,6 +113,12 @@ def test_a_result_too_large_for_memory_runs_with_a_store(tiny_model, monkeypatch
     assert depth.shape == (40, 42, 56)
     np.testing.assert_array_equal(depth, result.predictions.depth)
     np.testing.assert_array_equal(np.load(store / "instance_labels.npy"), result.instances.labels)
+    # the maps at the original resolution are resampled when read, as map_to_original does at once
+    assert isinstance(result.depth, MappedViews) and len(result.instance_labels) == 40
+    eager = map_to_original(result.instances.labels, result.records, nearest=True)
+    for view in (0, 17, -1):
+        np.testing.assert_array_equal(result.instance_labels[view], eager[view])
+    np.testing.assert_array_equal(np.stack(result.depth), np.stack(map_to_original(depth, result.records)))
 
 
 @pytest.mark.parametrize("kind", ["file", "non-empty folder"])

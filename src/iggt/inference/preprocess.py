@@ -268,6 +268,25 @@ def map_to_original(
     return [_map_view(view, record, nearest, fill) for view, record in zip(maps, records, strict=True)]
 
 
+class MappedViews(Sequence):
+    """:func:`map_to_original`'s S arrays, each resampled when it is read: a long capture's maps
+    at the original resolution are never all in memory (index, iterate, ``len``, ``np.stack``)."""
+
+    def __init__(self, maps: np.ndarray, records: Sequence[ResizeRecord], nearest: bool = False, fill: float = 0.0):
+        if len(maps) != len(records):
+            raise InputError(f"{len(maps)} maps but {len(records)} resize records")
+        self._maps, self._records, self._nearest, self._fill = maps, list(records), nearest, fill
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        record = self._records[index]
+        return _map_view(np.asarray(self._maps[index]), record, self._nearest, self._fill)
+
+
 def _map_view(view: np.ndarray, record: ResizeRecord, nearest: bool, fill: float) -> np.ndarray:
     height, width = record.original_size
     net_height, net_width = record.network_size

@@ -27,7 +27,13 @@ import torch
 from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import InputError
 from iggt.export.reconstruction import write_original_resolution, write_summary
-from iggt.inference.preprocess import ResizeRecord, check_visible_sizes, map_to_original, preprocess_images
+from iggt.inference.preprocess import (
+    MappedViews,
+    ResizeRecord,
+    check_visible_sizes,
+    map_to_original,
+    preprocess_images,
+)
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
 from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, plan_windows
@@ -59,6 +65,8 @@ class Reconstruction:
             network never saw the pixel (cropped away).
         depth_conf: S arrays (H_i, W_i) float32 depth confidence; 0 where unseen.
         instance_labels: S arrays (H_i, W_i) int32 instance IDs; 0 = none or unseen.
+            (These three are lists, or, for a run with a ``store``, :class:`MappedViews` that
+            resample each view when it is read.)
         intrinsic: (S, 3, 3) float64 intrinsics in each input's pixels.
         timings: seconds per stage ("read", "load model", "preprocess", "model", "instances",
             "map to original resolution", then "export" once saved).
@@ -74,9 +82,9 @@ class Reconstruction:
     instances: Instances
     names: list[str]
     records: list[ResizeRecord]
-    depth: list[np.ndarray]
-    depth_conf: list[np.ndarray]
-    instance_labels: list[np.ndarray]
+    depth: Sequence[np.ndarray]
+    depth_conf: Sequence[np.ndarray]
+    instance_labels: Sequence[np.ndarray]
     intrinsic: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -261,9 +269,11 @@ def reconstruct(
         notes.append(f"views differ in size: each was {fit} to {width}x{height}")
     notes += _cropped_away_notes(records, loaded.names)
     with _timed(timings, "map to original resolution"):
-        depth = map_to_original(predictions.depth, records)
-        depth_conf = map_to_original(predictions.depth_conf, records)
-        instance_labels = map_to_original(instances.labels, records, nearest=True)
+        # with a store the maps are resampled when read (written, exported), never all held at once
+        original = map_to_original if store is None else MappedViews
+        depth = original(predictions.depth, records)
+        depth_conf = original(predictions.depth_conf, records)
+        instance_labels = original(instances.labels, records, nearest=True)
     return Reconstruction(
         predictions=predictions,
         instances=instances,
