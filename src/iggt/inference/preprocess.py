@@ -298,7 +298,8 @@ def _map_view(view: np.ndarray, record: ResizeRecord, nearest: bool, fill: float
     grid = np.stack([(uv[..., 0] + 0.5) / net_width * 2 - 1, (uv[..., 1] + 0.5) / net_height * 2 - 1], -1)
     channels = view.reshape(net_height, net_width, -1)
     # float32 holds instance IDs exactly (below 2**24) and keeps large photos' grids small.
-    source = torch.from_numpy(np.ascontiguousarray(channels, dtype=np.float32)).permute(2, 0, 1)[None]
+    # writable: torch warns on read-only arrays (a stored result opened with mmap_mode="r")
+    source = torch.from_numpy(np.require(channels, np.float32, ["C", "W"])).permute(2, 0, 1)[None]
     sampled = F.grid_sample(
         source,
         torch.from_numpy(grid.astype(np.float32))[None],
