@@ -16,6 +16,7 @@ import numpy as np
 
 from iggt.errors import InputError
 from iggt.export.options import ExportOptions
+from iggt.instances.lifting import view_chunks
 from iggt.instances.points import scene_points
 from iggt.structures import Instances, Predictions
 
@@ -90,9 +91,8 @@ def select_points(
     """Finite, confident pixels (``options.confidence_quantile``), at most ``max_points`` of them
     (a seeded random subset). The views are read a few at a time, so the arrays may be memory maps
     of a long capture: the memory is that of the chunk and of the selected points."""
-    views, height, width = predictions.images.shape[:3]
-    step = max(1, CHUNK_PIXELS // max(height * width, 1))
-    chunks = [slice(start, min(start + step, views)) for start in range(0, views, step)]
+    _, height, width = predictions.images.shape[:3]
+    chunks = view_chunks(predictions.images.shape, CHUNK_PIXELS)
 
     last: dict[tuple[int, int], tuple] = {}  # the last chunk read: each pass reads the chunks in order
 

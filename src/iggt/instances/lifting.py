@@ -56,7 +56,7 @@ def lift_instances(
             f"{features.shape} must share (S, H, W)"
         )
     labels = np.asarray(labels, dtype=np.int32)
-    chunks = _view_chunks(labels.shape)
+    chunks = view_chunks(labels.shape)
     ids, pixel_counts = _ids_and_counts(labels)
     count = len(ids)
     # each instance keeps every stride-th of its pixels (in pixel order) for its geometry; a
@@ -103,7 +103,7 @@ def lift_instances(
 def instance_means(labels: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(S, H, W) int labels, (S, H, W, C) features -> (K,) int32 IDs present, ascending, and (K, C)
     float32 unit-norm mean feature of each: :func:`lift_instances`'s IDs and means, without the rest."""
-    chunks = _view_chunks(labels.shape)
+    chunks = view_chunks(labels.shape)
     ids, _ = _ids_and_counts(labels)
 
     def summed(views: slice) -> torch.Tensor:
@@ -114,9 +114,10 @@ def instance_means(labels: np.ndarray, features: np.ndarray) -> tuple[np.ndarray
     return ids, torch.nn.functional.normalize(sums[: len(ids)], dim=1).float().numpy()
 
 
-def _view_chunks(shape: tuple[int, int, int]) -> list[slice]:
-    """Slices of the S views, each of about :data:`CHUNK_PIXELS` pixels (at least one view)."""
-    step = max(1, CHUNK_PIXELS // max(shape[1] * shape[2], 1))
+def view_chunks(shape: tuple[int, ...], chunk_pixels: int | None = None) -> list[slice]:
+    """Slices of the S views of (S, H, W, ...) arrays, each of about ``chunk_pixels`` pixels
+    (None: :data:`CHUNK_PIXELS`; at least one view): how a long capture's maps are read a few views at a time."""
+    step = max(1, (CHUNK_PIXELS if chunk_pixels is None else chunk_pixels) // max(shape[1] * shape[2], 1))
     return [slice(start, min(start + step, shape[0])) for start in range(0, shape[0], step)]
 
 
@@ -133,7 +134,7 @@ def _ids_and_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _positive_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The positive values of (N,) int ``values`` and how often each occurs."""
     top = int(values.max(initial=0))
-    if top <= 4 * len(values) + 1024:  # a table is cheaper than sorting
+    if _table_pays(top, len(values)):
         counts = np.bincount(np.clip(values, 0, None), minlength=top + 1)
         present = np.flatnonzero(counts[1:]) + 1
         return present.astype(np.int32), counts[present]
@@ -144,11 +145,16 @@ def _positive_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _rows(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """(...) int64 row of each label's ID in ``ids`` (all of ``labels``' positive values); len(ids) for none."""
     top = int(ids.max(initial=0))
-    if top <= 4 * labels.size + 1024:
+    if _table_pays(top, labels.size):
         table = np.full(top + 1, len(ids), np.int64)
         table[ids] = np.arange(len(ids))
         return table[np.clip(labels, 0, None)]
     return np.where(labels > 0, np.searchsorted(ids, labels), len(ids))
+
+
+def _table_pays(top: int, size: int) -> bool:
+    """Whether a table indexed by IDs up to ``top`` is cheaper than sorting ``size`` labels."""
+    return top <= 4 * size + 1024
 
 
 def _feature_sums(features: np.ndarray, rows: np.ndarray, count: int) -> torch.Tensor:
