@@ -27,11 +27,11 @@ from iggt.inference.windows import (
     SPELLINGS,
     WindowPlan,
     allocate_views,
-    empty_array,
     fit_shared,
     last_views,
     put_views,
     to_world,
+    zeros_array,
 )
 from iggt.instances.config import InstanceConfig
 from iggt.instances.extract import instance_labels
@@ -150,7 +150,7 @@ def reconstruct_windows(
             if merged is None:
                 merged = allocate_views(aligned, plan.num_frames, store)
                 shape = merged.depth.shape
-                tracks = TrackLabels(shape, empty_array(shape, np.int32, store, "instance_labels") if store else None)
+                tracks = TrackLabels(shape, zeros_array(shape, np.int32, store, "instance_labels"))
             owned = plan.owned(index)
             put_views(merged, owned + frames.start, aligned, owned)
             tracks.add(WindowInstances(frames, labels, ids, means), owned + frames.start)

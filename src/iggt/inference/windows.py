@@ -250,6 +250,11 @@ def empty_array(shape: tuple[int, ...], dtype, store: Path | None, name: str) ->
     return np.lib.format.open_memmap(Path(store) / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
 
 
+def zeros_array(shape: tuple[int, ...], dtype, store: Path | None, name: str) -> np.ndarray:
+    """:func:`empty_array`, all zeros (a new memory-mapped file reads as zeros without being written)."""
+    return np.zeros(shape, dtype) if store is None else empty_array(shape, dtype, store, name)
+
+
 def put_views(target: Predictions, frames: np.ndarray, source: Predictions, views: np.ndarray) -> None:
     """Write ``source``'s views ``views`` into ``target``'s views ``frames`` (same length)."""
     for f in fields(Predictions):
