@@ -8,6 +8,8 @@ tokens: the output has the input's shape and every token is updated.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -42,16 +44,16 @@ def kept_key_indices(
     return torch.cat(per_frame)
 
 
+@dataclass(frozen=True, eq=False)
 class SubsampledKeyValues:
     """Token mixer for :class:`iggt.model.layers.block.Block`: ``attn`` over (B, S * P, dim) tokens,
     each query attending to the keys and values at ``kept`` (and the per-frame means with ``mean_fill``)."""
 
-    def __init__(self, kept: Tensor, frames: int, tokens_per_frame: int, patch_start: int, mean_fill: bool) -> None:
-        self.kept = kept
-        self.frames = frames
-        self.tokens_per_frame = tokens_per_frame
-        self.patch_start = patch_start
-        self.mean_fill = mean_fill
+    kept: Tensor
+    frames: int
+    tokens_per_frame: int
+    patch_start: int
+    mean_fill: bool
 
     def __call__(self, attn: Attention, x: Tensor, positions: Tensor | None) -> Tensor:
         query, key, value = attn.project(x, positions)

@@ -107,19 +107,17 @@ def _rank_candidates(patches: Tensor, candidates: Tensor, destinations: Tensor) 
     return similarity.argsort(dim=-1, descending=True), match
 
 
+@dataclass(frozen=True, eq=False)
 class MergedTokens:
     """Token mixer for :class:`iggt.model.layers.block.Block`: ``attn`` over the merged tokens of a
     (B, S * P, dim) scene, unmerged back to every token."""
 
-    def __init__(
-        self, frames: int, patch_start: int, grid: tuple[int, int], stride: int, fraction: float, keep_first_frame: bool
-    ) -> None:
-        self.frames = frames
-        self.patch_start = patch_start
-        self.grid = grid
-        self.stride = stride
-        self.fraction = fraction
-        self.keep_first_frame = keep_first_frame
+    frames: int
+    patch_start: int
+    grid: tuple[int, int]
+    stride: int
+    fraction: float
+    keep_first_frame: bool
 
     def __call__(self, attn: Attention, x: Tensor, positions: Tensor | None) -> Tensor:
         plan = plan_merge(
