@@ -86,6 +86,8 @@ def test_store_keeps_the_windows_result_on_disk_with_the_same_outputs(capture, t
         for name in ("depth", "world_points", "extrinsic", "instance_feat"):
             np.testing.assert_array_equal(disk[name], memory[name])
             np.testing.assert_array_equal(np.load(store / f"{name}.npy"), memory[name])
+        # the network's input was preprocessed into the store, one view at a time
+        np.testing.assert_array_equal(np.load(store / "network_input.npy").transpose(0, 2, 3, 1), memory["images"])
     for view in range(FRAMES):  # the maps at the original resolution, resampled as they are written
         name = f"original_resolution/depth_{view:03d}.npy"
         np.testing.assert_array_equal(np.load(tmp_path / "disk" / name), np.load(tmp_path / "memory" / name))

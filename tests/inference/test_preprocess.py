@@ -1,10 +1,13 @@
 """Preprocessing to the network's resolution and the exact map back to original pixels."""
 
+import weakref
+
 import numpy as np
 import pytest
+import torch
 
 from iggt.errors import InputError
-from iggt.inference.preprocess import map_to_original, network_size, preprocess_images, resize_record
+from iggt.inference.preprocess import map_to_original, network_size, preprocess_images, preprocess_views, resize_record
 
 
 def blob_image(height, width, center, sigma=3.0):
@@ -133,3 +136,45 @@ def test_ids_come_back_by_nearest_neighbour():
     assert set(np.unique(back).tolist()) == {0, 7, 2**24 - 1}
     assert (back[:, 28:] == 7).all() and (back[:, :28] != 7).all()
     assert (back[6:8, 6:8] == 2**24 - 1).all()
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+def test_views_read_one_at_a_time_give_the_tensor_of_the_list_and_free_each_view(mode, tmp_path):
+    """preprocess_views over a generator equals preprocess_images over the list, fills the tensor
+    ``allocate`` made (here a memory-mapped file), and holds no earlier view while reading the next."""
+    rng = np.random.default_rng(3)
+    images = [rng.random(size, dtype=np.float32) for size in [(60, 80, 3), (45, 70, 3), (80, 60, 3)]]
+    expected, expected_records = preprocess_images(images, 56, 14, mode)
+    alive = []
+
+    def one_at_a_time():
+        for image in images:
+            copy = image.copy()
+            alive.append(weakref.ref(copy))
+            yield copy
+
+    def allocate(shape):
+        mapped = np.lib.format.open_memmap(tmp_path / "input.npy", mode="w+", dtype=np.float32, shape=shape)
+        return torch.from_numpy(mapped)
+
+    def checked():
+        for image in one_at_a_time():
+            assert all(reference() is None for reference in alive[:-1])
+            yield image
+            del image
+
+    tensor, records = preprocess_views(checked(), 3, 56, 14, mode, allocate=allocate)
+    assert records == expected_records
+    torch.testing.assert_close(tensor, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(np.load(tmp_path / "input.npy"), expected.numpy())
+
+
+def test_a_stream_shorter_or_longer_than_announced_or_with_a_tiny_view_is_one_line():
+    views = [np.zeros((28, 28, 3), np.float32)] * 3
+    with pytest.raises(InputError, match=r"^2 of the 3 images announced were read"):
+        preprocess_views(iter(views[:2]), 3, 28, 14)
+    with pytest.raises(InputError, match=r"^more than the 2 images announced"):
+        preprocess_views(iter(views), 2, 28, 14)
+    tiny = [views[0], np.zeros((10, 28, 3), np.float32)]
+    with pytest.raises(InputError, match=r"^image b.png is 28x10 pixels; the network needs at least 14 px"):
+        preprocess_views(iter(tiny), 2, 28, 14, names=["a.png", "b.png"])

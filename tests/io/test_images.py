@@ -1,12 +1,14 @@
 """Reading image folders, files, scene folders and videos; every bad input is a one-line InputError."""
 
+import weakref
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from iggt.errors import InputError
-from iggt.io.images import list_image_files, load_images, read_image
-from iggt.io.video import evenly_spaced_indices, rate_indices, read_video_frames
+from iggt.io.images import list_image_files, load_images, open_images, read_image
+from iggt.io.video import decode_video_frames, evenly_spaced_indices, rate_indices, read_video_frames
 
 
 def write_png(path, height=12, width=16, value=None, seed=0):
@@ -116,6 +118,44 @@ def test_max_frames_of_a_video_keeps_evenly_spaced_sampled_frames_as_float_rgb(t
     for image, frame in zip(loaded.images, [decoded[0], decoded[4], decoded[8]], strict=True):
         assert image.dtype == np.float32 and image.shape == (32, 32, 3)
         np.testing.assert_array_equal(image, frame.astype(np.float32) / 255.0)  # the same pixels, only scaled
+
+
+def test_a_stream_decodes_each_image_when_it_is_reached_and_frees_it_after(tmp_path):
+    """open_images reads headers only: a file changed after opening is read as it is then; while
+    one view is in hand, the views before it are no longer held by the stream."""
+    for index in range(4):
+        write_png(tmp_path / f"{index}.png", seed=index)
+    stream = open_images(tmp_path)
+    assert stream.stored_sizes == [(12, 16)] * 4 and len(stream) == 4
+    replaced = write_png(tmp_path / "2.png", seed=99)  # after opening, before decoding
+    alive = []
+    for index, image in enumerate(stream):
+        alive.append(weakref.ref(image))
+        del image
+        assert all(reference() is None for reference in alive[:index])
+    decoded = stream.load()  # a stream can be read again
+    np.testing.assert_array_equal(decoded.images[2], replaced.astype(np.float32) / 255)
+    np.testing.assert_array_equal(decoded.images[0], load_images(tmp_path).images[0])
+
+
+def test_a_file_whose_header_reads_but_data_does_not_fails_when_decoded(tmp_path):
+    write_png(tmp_path / "0.png")
+    good = (tmp_path / "0.png").read_bytes()
+    (tmp_path / "1.png").write_bytes(good[: len(good) // 2])  # header intact, pixels cut off
+    stream = open_images(tmp_path)
+    with pytest.raises(InputError, match=r"^cannot read image 1.png: .*; replace or remove the file$"):
+        list(stream)
+
+
+def test_video_frames_stream_as_the_decoded_clip_and_a_missing_frame_is_an_error(tmp_path):
+    write_video(tmp_path / "clip.mp4", num_frames=25)
+    decoded, _, _ = read_video_frames(tmp_path / "clip.mp4", frames=25)
+    stream = open_images(tmp_path / "clip.mp4", frames=5)
+    assert stream.stored_sizes is None and len(stream) == 5
+    for image, index in zip(stream, (0, 6, 12, 18, 24), strict=True):
+        np.testing.assert_array_equal(image, decoded[index].astype(np.float32) / 255)
+    with pytest.raises(InputError, match=r"^video clip.mp4 ends before frame 30 .*convert it to H.264 .mp4$"):
+        list(decode_video_frames(tmp_path / "clip.mp4", [3, 30]))
 
 
 def test_sampling_indices():

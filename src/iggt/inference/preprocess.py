@@ -14,7 +14,7 @@ coordinates, intrinsics and dense maps are converted by the one pixel mapping of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -165,15 +165,50 @@ def preprocess_images(
     pad_color: Literal["white", "black"] = "white",
 ) -> tuple[torch.Tensor, list[ResizeRecord]]:
     """S images (H_i, W_i, 3) float in [0, 1] -> ((S, 3, H, W) float32 tensor, S records)."""
-    if not images:
+    return preprocess_views(images, len(images), img_size, patch_size, mode, pad_color)
+
+
+def preprocess_views(
+    images: Iterable[np.ndarray],
+    count: int,
+    img_size: int,
+    patch_size: int,
+    mode: Literal["crop", "pad"] = "crop",
+    pad_color: Literal["white", "black"] = "white",
+    names: Sequence[str] | None = None,
+    allocate: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, list[ResizeRecord]]:
+    """:func:`preprocess_images` of ``count`` images read one at a time (an
+    :class:`iggt.io.images.ImageStream`): only one view at its own resolution is held.
+
+    Args:
+        images: the views, (H_i, W_i, 3) float in [0, 1]; the first fixes the network size.
+        count: how many there are (the tensor is made once the first is read).
+        names: S names for the error of a view with a side under one patch (checked as each is read).
+        allocate: makes the (S, 3, H, W) float32 tensor that is filled view by view (torch.empty
+            by default; a memory-mapped file keeps a long capture's input on disk).
+    """
+    if count < 1:
         raise InputError("no images to preprocess")
     if pad_color not in PAD_VALUES:
         raise InputError(f"unknown pad colour {pad_color!r}; use 'white' or 'black'")
-    target = network_size(images[0].shape[:2], img_size, patch_size, mode)
-    records = [resize_record(image.shape[:2], target, mode) for image in images]
-    tensor = torch.stack(
-        [_resample_view(image, record, PAD_VALUES[pad_color]) for image, record in zip(images, records, strict=True)]
-    )
+    names = list(names) if names is not None else [f"image{i:04d}" for i in range(count)]
+    tensor, records = None, []
+    # Counted by hand: enumerate's (and zip's) result tuple holds each view while the next is decoded.
+    for image in images:
+        index = len(records)
+        if index >= count:
+            raise InputError(f"more than the {count} images announced; read the input again")
+        check_visible_sizes([image.shape[:2]], [names[index]])
+        if tensor is None:
+            target = network_size(image.shape[:2], img_size, patch_size, mode)
+            shape = (count, 3, *target)
+            tensor = torch.empty(shape, dtype=torch.float32) if allocate is None else allocate(shape)
+        records.append(resize_record(image.shape[:2], target, mode))
+        tensor[index] = _resample_view(image, records[-1], PAD_VALUES[pad_color])
+        del image  # else the loop holds this view while the next is decoded
+    if len(records) != count:
+        raise InputError(f"{len(records)} of the {count} images announced were read; read the input again")
     return tensor, records
 
 

@@ -32,12 +32,12 @@ from iggt.inference.preprocess import (
     ResizeRecord,
     check_visible_sizes,
     map_to_original,
-    preprocess_images,
+    preprocess_views,
 )
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
-from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, plan_windows
-from iggt.io.images import LoadedImages, load_images, views_to_keep
+from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, empty_array, plan_windows
+from iggt.io.images import ImageStream, LoadedImages, open_images, views_to_keep
 from iggt.model.fast_mode import FastMode, fast_mode_name, get_fast_mode
 from iggt.model.hub import DEFAULT_MODEL
 from iggt.structures.instances import Instances
@@ -49,6 +49,8 @@ ImageSource = str | Path | Sequence[str | Path] | Sequence[np.ndarray] | np.ndar
 """What :func:`reconstruct` reads: paths (folder, scene folder, video, image files) or images."""
 CROPPED_AWAY_NOTE = 0.5
 """Crop mode names a view when it drops more than this fraction of the view's pixels."""
+NETWORK_INPUT = "network_input"
+"""Name of the network's input in a store (``network_input.npy``, (S, 3, H, W) float32)."""
 SINGLE_VIEW_NOTE = "1 view: depth, points and instances of that view only; no relative cameras to estimate"
 
 
@@ -68,8 +70,9 @@ class Reconstruction:
             (These three are lists, or, for a run with a ``store``, :class:`MappedViews` that
             resample each view when it is read.)
         intrinsic: (S, 3, 3) float64 intrinsics in each input's pixels.
-        timings: seconds per stage ("read", "load model", "preprocess", "model", "instances",
-            "map to original resolution", then "export" once saved).
+        timings: seconds per stage ("read": the input checked, files' headers and a video's frame
+            count; "load model"; "preprocess": the views decoded and brought to the network's size;
+            "model", "instances", "map to original resolution", then "export" once saved).
         notes: facts the user should know (sampling, single view, ...).
         model_name: what the network was loaded from.
         device, dtype, head_dtype: where and in which precision (trunk, heads) the network ran.
@@ -217,13 +220,17 @@ def reconstruct(
     global_attention = get_fast_mode(fast_mode)
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
-        loaded = _read_inputs(images_or_paths, fps, frames, max_frames, progress)
-        check_visible_sizes([image.shape[:2] for image in loaded.images], loaded.names)
+        loaded = _open_inputs(images_or_paths, fps, frames, max_frames, progress)
+        if loaded.stored_sizes is not None:  # a video's frames are checked as they are decoded
+            check_visible_sizes(loaded.stored_sizes, loaded.names)
     with _timed(timings, "load model"), stage_progress("loading the model", progress):
         network, model_name = _resolve_model(model)
     with _timed(timings, "preprocess"):
-        config = network.config
-        tensor, records = preprocess_images(loaded.images, config.img_size, config.patch_size, mode)
+        # One view at a time at its own resolution; with a store the network's input lives there too.
+        config, allocate = network.config, None if store is None else partial(_stored_input, store)
+        tensor, records = preprocess_views(
+            loaded, len(loaded), config.img_size, config.patch_size, mode, names=loaded.names, allocate=allocate
+        )
     from iggt.inference.windowed import run_windowed  # both import the clustering (sklearn) only when run
     from iggt.instances import extract_instances
 
@@ -253,7 +260,7 @@ def reconstruct(
         if window is not None:
             notes.append(f"{loaded.num_views} views fit in one window of {window}: one pass")
         if store is not None:
-            notes.append(f"one pass: the result is held in memory, {store} is not used")
+            notes.append(f"one pass: the result is held in memory, {store} holds the network's input only")
         with _timed(timings, "model"):
             predictions = run_model(
                 network, tensor, target, compute_dtype, chunk_size, progress=progress, head_dtype=heads_dtype,
@@ -294,14 +301,15 @@ def reconstruct(
     )
 
 
-def _read_inputs(images_or_paths: ImageSource, fps, frames, max_frames, progress: bool) -> LoadedImages:
+def _open_inputs(images_or_paths: ImageSource, fps, frames, max_frames, progress: bool) -> ImageStream:
     if isinstance(images_or_paths, LoadedImages):
-        return images_or_paths
+        return ImageStream.of(images_or_paths)
     if isinstance(images_or_paths, np.ndarray | torch.Tensor):
         # One (H, W, 3) image, or (S, H, W, 3) images.
-        return _in_memory(list(images_or_paths) if images_or_paths.ndim == 4 else [images_or_paths], max_frames)
+        arrays = list(images_or_paths) if images_or_paths.ndim == 4 else [images_or_paths]
+        return ImageStream.of(_in_memory(arrays, max_frames))
     if isinstance(images_or_paths, str | os.PathLike):
-        return load_images(images_or_paths, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+        return open_images(images_or_paths, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
     if not isinstance(images_or_paths, Sequence):
         raise InputError(
             f"inputs must be a path, a list of paths or a list of (H, W, 3) images, got a "
@@ -310,9 +318,14 @@ def _read_inputs(images_or_paths: ImageSource, fps, frames, max_frames, progress
     items = list(images_or_paths)
     if items and _kind(items[0], 0) == "image":
         _check_all_of_kind(items, "image")
-        return _in_memory(items, max_frames)
+        return ImageStream.of(_in_memory(items, max_frames))
     _check_all_of_kind(items, "path")
-    return load_images(items, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+    return open_images(items, fps=fps, frames=frames, max_frames=max_frames, progress=progress)
+
+
+def _stored_input(store: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    """The (S, 3, H, W) float32 network input as ``store/network_input.npy``, memory-mapped."""
+    return torch.from_numpy(empty_array(shape, np.float32, store, NETWORK_INPUT))
 
 
 def _kind(item, index: int) -> str:

@@ -3,12 +3,16 @@
 Every image comes out as (H, W, 3) float32 RGB in [0, 1] with its EXIF orientation applied and
 transparency composited onto white; sizes may differ between images. Every failure is an
 :class:`InputError` whose one line names the file and the fix.
+
+:func:`open_images` checks the input (files' headers, the video's frame count) and gives an
+:class:`ImageStream` that decodes one view at a time when iterated, so a long capture is never
+held whole at its own resolution; :func:`load_images` reads them all into memory.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from tqdm.auto import tqdm
 
 from iggt.errors import InputError, first_line
 from iggt.io.scene_format import MANIFEST, read_manifest
-from iggt.io.video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS, evenly_spaced_indices, read_video_frames
+from iggt.io.video import DEFAULT_SAMPLE_FPS, VIDEO_EXTENSIONS, decode_video_frames, evenly_spaced_indices, sample_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SCENE_IMAGES_FOLDER = "images"
@@ -45,6 +49,45 @@ class LoadedImages:
         return len(self.images)
 
 
+@dataclass
+class ImageStream:
+    """The views of one input, decoded one at a time, in view order, each time it is iterated.
+
+    Attributes:
+        names: S names, as :attr:`LoadedImages.names`.
+        stored_sizes: S (H, W) as stored in the files' headers, before any EXIF orientation (which
+            may swap them: good for checks of the shorter side, not for the aspect ratio); None
+            for a video, whose frames' size is known once decoded.
+        notes: what was done that the user should know (subsampling, frame rate).
+        frames: a new iterator over the S views, (H, W, 3) float32 RGB in [0, 1].
+    """
+
+    names: list[str]
+    stored_sizes: list[tuple[int, int]] | None
+    notes: list[str]
+    frames: Callable[[], Iterator[np.ndarray]]
+
+    @property
+    def num_views(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()
+
+    @classmethod
+    def of(cls, loaded: LoadedImages) -> ImageStream:
+        """The stream of images already in memory."""
+        sizes = [tuple(image.shape[:2]) for image in loaded.images]
+        return cls(list(loaded.names), sizes, list(loaded.notes), lambda: iter(loaded.images))
+
+    def load(self) -> LoadedImages:
+        """All views decoded into memory."""
+        return LoadedImages(list(self), self.names, self.notes)
+
+
 def views_to_keep(
     count: int, max_frames: int | None, noun: str = "images", spelling: str = "--max-frames {}"
 ) -> tuple[list[int], list[str]]:
@@ -65,13 +108,30 @@ def load_images(
     max_frames: int | None = None,
     progress: bool = False,
 ) -> LoadedImages:
-    """Read one folder, one scene folder (with ``images/``), one video, or one or more image files.
+    """Read one folder, one scene folder (with ``images/``), one video, or one or more image files
+    into memory (arguments as :func:`open_images`)."""
+    return open_images(inputs, fps=fps, frames=frames, max_frames=max_frames, progress=progress).load()
+
+
+def open_images(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    fps: float | None = None,
+    frames: int | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+) -> ImageStream:
+    """Check one folder, one scene folder (with ``images/``), one video, or one or more image files,
+    and stream their views.
+
+    Each image file's header is read here (a file that is no image, or too large, is an error
+    before any is decoded); a video's frames are chosen from its frame count and rate.
 
     Args:
         inputs: a path or a sequence of paths.
-        fps, frames: video sampling (see :func:`iggt.io.video.read_video_frames`); an error for images.
+        fps, frames: video sampling (see :func:`iggt.io.video.sample_video`); an error for images.
         max_frames: keep at most this many views, spread evenly over the input.
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr while the views are decoded.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
@@ -84,14 +144,14 @@ def load_images(
     if len(paths) == 1 and paths[0].is_dir():
         if fps is not None or frames is not None:
             raise InputError("--fps and --frames sample a video; to use fewer images pass --max-frames")
-        return _load_files(list_image_files(paths[0]), max_frames, progress)
+        return _open_files(list_image_files(paths[0]), max_frames, progress)
     if len(paths) == 1 and paths[0].suffix.lower() in VIDEO_EXTENSIONS:
-        return _load_video(paths[0], fps, frames, max_frames, progress)
+        return _open_video(paths[0], fps, frames, max_frames, progress)
     if fps is not None or frames is not None:
         raise InputError("--fps and --frames sample a video; to use fewer images pass --max-frames")
     for path in paths:
         _check_image_path(path, several=len(paths) > 1)
-    return _load_files(paths, max_frames, progress)
+    return _open_files(paths, max_frames, progress)
 
 
 def list_image_files(folder: str | Path) -> list[Path]:
@@ -145,27 +205,50 @@ def _check_image_path(path: Path, several: bool) -> None:
         )
 
 
-def _load_files(paths: list[Path], max_frames: int | None, progress: bool) -> LoadedImages:
+def _open_files(paths: list[Path], max_frames: int | None, progress: bool) -> ImageStream:
     keep, notes = views_to_keep(len(paths), max_frames)
-    paths = [paths[i] for i in keep]  # before reading: dropped files are never decoded
-    # The context closes (clears) the bar when a read fails, so the error line prints cleanly.
-    with tqdm(paths, desc="reading images", unit="image", disable=not progress, leave=False) as bar:
-        images = [read_image(p) for p in bar]
-    return LoadedImages(images, [p.name for p in paths], notes)
+    paths = [paths[i] for i in keep]  # before reading: dropped files are never opened
+    sizes = [stored_size(path) for path in paths]
+
+    def frames() -> Iterator[np.ndarray]:
+        # The context closes (clears) the bar when a read fails, so the error line prints cleanly.
+        with tqdm(paths, desc="reading images", unit="image", disable=not progress, leave=False) as bar:
+            for path in bar:
+                yield read_image(path)
+
+    return ImageStream([p.name for p in paths], sizes, notes, frames)
 
 
-def _load_video(
+def _open_video(
     path: Path, fps: float | None, frames: int | None, max_frames: int | None, progress: bool
-) -> LoadedImages:
-    decoded, indices, total = read_video_frames(path, fps=fps, frames=frames, progress=progress)
+) -> ImageStream:
+    sampled, total = sample_video(path, fps=fps, frames=frames)
     how = f"{frames} evenly spaced" if frames is not None else f"{fps or DEFAULT_SAMPLE_FPS:g} per second"
-    notes = [f"sampled {len(decoded)} of {total} video frames ({how})"]
-    keep, kept_notes = views_to_keep(len(decoded), max_frames, "sampled frames")
-    images = [decoded[i] for i in keep]
-    del decoded
-    for position, frame in enumerate(images):
-        images[position] = _to_float_rgb(frame)  # in place: each uint8 frame is freed once converted
-    return LoadedImages(images, [f"{path.name}#frame{indices[i]:05d}" for i in keep], notes + kept_notes)
+    notes = [f"sampled {len(sampled)} of {total} video frames ({how})"]
+    keep, kept_notes = views_to_keep(len(sampled), max_frames, "sampled frames")
+    indices = [int(sampled[i]) for i in keep]
+
+    def decoded() -> Iterator[np.ndarray]:
+        for frame in decode_video_frames(path, indices, progress):
+            yield _to_float_rgb(frame)
+            del frame  # not held while the next frame is decoded
+
+    return ImageStream([f"{path.name}#frame{i:05d}" for i in indices], None, notes + kept_notes, decoded)
+
+
+def stored_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file as stored (before EXIF orientation), from its header alone;
+    InputError for a file that is no readable image or has more than MAX_IMAGE_PIXELS."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            _check_pixel_count(path, image.width * image.height, image.size)
+            return image.height, image.width
+    except Image.DecompressionBombError as exc:
+        _check_pixel_count(path, _bomb_pixels(exc))
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"cannot read image {path.name}: {first_line(exc)}; replace or remove the file") from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -179,11 +262,16 @@ def read_image(path: str | Path) -> np.ndarray:
             return _to_float_rgb(image)
     except Image.DecompressionBombError as exc:
         # PIL refuses far larger images at open, before the size can be read; its message has the count.
-        count = re.search(r"\((\d+) pixels\)", str(exc))
-        _check_pixel_count(path, int(count.group(1)) if count else MAX_IMAGE_PIXELS + 1)
+        _check_pixel_count(path, _bomb_pixels(exc))
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"cannot read image {path.name}: {first_line(exc)}; replace or remove the file") from exc
+
+
+def _bomb_pixels(exc: Exception) -> int:
+    """The pixel count in PIL's refusal of a far larger image (made at open, before the size can be read)."""
+    count = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(count.group(1)) if count else MAX_IMAGE_PIXELS + 1
 
 
 def _check_pixel_count(path: Path, pixels: int, size: tuple[int, int] | None = None) -> None:

@@ -1,12 +1,13 @@
 """Reading frames from a video file (through imageio's ffmpeg plugin), sampled by rate or count.
 
-Frames are decoded in order and only the selected ones are kept, so memory grows with the number
-of frames returned, not with the length of the video.
+The frames to keep are chosen from the video's frame count and rate before anything is decoded;
+they are then decoded in order, one at a time, so memory holds one frame however long the video.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,22 +45,17 @@ def _open_reader(path: Path):
         raise InputError(f"cannot open video {path.name}: {first_line(exc)}; convert it to H.264 .mp4") from exc
 
 
-def read_video_frames(
-    path: str | Path, *, fps: float | None = None, frames: int | None = None, progress: bool = False
-) -> tuple[list[np.ndarray], list[int], int]:
-    """Decode selected frames of a video.
+def sample_video(path: str | Path, *, fps: float | None = None, frames: int | None = None) -> tuple[np.ndarray, int]:
+    """Which frames of a video to keep, from its frame count and rate (nothing is decoded).
 
     Args:
         path: the video file.
         fps: keep about this many frames per second of video.
         frames: keep this many frames spread evenly over the whole video (exclusive with ``fps``).
             With neither, ``DEFAULT_SAMPLE_FPS`` frames per second are kept.
-        progress: show a progress bar of the decoding on stderr.
 
     Returns:
-        (frames, indices, total): the frames as decoded, (H, W, 3) uint8 RGB (4 times smaller than
-        float RGB while many are held; :func:`iggt.io.images.load_images` converts them), their
-        frame indices in the video, and the number of frames in the video.
+        (indices, total): the ascending frame indices to keep and the number of frames in the video.
     """
     path = Path(path)
     if fps is not None and frames is not None:
@@ -71,16 +67,54 @@ def read_video_frames(
     reader = _open_reader(path)
     try:
         total, video_fps = _frame_count_and_rate(reader, path)
-        if frames is not None:
-            wanted = evenly_spaced_indices(total, frames)
-        else:
-            wanted = rate_indices(total, video_fps, fps or DEFAULT_SAMPLE_FPS)
-        images, indices = _decode(reader, path, set(wanted.tolist()), progress)
     finally:
         reader.close()
-    if not images:
-        raise InputError(f"video {path.name} has no decodable frames; convert it to H.264 .mp4")
-    return images, indices, total
+    if frames is not None:
+        return evenly_spaced_indices(total, frames), total
+    return rate_indices(total, video_fps, fps or DEFAULT_SAMPLE_FPS), total
+
+
+def decode_video_frames(path: str | Path, indices: Sequence[int], progress: bool = False) -> Iterator[np.ndarray]:
+    """The frames ``indices`` (ascending) of a video, decoded in order, one at a time, as (H, W, 3)
+    uint8 RGB: memory holds one frame whatever the video's length. A stream that breaks, or ends
+    before the last index, is an InputError (never a shorter clip)."""
+    path = Path(path)
+    wanted = iter(indices)
+    target = next(wanted, None)
+    if target is None:
+        return
+    reader = _open_reader(path)
+    bar = tqdm(total=indices[-1] + 1, desc="decoding video", unit="frame", disable=not progress, leave=False)
+    try:
+        frames = enumerate(reader)
+        while target is not None:
+            try:
+                index, frame = next(frames)
+            except StopIteration:
+                raise InputError(
+                    f"video {path.name} ends before frame {target} it announced; convert it to H.264 .mp4"
+                ) from None
+            except Exception as exc:  # ffmpeg failures surface as RuntimeError/OSError/ValueError
+                message = f"cannot decode video {path.name}: {first_line(exc)}; convert it to H.264 .mp4"
+                raise InputError(message) from exc
+            bar.update(1)
+            if index == target:
+                target = next(wanted, None)
+                yield np.asarray(frame)
+            del frame  # not held while the next frame is decoded
+    finally:
+        bar.close()  # cleared before any error line is printed
+        reader.close()
+
+
+def read_video_frames(
+    path: str | Path, *, fps: float | None = None, frames: int | None = None, progress: bool = False
+) -> tuple[list[np.ndarray], list[int], int]:
+    """:func:`sample_video`'s frames, all decoded: (frames (H, W, 3) uint8 RGB, their indices in
+    the video, the number of frames in the video)."""
+    indices, total = sample_video(path, fps=fps, frames=frames)
+    images = list(decode_video_frames(path, indices.tolist(), progress))
+    return images, indices.tolist(), total
 
 
 def _frame_count_and_rate(reader, path: Path) -> tuple[int, float]:
@@ -94,22 +128,3 @@ def _frame_count_and_rate(reader, path: Path) -> tuple[int, float]:
     if not math.isfinite(video_fps) or video_fps <= 0:
         video_fps = DEFAULT_SAMPLE_FPS  # unknown rate: fall back to one frame per sampling step
     return total, video_fps
-
-
-def _decode(reader, path: Path, wanted: set[int], progress: bool) -> tuple[list[np.ndarray], list[int]]:
-    images, indices = [], []
-    last = max(wanted)
-    bar = tqdm(total=last + 1, desc="decoding video", unit="frame", disable=not progress, leave=False)
-    try:
-        for index, frame in enumerate(reader):
-            bar.update(1)
-            if index in wanted:
-                images.append(np.asarray(frame))
-                indices.append(index)
-            if index >= last:
-                break
-    except Exception as exc:  # a stream that breaks mid-way: keep nothing rather than a partial clip
-        raise InputError(f"cannot decode video {path.name}: {first_line(exc)}; convert it to H.264 .mp4") from exc
-    finally:
-        bar.close()  # cleared before any error line is printed
-    return images, indices
