@@ -7,9 +7,17 @@ import torch
 
 from iggt.errors import InputError
 from iggt.model.config import IGGTConfig, get_config
+from iggt.model.layers import attention_kernels
 from iggt.model.layers.attention import Attention
-from iggt.model.layers.attention_kernels import attend, attention_backend, fa3_installed, select_backend
+from iggt.model.layers.attention_kernels import (
+    attend,
+    attention_backend,
+    batched_sdpa,
+    fa3_installed,
+    select_backend,
+)
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
+from iggt.model.layers.window_attention import OverlappingWindowCrossAttention, WindowSelfAttention
 
 CPU = torch.device("cpu")
 
@@ -149,3 +157,49 @@ def test_the_model_under_fa3_matches_sdpa_within_bf16_tolerance():
         assert error < 3e-2, (key, error)
     cosine = (outputs["fa3"]["instance_feat"].float() * outputs["sdpa"]["instance_feat"].float()).sum(-1)
     assert cosine.min().item() > 0.95
+
+
+@pytest.mark.parametrize("mask", ["none", "per-row float", "per-row bool", "shared"])
+def test_batched_sdpa_in_slices_is_one_call(monkeypatch, mask):
+    """Above SDPA_MAX_BATCH rows (here 3 of 8) the call runs in slices; outputs and gradients are
+    those of one call, with a mask of one row per window sliced along and a shared one broadcast."""
+    generator = torch.Generator().manual_seed(1)
+    query, key, value = (torch.randn(8, 2, 5, 4, generator=generator, requires_grad=True) for _ in range(3))
+    masks = {
+        "none": None,
+        "per-row float": torch.randn(8, 2, 5, 5, generator=generator),
+        "per-row bool": torch.rand(8, 1, 5, 5, generator=generator) > 0.3,
+        "shared": torch.randn(1, 2, 5, 5, generator=generator),
+    }
+    attn_mask = masks[mask]
+    if mask == "per-row bool":
+        attn_mask[..., 0] = True  # every query keeps a key
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
+    expected_grads = torch.autograd.grad(expected.square().sum(), (query, key, value))
+    monkeypatch.setattr(attention_kernels, "SDPA_MAX_BATCH", 3)
+    rows, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+
+    def counted(query, *args, **kwargs):
+        rows.append(query.shape[0])
+        return sdpa(query, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counted)
+    sliced = batched_sdpa(query, key, value, attn_mask=attn_mask)
+    assert rows == [3, 3, 2]
+    grads = torch.autograd.grad(sliced.square().sum(), (query, key, value))
+    torch.testing.assert_close(sliced, expected, atol=1e-6, rtol=0)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_the_window_attentions_are_unchanged_when_their_windows_run_in_slices(monkeypatch):
+    torch.manual_seed(0)
+    self_attention = WindowSelfAttention(16, 16, num_heads=2, window_size=4, hidden_channels=8).eval()
+    cross_attention = OverlappingWindowCrossAttention(16, 16, num_heads=2, window_size=4, hidden_channels=8).eval()
+    maps, context = torch.randn(2, 16, 12, 10), torch.randn(2, 16, 12, 10)  # 2 x 9 windows, the last ones padded
+    with torch.no_grad():
+        whole = self_attention(maps), cross_attention(maps, context)
+        monkeypatch.setattr(attention_kernels, "SDPA_MAX_BATCH", 5)
+        sliced = self_attention(maps), cross_attention(maps, context)
+    for got, want in zip(sliced, whole, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)

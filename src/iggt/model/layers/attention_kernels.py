@@ -27,6 +27,10 @@ BACKENDS = ("auto", "sdpa", "fa3")
 FA3_DTYPES = (torch.bfloat16, torch.float16)
 FA3_HEAD_DIMS = (64, 128, 192, 256)
 """Head dims the tokenspeed-fa3 wheel is built for (its build disables 96); every preset uses 64."""
+SDPA_MAX_BATCH = 32768
+"""Most batch entries one SDPA call gets: cuDNN's and flash's kernels put the batch on a CUDA grid
+axis, which stops at 65,535, and fail at 65,536 windows (benchmarks/results/attention_limits_cuda.json:
+the instance head's window attention at 32 scenes of 8 views in training). A power of two below it."""
 
 _requested: contextvars.ContextVar[str | None] = contextvars.ContextVar("iggt_attention_backend", default=None)
 
@@ -122,3 +126,19 @@ def attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
         return _fa3_function()(query, key, value)
     output = F.scaled_dot_product_attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2))
     return output.transpose(1, 2)
+
+
+def batched_sdpa(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+    """``F.scaled_dot_product_attention`` of (N, heads, L, D) inputs in slices of at most
+    :data:`SDPA_MAX_BATCH` along N (a mask with N rows is sliced with them; one of a single row is
+    shared), so that every kernel SDPA may pick can take each slice. Same result as one call."""
+    count = query.shape[0]
+    if count <= SDPA_MAX_BATCH:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
+    per_row = attn_mask is not None and attn_mask.dim() == query.dim() and attn_mask.shape[0] == count
+    parts = []
+    for start in range(0, count, SDPA_MAX_BATCH):
+        rows = slice(start, start + SDPA_MAX_BATCH)
+        mask = attn_mask[rows] if per_row else attn_mask
+        parts.append(F.scaled_dot_product_attention(query[rows], key[rows], value[rows], attn_mask=mask))
+    return torch.cat(parts)

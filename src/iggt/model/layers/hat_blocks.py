@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iggt.errors import ConfigError
+from iggt.model.layers.attention_kernels import batched_sdpa
 from iggt.model.layers.hat_windows import (
     merge_windows,
     overlapping_window_key_mask,
@@ -94,7 +95,7 @@ class WindowMultiHeadAttention(nn.Module):
         count, length, channels = windows.shape
         qkv = self.qkv(windows).view(count, length, 3, self.num_heads, channels // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask)
+        attended = batched_sdpa(query, key, value, attn_mask=key_mask)
         return self.proj(attended.transpose(1, 2).reshape(count, length, channels))
 
 
@@ -225,9 +226,7 @@ class OverlappingCrossAttentionBlock(nn.Module):
         if key_mask is not None:
             mask_bias = torch.zeros(key_mask.shape, dtype=bias.dtype, device=bias.device)
             bias = bias + mask_bias.masked_fill(~key_mask, float("-inf")).repeat(batch, 1, 1, 1)
-        attended = F.scaled_dot_product_attention(
-            query_windows, key_windows, value_windows, attn_mask=bias.to(query_windows.dtype)
-        )
+        attended = batched_sdpa(query_windows, key_windows, value_windows, attn_mask=bias.to(query_windows.dtype))
         attended = attended.transpose(1, 2).reshape(-1, self.window_size * self.window_size, channels)
         merged = merge_windows(attended, self.window_size, batch, padded_query.shape[1], padded_query.shape[2])
         return merged[:, :height, :width]
