@@ -13,7 +13,8 @@ then ``--steps`` steps twice:
 Overrides are the trainer's ``section.key=value`` (e.g. ``data.batch_size=8``), given to every
 variant; each ``--variant`` adds its own on top (one row each, in one process, so a compiled
 renderer is compiled once). Without ``--variant`` the config runs as it is. ``--profile N``
-also lists the operators with the most device time over N more steps. Prints a table and
+also lists the operators with the most device time over N more steps, the device's busy time a
+step, and (uncompiled, on CUDA) each top-level part's forward time. Prints a table and
 writes benchmarks/results/train_throughput_<device>.json (one row per variant, appended).
 """
 
@@ -90,6 +91,10 @@ def measure(config_path: str, overrides: list[str], steps: int, warmup: int, pro
         seconds, views = end_to_end(trainer, steps)
         stages, split_views = split(trainer, steps)
         top = profile(trainer, profile_steps) if profile_steps else None
+        parts = None
+        if profile_steps and device.type == "cuda" and not config.train.compile:
+            parts = module_split(trainer, profile_steps)
+            print("  forward ms a step: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
         trainer.check_losses()
         trainer.source.close()
     row = {
@@ -111,11 +116,51 @@ def measure(config_path: str, overrides: list[str], steps: int, warmup: int, pro
         row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
     if top is not None:
         row["top_ops"] = top
+    if parts is not None:
+        row["forward_ms_per_step"] = parts
     return row
 
 
+MODULES = ("aggregator", "camera_head", "depth_head", "point_head", "part_adaptor", "part_head")
+"""The network's top-level parts, timed apart by :func:`module_split`."""
+
+
+def module_split(trainer: Trainer, steps: int) -> dict[str, float]:
+    """Milliseconds a step of each top-level part's forward (CUDA events around it; the model
+    uncompiled, so that the hooks run), and of the whole step, over ``steps`` steps."""
+    model = trainer.model
+    events: dict[str, list] = {name: [] for name in MODULES}
+    handles = []
+    for name in MODULES:
+        module = getattr(model, name, None)
+        if module is None:
+            continue
+
+        def before(_module, _inputs, name=name):
+            events[name].append([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)])
+            events[name][-1][0].record()
+
+        def after(_module, _inputs, _output, name=name):
+            events[name][-1][1].record()
+
+        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        synchronize(trainer.context.device)
+        start = time.perf_counter()
+        end_to_end(trainer, steps)
+        synchronize(trainer.context.device)
+        total = time.perf_counter() - start
+    finally:
+        for handle in handles:
+            handle.remove()
+    split = {name: sum(a.elapsed_time(b) for a, b in pairs) / steps for name, pairs in events.items() if pairs}
+    return {**split, "step": total * 1e3 / steps}
+
+
 def profile(trainer: Trainer, steps: int, rows: int = 25) -> list[dict]:
-    """The operators with the most device time (self) over ``steps`` steps, by torch.profiler."""
+    """The operators with the most device time (self) over ``steps`` steps, by torch.profiler;
+    the first entry is the device's busy time of all operators a step (against the step's wall time,
+    it says how much of the step the host's launching and waiting takes)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -124,8 +169,13 @@ def profile(trainer: Trainer, steps: int, rows: int = 25) -> list[dict]:
     with torch_profile(activities=activities) as profiler:
         end_to_end(trainer, steps)
     attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    events = sorted(profiler.key_averages(), key=lambda event: -getattr(event, attribute))[:rows]
-    table = [
+    averages = profiler.key_averages()
+    # kernels only: an operator's own entry repeats the device time of the kernels it launched
+    kernels = [e for e in averages if device.type != "cuda" or e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(getattr(event, attribute) for event in kernels) / 1e3 / steps
+    events = sorted(averages, key=lambda event: -getattr(event, attribute))[:rows]
+    table = [{"op": "ALL (device busy)", "ms_per_step": busy, "calls": sum(e.count for e in kernels) // steps}]
+    table += [
         {"op": event.key[:120], "ms_per_step": getattr(event, attribute) / 1e3 / steps, "calls": event.count // steps}
         for event in events
     ]
