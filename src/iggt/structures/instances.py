@@ -87,7 +87,8 @@ class Instances:
             }
         )
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, threads: int | None = None, deflate_floats: bool = True) -> None:
+        """Write all arrays to one ``.npz``, as :meth:`Predictions.save` does."""
         save_npz(
             path,
             {
@@ -99,6 +100,8 @@ class Instances:
                 "bbox_max": self.bbox_max,
                 "mean_features": self.mean_features,
             },
+            threads,
+            deflate_floats,
         )
 
     @classmethod
