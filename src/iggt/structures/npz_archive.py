@@ -4,12 +4,13 @@ numpy's ``savez_compressed`` deflates at zlib's default level 6 on one thread. T
 float32 network outputs, which deflate poorly at any level (to 83-93 % of their size): level 1 wrote
 the example scene's predictions.npz in 0.75 s instead of 1.2 s (2 busy CPU cores) at 1.4 % more bytes,
 and export time is what a user waits for after every reconstruction. At 100 frames of 336 x 518 the
-archive holds 1.2 GB of float32, which took 30 s to deflate on one thread; each member is therefore
-one deflate stream made on ``threads`` threads (:mod:`iggt.structures.parallel_deflate`), written
-into the zip as it comes, with the zip records written here (``zipfile`` cannot take compressed
-bytes). The archive is a plain zip of ``<key>.npy`` members, each deflated, with zip64 sizes in every
-local header (as ``zipfile``'s ``force_zip64``), so members above 4 GiB need no special case.
-Member times are the zip epoch (1980-01-01), so the same arrays always give the same bytes.
+archive holds 1.2 GB of float32, 33 s of deflate on one thread (benchmarks/export_costs.py); each
+member is therefore one deflate stream made on ``threads`` threads
+(:mod:`iggt.structures.parallel_deflate`) and written into the zip as it comes, with the zip
+records written here (``zipfile`` cannot take bytes compressed elsewhere). The archive is a plain
+zip of ``<key>.npy`` members, deflated (or stored), with zip64 sizes in every local header (as
+``zipfile``'s ``force_zip64``), so members above 4 GiB need no special case. Member times are the
+zip epoch (1980-01-01), so the same arrays always give the same bytes.
 """
 
 from __future__ import annotations
