@@ -39,10 +39,6 @@ EXPORTERS: dict[str, Writer] = {
 }
 """The export formats, in the order they are written: each name's writer (taking checked inputs)."""
 DEFAULT_FORMATS = tuple(EXPORTERS)
-WRITER_THREADS = 2
-"""Formats written at once. Deflating predictions.npz (the slowest, first) and encoding PNGs release
-the GIL, so on 2 cores the npz is written beside the other formats; each writer has its own files,
-so the bytes do not depend on the order in which they finish."""
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -94,10 +90,15 @@ def export_all(
 def _write_and_publish(writers: Mapping[str, Callable[[Path], list[Path]]], path: Path, overwrite: bool):
     """Run every writer on one staging folder, then publish it at ``path``; {name: paths relative to it}.
 
-    The writers run :data:`WRITER_THREADS` at a time, in order; the first failure (in that order) is
-    raised once no writer is running any more, so the staging folder is removed after the last write.
+    The writers all run at once, each on its own thread: deflating predictions.npz and encoding PNGs
+    release the GIL (and each spreads over threads of its own), so the formats with serial Python
+    parts (the point selection of PLY, GLB and COLMAP) run beside them. Each writer has its own
+    files, so the bytes do not depend on the order in which they finish. The first failure (in
+    format order) is raised once no writer is running any more, so the staging folder is removed
+    after the last write.
     """
-    with staging_dir(path) as staging, ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="export") as pool:
+    threads = max(1, len(writers))
+    with staging_dir(path) as staging, ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
         futures = {name: pool.submit(writer, staging) for name, writer in writers.items()}
         try:
             written = {name: [file.relative_to(staging) for file in job.result()] for name, job in futures.items()}

@@ -24,12 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from iggt.export.colmap_files import SparseModel, write_sparse_model
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
 from iggt.export.selection import public_exporter, select_points, to_uint8
+from iggt.export.view_files import map_views, save_rgb_png
 from iggt.geometry import colmap_pinhole_params, pixels_to_colmap
 from iggt.structures import Instances, Predictions
 
@@ -41,8 +41,11 @@ def write_colmap(predictions: Predictions, instances: Instances, out_dir: Path, 
     images_dir.mkdir(parents=True, exist_ok=True)
     sparse_dir.mkdir(parents=True, exist_ok=True)
     names = view_names(predictions.num_views, "view")
-    for image, name in zip(predictions.images, names, strict=True):
-        Image.fromarray(to_uint8(image)).save(images_dir / name)
+
+    def write_image(view: int) -> None:
+        save_rgb_png(to_uint8(np.asarray(predictions.images[view])), images_dir / names[view])
+
+    map_views(write_image, len(names), options.threads)
     write_sparse_model(sparse_model(predictions, instances, names, options), sparse_dir)
     return sorted(images_dir.iterdir()) + sorted(sparse_dir.iterdir())
 

@@ -16,6 +16,7 @@ from iggt.export.colours import instance_colours
 from iggt.export.naming import view_names
 from iggt.export.options import ExportOptions
 from iggt.export.selection import public_exporter, to_uint8
+from iggt.export.view_files import map_views, save_rgb_png
 from iggt.structures import Instances, Predictions
 
 UINT16_MAX = 65535
@@ -26,16 +27,15 @@ def write_masks(predictions: Predictions, instances: Instances, out_dir: Path, o
     check_id_range(instances.labels)
     folder = out_dir / "masks"
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
     num_views = len(instances.labels)
-    for view, id_name, overlay_name in zip(
-        range(num_views), view_names(num_views, "instance_ids"), view_names(num_views, "overlay"), strict=True
-    ):
-        labels = instances.labels[view]
-        save_id_png(labels, folder / id_name)
-        overlay_image(predictions.images[view], labels, options.overlay_alpha).save(folder / overlay_name)
-        written += [folder / id_name, folder / overlay_name]
-    return written
+    id_names, overlay_names = view_names(num_views, "instance_ids"), view_names(num_views, "overlay")
+
+    def write_view(view: int) -> list[Path]:
+        labels = np.asarray(instances.labels[view])
+        overlay = overlay_image(np.asarray(predictions.images[view]), labels, options.overlay_alpha)
+        return [save_id_png(labels, folder / id_names[view]), save_rgb_png(overlay, folder / overlay_names[view])]
+
+    return [path for paths in map_views(write_view, num_views, options.threads) for path in paths]
 
 
 export_masks = public_exporter(write_masks)
@@ -47,9 +47,10 @@ def check_id_range(labels: np.ndarray) -> None:
         raise InputError(f"instance IDs must lie in [0, {UINT16_MAX}] for 16-bit masks; relabel the instances")
 
 
-def save_id_png(labels: np.ndarray, path: Path) -> None:
+def save_id_png(labels: np.ndarray, path: Path) -> Path:
     """(H, W) instance IDs, already in range (:func:`check_id_range`) -> 16-bit greyscale PNG at ``path``."""
     Image.fromarray(labels.astype(np.uint16)).save(path)
+    return path
 
 
 def overlay_image(image: np.ndarray, labels: np.ndarray, alpha: float) -> Image.Image:

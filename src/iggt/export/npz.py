@@ -27,8 +27,8 @@ def write_npz(predictions: Predictions, instances: Instances, out_dir: Path, opt
     """Write ``predictions.npz`` and ``instances.npz`` into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions_path, instances_path = out_dir / PREDICTIONS_FILENAME, out_dir / INSTANCES_FILENAME
-    predictions.save(predictions_path)
-    instances.save(instances_path)
+    predictions.save(predictions_path, options.threads, options.deflate_npz_floats)
+    instances.save(instances_path, options.threads, options.deflate_npz_floats)
     return [predictions_path, instances_path]
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from iggt.errors import InputError
 from iggt.export.masks import check_id_range, save_id_png
 from iggt.export.naming import view_names
+from iggt.export.view_files import map_views
 from iggt.structures.strict_json import write_strict_json
 
 SUMMARY_FILENAME = "reconstruction.json"
@@ -28,19 +30,22 @@ def write_summary(summary: dict, out_dir: Path) -> list[Path]:
 
 
 def write_original_resolution(
-    instance_labels: Sequence[np.ndarray], depth: Sequence[np.ndarray], out_dir: Path
+    instance_labels: Sequence[np.ndarray], depth: Sequence[np.ndarray], out_dir: Path, threads: int | None = None
 ) -> list[Path]:
-    """S (H_i, W_i) instance-ID maps and S (H_i, W_i) depth maps -> ``original_resolution/``; returns the files."""
+    """S (H_i, W_i) instance-ID maps and S (H_i, W_i) depth maps -> ``original_resolution/``, the
+    views on ``threads`` threads (None: every CPU this process may use); returns the files."""
+    count = len(instance_labels)
+    if len(depth) != count:
+        raise InputError(f"{count} instance-ID maps but {len(depth)} depth maps; pass one of each per view")
     for labels in instance_labels:
         check_id_range(labels)
     folder = out_dir / ORIGINAL_RESOLUTION_DIR
     folder.mkdir()
-    written = []
-    count = len(instance_labels)
-    for labels, view_depth, id_name, depth_name in zip(
-        instance_labels, depth, view_names(count, "instance_ids"), view_names(count, "depth", ".npy"), strict=True
-    ):
-        save_id_png(labels, folder / id_name)
-        np.save(folder / depth_name, view_depth.astype(np.float32))
-        written += [folder / id_name, folder / depth_name]
-    return written
+    id_names, depth_names = view_names(count, "instance_ids"), view_names(count, "depth", ".npy")
+
+    def write_view(view: int) -> list[Path]:
+        save_id_png(instance_labels[view], folder / id_names[view])
+        np.save(folder / depth_names[view], np.asarray(depth[view]).astype(np.float32))
+        return [folder / id_names[view], folder / depth_names[view]]
+
+    return [path for paths in map_views(write_view, count, threads) for path in paths]
