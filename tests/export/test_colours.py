@@ -18,3 +18,10 @@ def test_each_pixel_gets_the_colour_of_its_id_alone():
 def test_empty_and_single_ids_keep_their_shape():
     assert instance_colours(np.zeros(0, np.int64)).shape == (0, 3)
     assert instance_colours(np.array(3)).shape == (3,)
+
+
+def test_an_id_has_one_colour_whether_coloured_by_table_or_by_distinct_ids():
+    small = np.array([0, 1, 5, 65535])
+    with_large = np.array([0, 1, 5, 65535, 70000, -3])  # outside the table's range: the distinct-ID path
+    assert np.array_equal(instance_colours(small), instance_colours(with_large)[:4])
+    assert np.array_equal(instance_colours(with_large[4:]), instance_colours(with_large)[4:])
