@@ -164,8 +164,8 @@ def add_window_options(container: Container) -> None:
         "--store",
         type=Path,
         metavar="DIR",
-        help="long captures: keep the windows' result in this empty or new folder (memory-mapped .npy files) "
-        "instead of memory, so memory does not grow with the capture",
+        help="long captures: keep the network's input and the windows' result in this empty or new folder "
+        "(memory-mapped .npy files) instead of memory, so memory does not grow with the capture",
     )
 
 

@@ -27,6 +27,7 @@ import torch
 from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import InputError
 from iggt.export.reconstruction import write_original_resolution, write_summary
+from iggt.inference.host_allocator import fix_mmap_threshold
 from iggt.inference.preprocess import (
     MappedViews,
     ResizeRecord,
@@ -199,9 +200,12 @@ def reconstruct(
             ``overlap`` views, aligned and linked into one result (:mod:`iggt.inference.windowed`);
             None: one pass when the device's free memory holds all views, else a window chosen
             from it (:mod:`iggt.inference.window_size`, said in the notes).
-        store: an empty or new folder: a windowed run writes its result there as memory-mapped
-            ``.npy`` files instead of holding it in memory (see docs/long_captures.md), and the
-            automatic window sets no host memory aside for it; a run in one pass does not use it.
+        store: an empty or new folder: the network's input (``network_input.npy``) and a
+            windowed run's result are written there as memory-mapped ``.npy`` files instead of
+            being held in memory (see docs/long_captures.md), and the automatic window sets no host
+            memory aside for the result; a run in one pass keeps its result in memory. A windowed
+            run with a store also fixes glibc's mmap threshold for the process
+            (:mod:`iggt.inference.host_allocator`).
         fast_mode: "exact" (None, the default) or an approximate preset of
             :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "kv-subsample", "merge"), faster on long inputs.
     """
@@ -249,6 +253,8 @@ def reconstruct(
         plan = plan_windows(loaded.num_views, window, overlap)
         notes.append(f"windowed: {plan.describe()}")
         settings = _instance_config(instance_config, target)
+        if store is not None:  # the run whose host memory must not grow with the capture
+            fix_mmap_threshold()
         with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
             run = run_windowed(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
