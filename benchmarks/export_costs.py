@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--store-floats", action="store_true", help="ExportOptions(deflate_npz_floats=False)")
     parser.add_argument("--label", default="", help="which code was measured (e.g. before / after)")
     parser.add_argument("--machine", default="", help="where it ran (default: the CPU count and processor)")
+    parser.add_argument("--skip", nargs="*", default=[], help="writers not timed alone (e.g. ply without plyfile)")
     parser.add_argument("--out", type=Path, default=RESULTS / "export_costs_cpu.json")
     args = parser.parse_args()
 
@@ -151,7 +152,11 @@ def main() -> None:
     settings |= {"deflate_npz_floats": False} if args.store_floats else {}
     options = ExportOptions(**settings)
     extra = original_resolution_writers(predictions, instances, tuple(args.original_size))
-    writers = {name: partial(write, predictions, instances, options=options) for name, write in EXPORTERS.items()}
+    writers = {
+        name: partial(write, predictions, instances, options=options)
+        for name, write in EXPORTERS.items()
+        if name not in args.skip
+    }
     writers["original_resolution"] = lambda folder: [f for write in extra.values() for f in write(folder)]
     seconds, cpu, sizes = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="iggt-export-costs-") as scratch:

@@ -10,6 +10,7 @@ step to be at most 10 %.
 
 Usage:
     python benchmarks/reconstruct_gpu.py --frames 100 --preset large --size 336 504 --out $OUT/reconstruct_gpu.json
+    python benchmarks/reconstruct_gpu.py --frames 1000 --preset large --store /tmp/store --out $OUT/r1000.json
     python benchmarks/reconstruct_gpu.py --frames 4 --preset small --size 56 84 --device cpu --out /tmp/r.json
 Prints a table and writes benchmarks/results/reconstruct_<device>.json (or --out).
 """
@@ -48,11 +49,13 @@ def write_frames(folder: Path, frames: int, size: tuple[int, int], device: str) 
     return folder
 
 
-def run_once(folder: Path, model, device: str, out: Path, formats=None) -> dict:
+def run_once(folder: Path, model, device: str, out: Path, formats=None, **options) -> dict:
+    """One reconstruction of ``folder`` and its export; ``options`` go to :func:`iggt.reconstruct`
+    (window, overlap, store, fast_mode)."""
     from iggt.inference.reconstruct import reconstruct
 
     start = time.perf_counter()
-    result = reconstruct(str(folder), model, device=device, progress=False)
+    result = reconstruct(str(folder), model, device=device, progress=False, **options)
     export_start = time.perf_counter()
     result.save(out, formats, overwrite=True, progress=False)
     stages = {**result.timings, "export": time.perf_counter() - export_start}
@@ -76,8 +79,13 @@ def main() -> None:
     parser.add_argument("--model", help="a shipped model name or weights path instead of --preset")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--formats", nargs="+", help="export formats (default: all)")
+    parser.add_argument("--window", type=int, help="windows of this many frames (default: automatic)")
+    parser.add_argument("--overlap", type=int, default=4)
+    parser.add_argument("--store", type=Path, help="an empty folder for the windows' result and the network input")
+    parser.add_argument("--fast-mode", help="an approximate preset (avggt, kv-subsample, merge); default exact")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    options = {"window": args.window, "overlap": args.overlap, "store": args.store, "fast_mode": args.fast_mode}
 
     from iggt.model.hub import load_model
     from iggt.model.iggt import IGGT
@@ -97,8 +105,9 @@ def main() -> None:
         for path in sorted(frames.iterdir())[:8]:
             (warm / path.name).symlink_to(path)
         run_once(warm, model, args.device, scratch / "out-warm", args.formats)
-        row = run_once(frames, model, args.device, scratch / "out", args.formats)
+        row = run_once(frames, model, args.device, scratch / "out", args.formats, **options)
         row["formats"] = args.formats or "all"
+        row["options"] = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
     if torch.cuda.is_available() and args.device != "cpu":
         row["peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
     print(f"{'stage':<28} {'s':>8} {'share':>7}")
