@@ -132,6 +132,34 @@ def test_majority_filter_keeps_edges_and_ties():
     assert np.array_equal(majority_filter(tie, 1), tie)
 
 
+def brute_force_majority(view, radius):
+    """The majority vote written out pixel by pixel: own label on a tie, window clipped at the border."""
+    height, width = view.shape
+    out = view.copy()
+    for row in range(height):
+        for col in range(width):
+            window = view[max(row - radius, 0) : row + radius + 1, max(col - radius, 0) : col + radius + 1]
+            values, counts = np.unique(window, return_counts=True)
+            own = counts[values == view[row, col]][0]
+            if own < counts.max():
+                # the first label, in window order, among the most voted
+                winners = set(values[counts == counts.max()].tolist())
+                out[row, col] = next(v for v in window.ravel() if v in winners)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16, np.uint32])
+@pytest.mark.parametrize("radius", [1, 2])
+def test_majority_filter_is_the_vote_written_out_for_any_label_type(dtype, radius):
+    rng = np.random.default_rng(radius)
+    labels = rng.integers(0, 4, (2, 9, 11)).astype(dtype)
+    labels[1, :4] = np.iinfo(dtype).max if dtype in (np.uint16, np.uint32) else 70_000  # large IDs survive
+    filtered = majority_filter(labels, radius)
+    assert filtered.dtype == labels.dtype
+    for view in range(2):
+        np.testing.assert_array_equal(filtered[view], brute_force_majority(labels[view], radius))
+
+
 def test_same_seed_same_labels_and_labels_dtype(rng):
     flat = features_for(group_map(), separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.03, rng).reshape(-1, CHANNELS)
     first, second = cluster_features(flat), cluster_features(flat)

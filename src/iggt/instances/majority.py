@@ -21,10 +21,12 @@ def majority_filter(labels: np.ndarray, radius: int) -> np.ndarray:
 def _filter_view(labels: np.ndarray, radius: int) -> np.ndarray:
     """(H, W) labels -> (H, W) filtered labels."""
     height, width = labels.shape
-    padded = np.pad(labels.astype(np.int64), radius, constant_values=-1)  # -1: outside the image
+    # A signed type that holds the labels and the -1 of outside pixels; the votes (at most the
+    # window's size) in the smallest type that holds them: the vote loop is memory-bound.
+    padded = np.pad(labels.astype(np.result_type(labels.dtype, np.int8)), radius, constant_values=-1)
     size = 2 * radius + 1
     window = np.stack([padded[dy : dy + height, dx : dx + width] for dy in range(size) for dx in range(size)])
-    votes = np.zeros(window.shape, dtype=np.int32)
+    votes = np.zeros(window.shape, dtype=np.min_scalar_type(size * size))
     for other in window:
         votes += window == other
     votes[window < 0] = 0
