@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,27 +240,26 @@ def _open_video(
 def stored_size(path: str | Path) -> tuple[int, int]:
     """(H, W) of an image file as stored (before EXIF orientation), from its header alone;
     InputError for a file that is no readable image or has more than MAX_IMAGE_PIXELS."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            _check_pixel_count(path, image.width * image.height, image.size)
-            return image.height, image.width
-    except Image.DecompressionBombError as exc:
-        _check_pixel_count(path, _bomb_pixels(exc))
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"cannot read image {path.name}: {first_line(exc)}; replace or remove the file") from exc
+    with _opened(Path(path)) as image:
+        return image.height, image.width
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """One image file -> (H, W, 3) float32 RGB in [0, 1], EXIF orientation applied."""
-    path = Path(path)
+    with _opened(Path(path)) as image:
+        image = ImageOps.exif_transpose(image)
+        image.load()
+        return _to_float_rgb(image)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """``path`` opened by PIL, its header's pixel count checked; a failure inside the block (at
+    open or while decoding) is the one-line InputError that names the file."""
     try:
         with Image.open(path) as image:
             _check_pixel_count(path, image.width * image.height, image.size)
-            image = ImageOps.exif_transpose(image)
-            image.load()
-            return _to_float_rgb(image)
+            yield image
     except Image.DecompressionBombError as exc:
         # PIL refuses far larger images at open, before the size can be read; its message has the count.
         _check_pixel_count(path, _bomb_pixels(exc))
@@ -269,7 +269,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def _bomb_pixels(exc: Exception) -> int:
-    """The pixel count in PIL's refusal of a far larger image (made at open, before the size can be read)."""
+    """The pixel count in PIL's refusal of a far larger image."""
     count = re.search(r"\((\d+) pixels\)", str(exc))
     return int(count.group(1)) if count else MAX_IMAGE_PIXELS + 1
 
