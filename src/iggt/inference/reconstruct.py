@@ -27,7 +27,6 @@ import torch
 from iggt.device import dtype_name, resolve_device, resolve_dtype, resolve_head_dtype
 from iggt.errors import InputError
 from iggt.export.reconstruction import write_original_resolution, write_summary
-from iggt.inference.host_allocator import fix_mmap_threshold
 from iggt.inference.preprocess import (
     MappedViews,
     ResizeRecord,
@@ -204,8 +203,7 @@ def reconstruct(
             windowed run's result are written there as memory-mapped ``.npy`` files instead of
             being held in memory (see docs/long_captures.md), and the automatic window sets no host
             memory aside for the result; a run in one pass keeps its result in memory. A windowed
-            run with a store also fixes glibc's mmap threshold for the process
-            (:mod:`iggt.inference.host_allocator`).
+            run with a store also fixes glibc's mmap threshold (:func:`reconstruct_windows`).
         fast_mode: "exact" (None, the default) or an approximate preset of
             :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "kv-subsample", "merge"), faster on long inputs.
     """
@@ -253,8 +251,6 @@ def reconstruct(
         plan = plan_windows(loaded.num_views, window, overlap)
         notes.append(f"windowed: {plan.describe()}")
         settings = _instance_config(instance_config, target)
-        if store is not None:  # the run whose host memory must not grow with the capture
-            fix_mmap_threshold()
         with _timed(timings, "windows"), _memory_hint("reconstructing windows of", window, "a smaller --window"):
             run = run_windowed(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,

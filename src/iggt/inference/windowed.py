@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from iggt.device import resolve_device
 from iggt.errors import InputError
 from iggt.geometry.similarity import Similarity
+from iggt.inference.host_allocator import fix_mmap_threshold
 from iggt.inference.runner import run_model
 from iggt.inference.windows import (
     SPELLINGS,
@@ -113,10 +114,14 @@ def reconstruct_windows(
     ``store``: a folder for the capture's result, written there as memory-mapped ``.npy`` files
     (one per :class:`Predictions` field, and ``instance_labels.npy``), so that the host's memory
     is bounded by the window whatever the capture's length; the returned arrays are those maps.
-    None keeps the result in memory. ``prefetch``: call ``predict`` for the next window on a
-    second thread while this one is aligned, clustered and merged (worth it when ``predict`` runs
-    on a GPU; on the CPU the two would share the cores and both windows' memory)."""
+    None keeps the result in memory; with a store, glibc's mmap threshold is fixed for the process
+    (:mod:`iggt.inference.host_allocator`), else its freed pages grow with the capture.
+    ``prefetch``: call ``predict`` for the next window on a second thread while this one is
+    aligned, clustered and merged (worth it when ``predict`` runs on a GPU; on the CPU the two
+    would share the cores and both windows' memory)."""
     logger.info("windowed reconstruction: %s", plan.describe())
+    if store is not None:  # the run whose host memory must not grow with the capture
+        fix_mmap_threshold()
     previous: Predictions | None = None
     merged: Predictions | None = None
     tracks: TrackLabels | None = None
