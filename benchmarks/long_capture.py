@@ -74,8 +74,9 @@ class AnonymousPeak:
         self._thread.start()
 
     @staticmethod
-    def now() -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
+    def now(pid: int | str = "self") -> float:
+        """``RssAnon`` of process ``pid`` in MB (NaN where the kernel does not report it)."""
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("RssAnon:"):
                 return int(line.split()[1]) / 1024
         return float("nan")

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from long_capture import AnonymousPeak
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -52,13 +53,11 @@ def write_photos(folder: Path, count: int, size: tuple[int, int], seed: int = 0)
 
 
 def anonymous_mb(pid: int) -> float | None:
+    """The child's ``RssAnon`` in MB, None once it has exited."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
+        return AnonymousPeak.now(pid)
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return None
 
 
 def run_command(arguments: list[str]) -> dict:
