@@ -1,6 +1,7 @@
 """The trainer on the tiny preset at 28 x 28: freezing, learning, exact resume, time limit, export."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from train_helpers import HandBuiltSource, tiny_config
 from iggt import IGGT
 from iggt.cli.main import main
 from iggt.errors import ConfigError
+from iggt.train import trainer as trainer_module
 from iggt.train.config import FreezeConfig, load_run_config
 from iggt.train.losses import LossConfig, total_loss
 from iggt.train.optim import ALWAYS_FROZEN, GEOMETRY_HEADS, INSTANCE_MODULES, TRUNK, apply_freeze
@@ -86,6 +88,46 @@ def test_time_limit_saves_and_the_same_command_continues(tmp_path):
     rest = Trainer(tiny_config(tmp_path, "train.steps=2"), source=HandBuiltSource(), show_progress=False).run()
     assert rest.finished and rest.step == 2
     assert [r["step"] for r in _loss_log(tmp_path)] == [1, 2]
+
+
+class SlowFirstBatch(HandBuiltSource):
+    """The first batch moves the trainer's clock on by ``delay`` seconds, as a first step that
+    compiles the model takes (a shifted clock: the test does not wait for it)."""
+
+    def __init__(self, monkeypatch, delay: float) -> None:
+        super().__init__()
+        self.offset = 0.0
+        real = time.monotonic
+        monkeypatch.setattr(trainer_module.time, "monotonic", lambda: real() + self.offset)
+        self.delay = delay
+
+    def next_batch(self) -> dict:
+        if self.index == 0:
+            self.offset += self.delay
+        return super().next_batch()
+
+
+def test_a_slow_first_step_does_not_stop_the_run_at_the_time_limit(tmp_path, monkeypatch):
+    # The first step (100 s) would leave no room for "one more step like it" before the 3-minute
+    # limit, but it stands for compilation, not for the steps after it: those are fast and all fit.
+    config = tiny_config(tmp_path, "train.steps=4", "train.max_time_minutes=3")
+    source = SlowFirstBatch(monkeypatch, delay=100.0)
+    result = Trainer(config, source=source, show_progress=False).run()
+    assert result.finished and result.step == 4
+    # A later slow step still counts: 100 s more from step 2 on leaves no room before the limit.
+    later = SlowFirstBatch(monkeypatch, delay=0.0)
+    later_config = tiny_config(tmp_path / "later", "train.steps=4", "train.max_time_minutes=3")
+    trainer = Trainer(later_config, source=later, show_progress=False)
+    original = later.next_batch
+
+    def slow_second():
+        if later.index == 1:
+            later.offset += 60.0
+        return original()
+
+    later.next_batch = slow_second
+    stopped = trainer.run()
+    assert not stopped.finished and stopped.step == 2
 
 
 def test_starting_over_in_a_directory_with_checkpoints_is_refused(tmp_path):

@@ -253,6 +253,7 @@ class Trainer:
         step_start = time.monotonic()
         if self.step >= config.steps:
             return self._finish({})
+        first_step = True
         while self.step < config.steps:
             batch = to_device(self.source.next_batch(), self.context.device)
             logged = self.train_step(batch)
@@ -266,7 +267,9 @@ class Trainer:
                     run_log.write(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
             step_seconds, step_start = time.monotonic() - step_start, time.monotonic()
-            paused = self.step == pause_at or self._time_is_up(step_seconds)
+            # A process's first step compiles and warms up: it says nothing about the next one's time.
+            paused = self.step == pause_at or self._time_is_up(0.0 if first_step else step_seconds)
+            first_step = False
             if paused and self.step < config.steps:
                 progress.close()
                 directory = self.save_checkpoint()
