@@ -6,7 +6,7 @@ import torch
 
 from iggt.geometry import depth_to_world_points, project_points
 from iggt.synth.cameras import look_at, sample_cameras
-from iggt.synth.config import RenderConfig, SceneConfig
+from iggt.synth.config import EASY_MAX_ROTATION_DEG, TRAJECTORIES, RenderConfig, SceneConfig
 from iggt.synth.generate import render_prepared, render_scenes
 from iggt.synth.layout import generate_layout
 from iggt.synth.primitives import PrimitiveKind
@@ -126,7 +126,7 @@ def test_every_trajectory_keeps_cameras_inside_the_room_and_levelled():
     config = SceneConfig()
     layout = generate_layout(7, config)
     half = layout.room_size[:2] / 2
-    for trajectory in ("orbit", "look_at", "walk", "sweep"):
+    for trajectory in TRAJECTORIES:
         cameras = sample_cameras(layout, 6, SIZE, config, trajectory)
         rotation, translation = cameras.extrinsic[:, :, :3], cameras.extrinsic[:, :, 3]
         centres = -np.einsum("sji,sj->si", rotation, translation)
@@ -138,6 +138,38 @@ def test_every_trajectory_keeps_cameras_inside_the_room_and_levelled():
         )
         # Image "down" (camera y) points down in the world (z up): no upside-down views.
         assert (rotation[:, 1, 2] < 0).all(), trajectory
+
+
+def _relative_rotation_and_baseline(extrinsic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, S) rotation angles in degrees and distances between the camera centres of (S, 3, 4) cameras."""
+    rotation = extrinsic[:, :, :3]
+    centres = -np.einsum("sji,sj->si", rotation, extrinsic[:, :, 3])
+    relative = np.einsum("aij,bkj->abik", rotation, rotation)  # R_a R_b^T
+    cosine = ((np.trace(relative, axis1=-2, axis2=-1) - 1) / 2).clip(-1, 1)
+    return np.degrees(np.arccos(cosine)), np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+
+
+@pytest.mark.parametrize("trajectory", ["drift", "pan"])
+def test_easy_trajectories_turn_little_and_pan_does_not_move(trajectory):
+    config = SceneConfig(trajectory_weights={trajectory: 1.0})
+    baselines = []
+    for seed in range(24):
+        cameras = sample_cameras(generate_layout(seed, config), 8, SIZE, config)
+        assert cameras.trajectory == trajectory
+        angle, baseline = _relative_rotation_and_baseline(cameras.extrinsic)
+        assert angle.max() < EASY_MAX_ROTATION_DEG, (seed, angle.max())
+        assert angle.max() > 1.0, seed  # they do turn
+        baselines.append(baseline.max())
+    if trajectory == "pan":
+        np.testing.assert_allclose(baselines, 0.0, atol=1e-9)
+    else:  # a slide of 0.15-0.6 m, moved by at most a grid step at each end when snapped to free space
+        assert max(baselines) <= 0.6 + 0.15 and np.median(baselines) >= 0.15
+
+
+def test_default_scenes_never_draw_the_easy_trajectories():
+    config = SceneConfig()
+    drawn = {sample_cameras(generate_layout(seed, config), 2, SIZE, config).trajectory for seed in range(40)}
+    assert drawn == {"orbit", "look_at", "walk", "sweep"}
 
 
 @pytest.mark.parametrize("trajectory", ["walk", "sweep"])

@@ -4,7 +4,10 @@ Trajectories:
 - orbit: an arc (up to a full circle) around an object, always looking at it;
 - look_at: scattered positions that all look at one object from very different angles;
 - walk: a path through the room looking ahead and to the sides, so objects leave and re-enter;
-- sweep: a short slide while turning across an object and back, so objects leave and re-enter.
+- sweep: a short slide while turning across an object and back, so objects leave and re-enter;
+- drift: a short slide (0.15-0.6 m) facing one object with small turns: the easy case of a camera
+  curriculum, every relative rotation below EASY_MAX_ROTATION_DEG;
+- pan: a pure rotation about one fixed eye (zero baseline), turning as little as drift does.
 Cameras stay in free space (away from walls and object footprints). Intrinsics follow OpenCV with
 square pixels and the principal point at the image centre (W / 2, H / 2).
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iggt.synth.config import TRAJECTORIES, SceneConfig
+from iggt.synth.config import EASY_MAX_ROTATION_DEG, TRAJECTORIES, SceneConfig
 from iggt.synth.layout import SceneLayout
 
 _WORLD_UP = np.array([0.0, 0.0, 1.0])
@@ -143,7 +146,46 @@ def _looking(rng, positions: np.ndarray, yaw: np.ndarray, count: int, config: Sc
     return eye, eye + ahead
 
 
-_TRAJECTORY_FUNCTIONS = {"orbit": _orbit, "look_at": _look_at_set, "walk": _walk, "sweep": _sweep}
+# Easy trajectories share their turning budget: yaw and pitch each at most a third of it, roll
+# (sample_cameras) +-3 degrees, so no two views differ by more than EASY_MAX_ROTATION_DEG.
+_EASY_TURN = math.radians(EASY_MAX_ROTATION_DEG) * 0.4
+
+
+def _steady(rng, positions: np.ndarray, heading: float, count: int, config: SceneConfig, height: float):
+    """Eyes at (S, 2) ``positions`` and one ``height``, turning a little around ``heading``."""
+    yaw_span, pitch_span = rng.uniform(0.3, 1.0, 2) * _EASY_TURN
+    yaw = heading + yaw_span * (np.linspace(-0.5, 0.5, count) + rng.uniform(-0.1, 0.1, count))
+    pitch = rng.uniform(math.radians(-20), math.radians(-5)) + pitch_span * rng.uniform(-0.5, 0.5, count)
+    eye = np.column_stack([positions, np.full(count, height)])
+    ahead = np.stack([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)], -1)
+    return eye, eye + ahead
+
+
+def _drift(rng, layout, free, count, config):
+    start = free[rng.integers(len(free))]
+    direction = rng.uniform(0, 2 * math.pi)
+    slide = rng.uniform(0.15, 0.6) * np.array([math.cos(direction), math.sin(direction)])
+    path = _snap(start + np.linspace(0, 1, count)[:, None] * slide, free)
+    focus = layout.focus_points[rng.integers(len(layout.focus_points))]
+    heading = math.atan2(focus[1] - path[0, 1], focus[0] - path[0, 0])
+    return _steady(rng, path, heading, count, config, rng.uniform(*config.camera_height_range))
+
+
+def _pan(rng, layout, free, count, config):
+    eye = np.repeat(free[rng.integers(len(free))][None], count, axis=0)
+    focus = layout.focus_points[rng.integers(len(layout.focus_points))]
+    heading = math.atan2(focus[1] - eye[0, 1], focus[0] - eye[0, 0])
+    return _steady(rng, eye, heading, count, config, rng.uniform(*config.camera_height_range))
+
+
+_TRAJECTORY_FUNCTIONS = {
+    "orbit": _orbit,
+    "look_at": _look_at_set,
+    "walk": _walk,
+    "sweep": _sweep,
+    "drift": _drift,
+    "pan": _pan,
+}
 assert set(_TRAJECTORY_FUNCTIONS) == set(TRAJECTORIES)
 
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 from iggt.errors import ConfigError
 
-TRAJECTORIES = ("orbit", "look_at", "walk", "sweep")
+TRAJECTORIES = ("orbit", "look_at", "walk", "sweep", "drift", "pan")
+"""Camera trajectory kinds (iggt.synth.cameras). ``drift`` and ``pan`` are the easy ones of a camera
+curriculum (small baselines, small rotations; a pure rotation); the defaults never draw them."""
+
+EASY_MAX_ROTATION_DEG = 30.0
+"""The largest relative rotation between two views of a ``drift`` or ``pan`` trajectory."""
 
 
 MAX_IMAGE_SIDE = 2048
