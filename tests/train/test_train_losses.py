@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from iggt.geometry import cameras_to_pose_encoding
 from iggt.train.contrastive import sample_pixels
-from iggt.train.geometry_losses import outlier_mask
+from iggt.train.geometry_losses import _pose_error, outlier_mask
 from iggt.train.losses import (
     CameraLossConfig,
     ContrastiveLossConfig,
@@ -192,6 +192,45 @@ def test_camera_loss_skips_views_with_few_valid_pixels(batch):
     valid[:, 1] = False  # ... and it has no valid pixel
     loss, _ = camera_loss([wrong], extrinsic, intrinsic, valid, CameraLossConfig())
     assert loss.item() == 0.0
+
+
+def _translation_loss(gt_translation, predicted_translation, config):
+    """camera_translation of one scene of 2 views whose encodings differ only in view 1's translation."""
+    target = torch.zeros(1, 2, 9)
+    target[..., 6] = 1.0  # identity quaternion (xyzw)
+    target[..., 7:] = 1.0
+    target[0, 1, :3] = torch.tensor(gt_translation)
+    prediction = target.clone()
+    prediction[0, 1, :3] = torch.tensor(predicted_translation)
+    frames = torch.ones(1, 2)
+    return _pose_error(prediction, target, frames, config)[0].item()
+
+
+@pytest.mark.parametrize("loss_type", ["huber", "l1"])
+def test_translation_floor_makes_the_error_relative_to_the_baseline(loss_type):
+    relative = CameraLossConfig(loss_type=loss_type, translation_floor=0.05)
+    absolute = CameraLossConfig(loss_type=loss_type)
+    # A reversed direction costs the same at a baseline of 0.1 as at 1 when relative ...
+    short = _translation_loss([0.1, 0.0, 0.0], [-0.1, 0.0, 0.0], relative)
+    long = _translation_loss([1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], relative)
+    assert short == pytest.approx(long, rel=1e-6) and short > 0
+    # ... and ten times less (L1, and Huber beyond beta nearly so) when absolute.
+    assert _translation_loss([0.1, 0.0, 0.0], [-0.1, 0.0, 0.0], absolute) < 0.2 * _translation_loss(
+        [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], absolute
+    )
+    # Below the floor the scale is the floor: an error of 0.01 at t = 0 counts as 0.01 / 0.05.
+    at_zero = _translation_loss([0.0, 0.0, 0.0], [0.01, 0.0, 0.0], relative)
+    assert at_zero == pytest.approx(_translation_loss([0.0, 0.0, 0.0], [0.2, 0.0, 0.0], absolute), rel=1e-6)
+
+
+def test_translation_floor_zero_is_the_absolute_loss(batch):
+    target, extrinsic, intrinsic, valid = camera_case(batch)
+    wrong = target.clone()
+    wrong[..., :3] += torch.linspace(-0.3, 0.4, wrong[..., :3].numel()).view_as(wrong[..., :3])
+    plain = camera_loss([wrong], extrinsic, intrinsic, valid, CameraLossConfig())[0]
+    zero = camera_loss([wrong], extrinsic, intrinsic, valid, CameraLossConfig(translation_floor=0.0))[0]
+    floored = camera_loss([wrong], extrinsic, intrinsic, valid, CameraLossConfig(translation_floor=0.05))[0]
+    assert zero.item() == plain.item() and floored.item() != plain.item()
 
 
 # ----------------------------------------------------------------------------- depth / points

@@ -44,6 +44,11 @@ class CameraLossConfig:
     fov_weight: float = 0.5
     min_valid_pixels: int = 100
     """Views with fewer valid GT pixels are left out of the camera loss (VGGT: 100)."""
+    translation_floor: float = 0.0
+    """0 (VGGT): translations compared as they are, in the normalised units (mean point distance 1),
+    so a wrong direction at a short baseline costs little. > 0: each view's predicted and GT
+    translations are divided by max(|t_gt|, floor) first, so the error is relative to that view's
+    baseline and short baselines count as much as long ones (the first view, t = 0, by the floor)."""
 
 
 @dataclass
@@ -109,6 +114,10 @@ def _pose_error(
 ) -> torch.Tensor:
     """(B, S, 9) predicted and GT encodings, (B, S) view weights in {0, 1} -> (3,) mean
     translation / rotation / fov error over the weighted views (0, still in the graph, without any)."""
+    if config.translation_floor > 0:
+        scale = target[..., :3].norm(dim=-1, keepdim=True).clamp(min=config.translation_floor)
+        prediction = torch.cat([prediction[..., :3] / scale, prediction[..., 3:]], dim=-1)
+        target = torch.cat([target[..., :3] / scale, target[..., 3:]], dim=-1)
     if config.loss_type == "huber":
         error = F.smooth_l1_loss(prediction, target, beta=config.huber_beta, reduction="none")
     else:
