@@ -134,21 +134,22 @@ def main() -> None:
         size, views = tuple(config.data.image_size), config.data.views
         scene = {k: v for k, v in source.get("scene", {}).items() if k != "trajectory_weights"}
         compile_render = bool(source.get("render", {}).get("compile", False))
-        sets = {kind: eval_batches(kind, args.eval_scenes, views, size, scene, device, compile_render) for kind in EASY}
-        mix = {"mix": eval_batches("mix", args.eval_scenes, views, size, scene, device, compile_render)}
+        sets = {
+            kind: eval_batches(kind, args.eval_scenes, views, size, scene, device, compile_render)
+            for kind in (*EASY, "mix")
+        }
 
-        model = load_model(args.init).to(device) if args.init != "scratch" else None
-        before = measure(model, sets, trunk_dtype) + measure(model, mix, trunk_dtype) if model is not None else []
-        if before:
+        before = []
+        if args.init != "scratch":
+            before = measure(load_model(args.init).to(device), sets, trunk_dtype)
             print_rows(f"before ({args.init})", before)
-        del model
 
         trainer = Trainer(config, show_progress=False)
         started = time.perf_counter()
         result = trainer.run()
         train_s = time.perf_counter() - started
         trainer.source.close()
-        after = measure(trainer.model, sets, trunk_dtype) + measure(trainer.model, mix, trunk_dtype)
+        after = measure(trainer.model, sets, trunk_dtype)
         print_rows(f"after {result.step} steps on {'+'.join(EASY)}", after)
         log = [json.loads(line) for line in (Path(scratch) / "log.jsonl").read_text().splitlines() if line.strip()]
 

@@ -125,14 +125,24 @@ def _walk(rng, layout, free, count, config):
     return _looking(rng, _snap(path, free), np.arctan2(step[:, 1], step[:, 0]) + swing, count, config)
 
 
-def _sweep(rng, layout, free, count, config):
+def _slide(rng, free, count: int, length_range: tuple[float, float]) -> np.ndarray:
+    """(S, 2) free positions along a straight slide of a random length and direction from a free start."""
     start = free[rng.integers(len(free))]
     direction = rng.uniform(0, 2 * math.pi)
-    slide = rng.uniform(0.3, 1.0) * np.array([math.cos(direction), math.sin(direction)])
-    path = _snap(start + np.linspace(0, 1, count)[:, None] * slide, free)
-    # Turn from one side of an object to the other and back: it stays in view longest.
+    slide = rng.uniform(*length_range) * np.array([math.cos(direction), math.sin(direction)])
+    return _snap(start + np.linspace(0, 1, count)[:, None] * slide, free)
+
+
+def _heading_to_focus(rng, layout, position: np.ndarray) -> float:
+    """Heading (radians) from the (2,) ``position`` towards one of the layout's focus points."""
     focus = layout.focus_points[rng.integers(len(layout.focus_points))]
-    towards = math.atan2(focus[1] - path[0, 1], focus[0] - path[0, 0])
+    return math.atan2(focus[1] - position[1], focus[0] - position[0])
+
+
+def _sweep(rng, layout, free, count, config):
+    path = _slide(rng, free, count, (0.3, 1.0))
+    # Turn from one side of an object to the other and back: it stays in view longest.
+    towards = _heading_to_focus(rng, layout, path[0])
     span = rng.uniform(math.radians(90), math.radians(200))
     out_and_back = 1 - np.abs(2 * np.linspace(0, 1, count) - 1)
     return _looking(rng, path, towards + span * (out_and_back - 0.5), count, config)
@@ -151,7 +161,7 @@ def _looking(rng, positions: np.ndarray, yaw: np.ndarray, count: int, config: Sc
 _EASY_TURN = math.radians(EASY_MAX_ROTATION_DEG) * 0.4
 
 
-def _steady(rng, positions: np.ndarray, heading: float, count: int, config: SceneConfig, height: float):
+def _steady(rng, positions: np.ndarray, heading: float, count: int, height: float):
     """Eyes at (S, 2) ``positions`` and one ``height``, turning a little around ``heading``."""
     yaw_span, pitch_span = rng.uniform(0.3, 1.0, 2) * _EASY_TURN
     yaw = heading + yaw_span * (np.linspace(-0.5, 0.5, count) + rng.uniform(-0.1, 0.1, count))
@@ -162,20 +172,15 @@ def _steady(rng, positions: np.ndarray, heading: float, count: int, config: Scen
 
 
 def _drift(rng, layout, free, count, config):
-    start = free[rng.integers(len(free))]
-    direction = rng.uniform(0, 2 * math.pi)
-    slide = rng.uniform(0.15, 0.6) * np.array([math.cos(direction), math.sin(direction)])
-    path = _snap(start + np.linspace(0, 1, count)[:, None] * slide, free)
-    focus = layout.focus_points[rng.integers(len(layout.focus_points))]
-    heading = math.atan2(focus[1] - path[0, 1], focus[0] - path[0, 0])
-    return _steady(rng, path, heading, count, config, rng.uniform(*config.camera_height_range))
+    path = _slide(rng, free, count, (0.15, 0.6))
+    heading = _heading_to_focus(rng, layout, path[0])
+    return _steady(rng, path, heading, count, rng.uniform(*config.camera_height_range))
 
 
 def _pan(rng, layout, free, count, config):
     eye = np.repeat(free[rng.integers(len(free))][None], count, axis=0)
-    focus = layout.focus_points[rng.integers(len(layout.focus_points))]
-    heading = math.atan2(focus[1] - eye[0, 1], focus[0] - eye[0, 0])
-    return _steady(rng, eye, heading, count, config, rng.uniform(*config.camera_height_range))
+    heading = _heading_to_focus(rng, layout, eye[0])
+    return _steady(rng, eye, heading, count, rng.uniform(*config.camera_height_range))
 
 
 _TRAJECTORY_FUNCTIONS = {
