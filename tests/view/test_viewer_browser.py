@@ -120,20 +120,23 @@ def check_selection_matches_files(page, folder, instance_id):
     assert page.evaluate("iggtViewer.renderer.boxCount") == 24  # the 12 edges of its oriented box
 
 
-# A CPU z-buffer of the drawn points (same projection, same square sprites), independent of the
+# A CPU z-buffer of the drawn points (same projection, the picking pass's square sprites: at least
+# 3 pixels, each covering the pixels whose centres lie within half its size), independent of the
 # GPU's ID framebuffer: a pixel whose whole neighbourhood shows one instance must pick that instance.
+# Sprites larger than the GPU's would fill gaps the picking pass leaves where points are sparse.
 FIND_TARGET = """() => {
   const r = iggtViewer.renderer, s = iggtViewer.state, meta = s.meta, n = meta.num_points;
   const off = Object.fromEntries(meta.layout.map(e => [e.name, e.offset]));
   const xyz = new Float32Array(s.points, off.xyz, 3 * n), ids = new Uint32Array(s.points, off.instance_id, n);
   const rect = r.canvas.getBoundingClientRect(), w = Math.round(rect.width), h = Math.round(rect.height);
   const depth = new Float32Array(w * h).fill(Infinity), owner = new Uint32Array(w * h);
-  const half = Math.floor(r.pointSize / 2) + 1;
+  const half = Math.max(r.pointSize, 3) / 2;
   for (let i = 0; i < n; i++) {
     const p = r.project([xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]]);
     if (!p || p[2] < -1 || p[2] > 1) continue;
-    const cx = Math.floor(p[0]), cy = Math.floor(p[1]);
-    for (let y = cy - half; y <= cy + half; y++) for (let x = cx - half; x <= cx + half; x++) {
+    const x0 = Math.ceil(p[0] - half - 0.5), x1 = Math.floor(p[0] + half - 0.5);
+    const y0 = Math.ceil(p[1] - half - 0.5), y1 = Math.floor(p[1] + half - 0.5);
+    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
       if (x < 0 || y < 0 || x >= w || y >= h || p[2] >= depth[y * w + x]) continue;
       depth[y * w + x] = p[2]; owner[y * w + x] = ids[i];
     }
@@ -225,7 +228,7 @@ def test_colour_modes_and_the_confidence_cut_change_the_drawing(tabs, screenshot
     page.fill("#confidence", "90")
     page.wait_for_timeout(150)
     cut = (np.abs(canvas_pixels(page) - BACKGROUND).sum(-1) > 12).mean()
-    assert drawn > 0.2 and cut < 0.6 * drawn
+    assert drawn > 0.1 and cut < 0.6 * drawn
     page.fill("#confidence", "0")
 
 
