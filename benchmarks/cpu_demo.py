@@ -7,8 +7,8 @@ runs and the median "total" of the timing line (from the first read to the last 
 Python start-up and imports before it are shown apart, as "process"). Other work on the machine
 slows every stage, so the 1-minute load average before each run is recorded beside it.
 
-Usage: python benchmarks/cpu_demo.py [--runs 3]
-Prints a table and writes benchmarks/results/cpu_demo_cpu.json.
+Usage: python benchmarks/cpu_demo.py [--runs 3] [--out FILE]
+Prints a table and writes benchmarks/results/cpu_demo_cpu.json (or FILE: one machine's record each).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ TIME_LINE = re.compile(r"time: (?P<stages>.*) \(total (?P<total>[\d.]+) s\)")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timed runs after the warm-up")
+    parser.add_argument("--out", type=Path, default=RESULTS / "cpu_demo_cpu.json", help="results file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="iggt-cpu-demo-") as scratch:
         run_demo(Path(scratch) / "warm-up")
@@ -68,8 +69,8 @@ def main() -> None:
         "met": total <= TARGET_S,
         "trials": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "cpu_demo_cpu.json"
+    path = args.out
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {path}")
 
