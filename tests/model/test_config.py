@@ -79,7 +79,7 @@ def test_a_dict_of_an_older_checkpoint_reads_and_drops_the_run_time_keys():
 
 
 def test_the_shipped_checkpoint_embeds_exactly_the_small_preset():
-    # Its weights (phase 4, 2026-12-02) were saved after run-time settings left the config: the
+    # Its weights (phase 4 on, 2026-12-02) were saved after run-time settings left the config: the
     # embedded dict is the preset's, field for field (the older layout is read by the test above).
     with safe_open(str(SHIPPED_SMALL), framework="pt") as handle:
         embedded = json.loads(handle.metadata()["iggt_config"])

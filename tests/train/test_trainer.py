@@ -90,19 +90,18 @@ def test_time_limit_saves_and_the_same_command_continues(tmp_path):
     assert [r["step"] for r in _loss_log(tmp_path)] == [1, 2]
 
 
-class SlowFirstBatch(HandBuiltSource):
-    """The first batch moves the trainer's clock on by ``delay`` seconds, as a first step that
-    compiles the model takes (a shifted clock: the test does not wait for it)."""
+class SlowBatch(HandBuiltSource):
+    """Batch ``index`` moves the trainer's clock on by ``delay`` seconds, as a step that compiles the
+    model takes (a shifted clock: the test does not wait for it)."""
 
-    def __init__(self, monkeypatch, delay: float) -> None:
+    def __init__(self, monkeypatch, delay: float, index: int) -> None:
         super().__init__()
-        self.offset = 0.0
+        self.offset, self.delay, self.slow_index = 0.0, delay, index
         real = time.monotonic
         monkeypatch.setattr(trainer_module.time, "monotonic", lambda: real() + self.offset)
-        self.delay = delay
 
     def next_batch(self) -> dict:
-        if self.index == 0:
+        if self.index == self.slow_index:
             self.offset += self.delay
         return super().next_batch()
 
@@ -111,22 +110,11 @@ def test_a_slow_first_step_does_not_stop_the_run_at_the_time_limit(tmp_path, mon
     # The first step (100 s) would leave no room for "one more step like it" before the 3-minute
     # limit, but it stands for compilation, not for the steps after it: those are fast and all fit.
     config = tiny_config(tmp_path, "train.steps=4", "train.max_time_minutes=3")
-    source = SlowFirstBatch(monkeypatch, delay=100.0)
-    result = Trainer(config, source=source, show_progress=False).run()
+    result = Trainer(config, source=SlowBatch(monkeypatch, delay=100.0, index=0), show_progress=False).run()
     assert result.finished and result.step == 4
-    # A later slow step still counts: 100 s more from step 2 on leaves no room before the limit.
-    later = SlowFirstBatch(monkeypatch, delay=0.0)
+    # A later slow step still counts: 70 s in step 2 leaves no room for another like it before the limit.
     later_config = tiny_config(tmp_path / "later", "train.steps=4", "train.max_time_minutes=3")
-    trainer = Trainer(later_config, source=later, show_progress=False)
-    original = later.next_batch
-
-    def slow_second():
-        if later.index == 1:
-            later.offset += 60.0
-        return original()
-
-    later.next_batch = slow_second
-    stopped = trainer.run()
+    stopped = Trainer(later_config, source=SlowBatch(monkeypatch, delay=70.0, index=1), show_progress=False).run()
     assert not stopped.finished and stopped.step == 2
 
 
