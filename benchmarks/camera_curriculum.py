@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from iggt.data.synthetic_stream import SyntheticSceneStream, SyntheticStreamConfig
-from iggt.eval.cameras import pose_auc, relative_pose_errors
+from iggt.eval.cameras import metrics_from_errors, relative_pose_errors
 from iggt.model.hub import load_model
 from iggt.synth.config import RenderConfig, SceneConfig
 from iggt.train.config import build_dataclass, load_run_config
@@ -81,11 +81,7 @@ def summary(kind: str, rotation: np.ndarray, translation: np.ndarray) -> dict:
     rotation_only = kind == "pan"
     counted = "rotation" if rotation_only else "rotation+translation"
     row = {"kind": kind, "pairs": int(len(rotation)), "auc_counts": counted}
-    for k in THRESHOLDS:
-        row[f"rra@{k}"] = float(np.mean(rotation < k))
-        if not rotation_only:
-            row[f"rta@{k}"] = float(np.mean(translation < k))
-    row["auc@30"] = pose_auc(rotation, np.zeros_like(rotation) if rotation_only else translation)
+    row.update(metrics_from_errors(rotation, None if rotation_only else translation, THRESHOLDS))
     row["median_rotation_error"] = float(np.median(rotation))
     if not rotation_only:
         row["median_translation_error"] = float(np.median(translation))

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from iggt.errors import InputError
-from iggt.eval.cameras import camera_metrics, pose_auc, relative_pose_errors
+from iggt.eval.cameras import camera_metrics, metrics_from_errors, pose_auc, relative_pose_errors
 from iggt.eval.depth import align_depth, depth_metrics
 
 
@@ -106,6 +106,16 @@ def test_auc_matches_hand_computed_value():
     translation_error = np.array([0.0, 10.5, 1.0])
     # worst errors 0.5, 10.5, 40: below t for t >= 1, t >= 11, never -> (30 + 20 + 0) / (3 * 30)
     assert pose_auc(rotation_error, translation_error) == pytest.approx(50 / 90)
+
+
+def test_metrics_from_errors_counts_translations_unless_there_are_none():
+    rotation_error = np.array([0.5, 2.5, 40.0])
+    translation_error = np.array([0.0, 10.5, 1.0])
+    both = metrics_from_errors(rotation_error, translation_error, (5.0, 15.0))
+    assert both == pytest.approx({"rra@5": 2 / 3, "rta@5": 2 / 3, "rra@15": 2 / 3, "rta@15": 1.0, "auc@30": 50 / 90})
+    # Without a baseline only rotations count: worst errors 0.5, 2.5, 40 -> (30 + 28 + 0) / 90.
+    rotation_only = metrics_from_errors(rotation_error, None, (5.0, 15.0))
+    assert rotation_only == pytest.approx({"rra@5": 2 / 3, "rra@15": 2 / 3, "auc@30": 58 / 90})
 
 
 def test_translation_sign_ambiguity():

@@ -109,9 +109,23 @@ def camera_metrics(
         {"rra@5", "rta@5", "rra@15", ..., "auc@30"} (keys use the threshold printed with ``:g``).
     """
     rotation_error, translation_error = relative_pose_errors(pred_extrinsic, gt_extrinsic, sign_ambiguity)
+    return metrics_from_errors(rotation_error, translation_error, thresholds)
+
+
+def metrics_from_errors(
+    rotation_error: np.ndarray,
+    translation_error: np.ndarray | None,
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
+) -> dict[str, float]:
+    """(P,) rotation and (P,) translation errors in degrees of any pooled set of pairs ->
+    {"rra@k", "rta@k" for each k, "auc@30"}. With ``translation_error`` None (pairs without a
+    baseline, whose direction is undefined) only rotations count: no "rta@k", and AUC@30 is over the
+    rotation error alone."""
     result = {}
     for k in thresholds:
         result[f"rra@{k:g}"] = float(np.mean(rotation_error < k))
-        result[f"rta@{k:g}"] = float(np.mean(translation_error < k))
-    result["auc@30"] = pose_auc(rotation_error, translation_error, 30)
+        if translation_error is not None:
+            result[f"rta@{k:g}"] = float(np.mean(translation_error < k))
+    counted = np.zeros_like(rotation_error) if translation_error is None else translation_error
+    result["auc@30"] = pose_auc(rotation_error, counted, 30)
     return result
