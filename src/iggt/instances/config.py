@@ -28,8 +28,8 @@ class InstanceConfig:
     pixel to its nearest centre, as the official demo does with HDBSCAN's noise."""
 
     sample_size: int = 10000
-    """Most pixels clustered by HDBSCAN (its time grows with the square of this: about 0.6 s for
-    10 000 on one CPU core); every other pixel is assigned to the nearest cluster centre. An
+    """Most pixels clustered by HDBSCAN (about 0.6 s for 10 000 8-d vectors on one CPU core, a
+    little more than linear in this); every other pixel is assigned to the nearest cluster centre. An
     instance of 0.1% of the pixels gets about 10 samples; ``refine_rounds`` catches smaller ones."""
 
     confidence_quantile: float = 0.2

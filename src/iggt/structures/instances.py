@@ -87,7 +87,7 @@ class Instances:
             }
         )
 
-    def save(self, path: str | Path, threads: int | None = None, deflate_floats: bool = True) -> None:
+    def save(self, path: str | Path, threads: int | None = None, deflate_floats: bool = False) -> None:
         """Write all arrays to one ``.npz``, as :meth:`Predictions.save` does."""
         save_npz(
             path,
