@@ -1,16 +1,23 @@
-"""Two overlapping windows of the shipped iggt-small on an engine drift, aligned by their shared
-frames, against one pass over the same frames.
+"""Two overlapping windows of the shipped iggt-small on an engine look-at sequence, aligned by their
+shared frames, against one pass over the same frames.
 
-Tolerance: the median angle between the windowed and the one-pass camera rotations is at most
-``ROTATION_DEGREES`` (measured with the phase-5 weights: 2.34; the second window left unaligned: 3.48,
-moved by the inverse of its fit: 7.67; the bound sits between the first two, and was 3.5 for the
-phase-4 weights' 2.2 / 4.4 / 9.5), and the median distance between their camera centres, after
-one scale fitted between them (both worlds are the first camera), at most ``CENTRE_FRACTION`` of the
-one-pass trajectory's extent (measured 0.10). The centre bound does not tell a good fit from a bad
-one: iggt-small predicts a frame's camera differently in the context of other frames. On the walk
-this test used before (seed 5) the phase-4 weights do so by more than any alignment can undo
-(aligned 62.7 degrees, unaligned 46.2; the phase-3 weights: 3.9 and 7.2), so the scene is a drift,
-where the network agrees with itself across contexts and the test measures the alignment.
+Tolerances, from the phase-6 weights (phase 5's in brackets): the median angle between the windowed
+and the one-pass camera rotations is at most ``ROTATION_DEGREES`` (aligned 6.5 [7.2]; the second
+window left unaligned 17.1 [12.1], moved by the inverse of its fit 27.8 [19.4]), and the median
+distance between their camera centres, after one scale fitted between them (both worlds are the
+first camera), at most ``CENTRE_FRACTION`` of the one-pass trajectory's extent (aligned 0.053
+[0.072]; unaligned 0.257 [0.224], inverse 0.364 [0.362]). Both bounds sit between the fit and
+either wrong one, so each part of the test fails with a broken alignment.
+
+Why this scene: iggt-small predicts a frame's camera differently in the context of other frames,
+by an amount that changes from one set of weights to the next, and the test has to measure the
+alignment, not that. The look-at sequence of seed 8 turns the camera enough between the windows
+that leaving the second unaligned is clearly wrong, and both weights agree with themselves across
+contexts there. The drift of seed 6 that the test used before no longer separates the two: on
+a drift the cameras barely turn, so no alignment is nearly right, and the phase-6 weights give
+aligned 3.5 degrees against 2.7 unaligned. Other sequences measured with phase 6 (aligned /
+unaligned / inverse degrees): look-at seed 6 7.1 / 63.9 / 86.3 (phase 5: 32.6 / 17.2 / 22.7), orbit
+seed 7 6.5 / 9.1 / 22.6.
 """
 
 import numpy as np
@@ -25,8 +32,8 @@ from iggt.synth.config import SceneConfig
 from iggt.synth.generate import render_scenes
 
 FRAMES, WINDOW, OVERLAP = 12, 8, 4
-ROTATION_DEGREES = 2.9
-CENTRE_FRACTION = 0.35
+ROTATION_DEGREES = 10.0
+CENTRE_FRACTION = 0.15
 
 
 def centres(extrinsic: np.ndarray) -> np.ndarray:
@@ -47,7 +54,7 @@ def centre_error(windowed: np.ndarray, one_pass: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def passes():
-    scene = next(render_scenes([6], FRAMES, (84, 112), SceneConfig(trajectory_weights={"drift": 1.0})))
+    scene = next(render_scenes([8], FRAMES, (84, 112), SceneConfig(trajectory_weights={"look_at": 1.0})))
     model = load_model("iggt-small")
     images, _ = prepare_views(scene, np.arange(FRAMES), model.config.img_size, model.config.patch_size)
     first = run_model(model, images[:WINDOW], device="cpu")
@@ -73,4 +80,6 @@ def test_aligned_windows_agree_with_one_pass_within_the_stated_tolerance(passes)
         inverse_scale, similarity.rotation.T, -inverse_scale * similarity.rotation.T @ similarity.translation
     )
     for wrong in (Similarity.identity(), inverse):
-        assert np.median(rotation_degrees(merged(first, second, wrong), one_pass.extrinsic)) > ROTATION_DEGREES
+        misplaced = merged(first, second, wrong)
+        assert np.median(rotation_degrees(misplaced, one_pass.extrinsic)) > ROTATION_DEGREES
+        assert centre_error(misplaced, one_pass.extrinsic) > CENTRE_FRACTION
