@@ -86,7 +86,7 @@ def main() -> None:
         "trials": runs["this"],
     }
     if args.against is not None:
-        record["against"] = {"src": str(args.against), **summaries["against"], "trials": runs["against"]}
+        record["against"] = {"code": describe_checkout(args.against), **summaries["against"], "trials": runs["against"]}
     path = args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
@@ -127,6 +127,18 @@ def run_demo(out_dir: Path, src: Path) -> dict:
         "process_s": round(process, 3),
         "load_average_1min": round(load, 2),
     }
+
+
+def describe_checkout(src: Path) -> str:
+    """The commit of the checkout holding ``src`` (not its path, which is this machine's), noting
+    local changes."""
+    git = ["git", "-C", str(src)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if commit.returncode != 0:
+        return "not a git checkout"
+    changed = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    files = [line[3:] for line in changed.stdout.splitlines()]
+    return f"commit {commit.stdout.strip()}" + (f", with local changes to {', '.join(files)}" if files else "")
 
 
 def cpu_model() -> str:
