@@ -14,6 +14,7 @@ import pytest
 
 from iggt.errors import OutputError
 from iggt.export import export_all
+from iggt.export.bundle import EXPORTERS
 
 TESTS_EXPORT = Path(__file__).resolve().parent
 REPO_SRC = TESTS_EXPORT.parents[1] / "src"
@@ -94,3 +95,57 @@ def test_sigterm_after_a_colmap_export_has_no_native_stack_dump(tmp_path):
     )
     assert (tmp_path / "colmap" / "sparse" / "0" / "cameras.bin").is_file()
     assert process.returncode == -signal.SIGTERM and process.stderr == ""
+
+
+class Interrupted(BaseException):
+    """What iggt.cli.main raises on SIGTERM."""
+
+
+def test_a_signal_while_the_writers_start_waits_for_every_writer_before_cleaning_up(scene, tmp_path, monkeypatch):
+    """SIGTERM while export_all starts its writer threads. CPython's Thread.start waits for the new
+    thread; a handler that raises there leaves the started thread, already running a writer, out of
+    the pool's list, so the pool's shutdown did not wait for it, and the writer recreated the
+    staging folder after it was removed (seen with `iggt reconstruct` under `timeout`). Here the
+    signal reaches the main thread inside the start of the third writer thread, which runs the
+    slowest writer while the other two are busy: no folder may be left once every writer has ended."""
+    predictions, instances = scene
+    out_dir = tmp_path / "result"
+    real_start, started = threading.Thread.start, []
+
+    def start_then_signal(thread):
+        real_start(thread)
+        if thread.name.startswith("export"):
+            started.append(thread)
+            if len(started) == 3:  # the handler runs here, inside Thread.start, as a real signal's does
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+                threading.Event().wait(0.05)
+
+    def writer(seconds):
+        def write(directory):
+            threading.Event().wait(seconds)
+            directory.mkdir(parents=True, exist_ok=True)  # as the real writers do
+            path = directory / f"after-{seconds}s.txt"
+            path.write_text("late")
+            return [path]
+
+        return write
+
+    def interrupt(_signum, _frame):
+        raise Interrupted
+
+    def slow_json(predictions, instances, directory, options):
+        return writer(0.3)(directory)  # busy, so that no idle pool thread takes the slow writer
+
+    monkeypatch.setitem(EXPORTERS, "json", slow_json)
+    monkeypatch.setattr(threading.Thread, "start", start_then_signal)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(Interrupted):  # json is the first writer, then these two
+            export_all(
+                predictions, instances, out_dir, formats=("json",), extra_writers={"a": writer(0.3), "b": writer(0.8)}
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for thread in started:
+        thread.join(timeout=5)
+    assert os.listdir(tmp_path) == []

@@ -26,7 +26,7 @@ from iggt.export.npz import write_npz
 from iggt.export.options import ExportOptions
 from iggt.export.ply import write_ply
 from iggt.export.selection import Writer, check_matching
-from iggt.io.output_dir import claim_output_dir, publish, staging_dir, writing_into
+from iggt.io.output_dir import claim_output_dir, interrupts_deferred, publish, staging_dir, writing_into
 from iggt.structures import Instances, Predictions
 
 EXPORTERS: dict[str, Writer] = {
@@ -99,7 +99,8 @@ def _write_and_publish(writers: Mapping[str, Callable[[Path], list[Path]]], path
     """
     threads = max(1, len(writers))
     with staging_dir(path) as staging, ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
-        futures = {name: pool.submit(writer, staging) for name, writer in writers.items()}
+        with interrupts_deferred():  # so that the pool knows every thread it started (interrupts_deferred)
+            futures = {name: pool.submit(writer, staging) for name, writer in writers.items()}
         try:
             written = {name: [file.relative_to(staging) for file in job.result()] for name, job in futures.items()}
         except BaseException:

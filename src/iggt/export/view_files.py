@@ -15,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from iggt.io.output_dir import interrupts_deferred
 from iggt.structures.npz_archive import default_threads
 
 Result = TypeVar("Result")
@@ -39,7 +40,8 @@ def map_views(function: Callable[[int], Result], count: int, threads: int | None
     if threads <= 1:
         return [function(view) for view in range(count)]
     with ThreadPoolExecutor(threads, thread_name_prefix="export-view") as pool:
-        futures = [pool.submit(function, view) for view in range(count)]
+        with interrupts_deferred():  # so that the pool knows every thread it started (interrupts_deferred)
+            futures = [pool.submit(function, view) for view in range(count)]
         try:
             return [future.result() for future in futures]
         except BaseException:

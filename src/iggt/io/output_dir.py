@@ -187,7 +187,7 @@ def staging_dir(path: Path) -> Iterator[Path]:
     removed if the block raises or is interrupted; the block publishes it on success."""
     staging = None
     try:
-        with _interrupts_deferred():  # a signal here must not leave a folder that nobody removes
+        with interrupts_deferred():  # a signal here must not leave a folder that nobody removes
             staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
             staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
         yield staging
@@ -226,7 +226,7 @@ def publish(staging: Path, path: Path, overwrite: bool) -> None:
     first (a kill between the two renames is repaired by the next claim). SIGINT and SIGTERM
     wait until the move is done, so only SIGKILL or a crash can stop it midway.
     """
-    with _interrupts_deferred():
+    with interrupts_deferred():
         _reached("staged")
         if not (overwrite and path.exists()):
             _remove_if_empty(path)
@@ -280,8 +280,13 @@ def _reached(step: str) -> None:
 
 
 @contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver the first that came."""
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver the first that came (in the main
+    thread; elsewhere signals never arrive, and this does nothing).
+
+    Also what starting worker threads needs: a handler that raises inside ``Thread.start`` (which
+    waits for the new thread) leaves that thread running but out of its pool's list, so the pool's
+    shutdown would not wait for it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
