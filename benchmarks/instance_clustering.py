@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -164,6 +165,7 @@ def run_device(device: str, args: argparse.Namespace) -> dict:
         "device_name": device_name(device),
         "torch": torch.__version__,
         "sklearn": sklearn.__version__,
+        "hdbscan": importlib.metadata.version("hdbscan"),  # the instance step's HDBSCAN since 2026-12-03
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": round(os.getloadavg()[0], 2),  # other processes on the machine
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
