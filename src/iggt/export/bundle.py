@@ -99,7 +99,7 @@ def _write_and_publish(writers: Mapping[str, Callable[[Path], list[Path]]], path
     """
     threads = max(1, len(writers))
     with staging_dir(path) as staging, ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
-        with interrupts_deferred():  # so that the pool knows every thread it started (interrupts_deferred)
+        with interrupts_deferred():  # the pool must know every thread it starts: see interrupts_deferred
             futures = {name: pool.submit(writer, staging) for name, writer in writers.items()}
         try:
             written = {name: [file.relative_to(staging) for file in job.result()] for name, job in futures.items()}

@@ -40,7 +40,7 @@ def map_views(function: Callable[[int], Result], count: int, threads: int | None
     if threads <= 1:
         return [function(view) for view in range(count)]
     with ThreadPoolExecutor(threads, thread_name_prefix="export-view") as pool:
-        with interrupts_deferred():  # so that the pool knows every thread it started (interrupts_deferred)
+        with interrupts_deferred():  # the pool must know every thread it starts: see interrupts_deferred
             futures = [pool.submit(function, view) for view in range(count)]
         try:
             return [future.result() for future in futures]
