@@ -132,6 +132,10 @@ class TrainConfig:
     layers, the camera head and every loss stay in float32 whatever is chosen."""
     compile: bool = False
     """Run the forward pass through torch.compile (the first steps then take minutes to compile)."""
+    compile_cache: str | None = None
+    """File of torch.compile's artifacts (iggt.train.compile_cache): loaded at the start when it exists,
+    rewritten at every checkpoint, so a fresh machine skips most compilation of the model and the
+    renderer. Carry it between machines; torch ignores artifacts that do not match its version or device."""
     channels_last: bool = False
     """Keep convolution weights (and so the heads' activations) channels-last (NHWC) on the device."""
     strategy: str = "ddp"

@@ -30,8 +30,8 @@ from iggt.device import DTYPES
 from iggt.errors import CheckpointError, ConfigError
 from iggt.model.iggt import IGGT
 from iggt.train import checkpoint as ckpt
+from iggt.train import compile_cache, guards
 from iggt.train import distributed as dist_utils
-from iggt.train import guards
 from iggt.train.config import RunConfig, save_run_config
 from iggt.train.data import BatchSource, build_source, to_device
 from iggt.train.losses import total_loss
@@ -93,6 +93,8 @@ class Trainer:
         if config.train.channels_last:  # 4-D weights only; convolutions then run NHWC
             self.model.to(memory_format=torch.channels_last)
         self.module = dist_utils.wrap_model(self.model, self.context, config.train.strategy, _has_unused_heads(config))
+        if config.train.compile_cache:  # before anything compiles: the model and the renderer
+            compile_cache.load_compile_cache(config.train.compile_cache)
         if config.train.compile:
             self.module = torch.compile(self.module)
         # The fused kernel (CUDA and CPU), except on FSDP's sharded parameters.
@@ -360,6 +362,8 @@ class Trainer:
                     self.config.train.transfer_training_state,
                     self.config.train.transfer_compact_state,
                 )
+            if self.config.train.compile_cache:
+                compile_cache.save_compile_cache(self.config.train.compile_cache)
         dist_utils.barrier(self.context)
         self.last_save_seconds = time.monotonic() - started
         return directory
