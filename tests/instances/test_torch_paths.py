@@ -1,12 +1,17 @@
 """The torch paths of the majority filter and the lifting (a GPU's, run here on the CPU) give the
-NumPy paths' results."""
+NumPy paths' results, and extract_instances takes them for CUDA devices only."""
 
 import numpy as np
 import pytest
 import torch
+from synthetic_groups import CHANNELS, features_for, group_map, make_predictions, separated_unit_vectors
 
+import iggt.instances.extract as extract
 import iggt.instances.lifting as lifting
-from iggt.instances import lift_instances, majority_filter
+import iggt.instances.lifting_torch as lifting_torch
+import iggt.instances.majority as majority
+from iggt.instances import InstanceConfig, extract_instances, lift_instances, majority_filter
+from iggt.instances.extract import table_device
 
 CPU = torch.device("cpu")
 
@@ -127,3 +132,41 @@ def test_torch_lift_of_views_without_instances_is_empty(rng):
     got = lift_instances(labels, points[:2, :3, :4], confidence[:2, :3, :4], features[:2, :3, :4], device=CPU)
     assert got.ids.shape == (0,) and got.centroids.shape == got.bbox_min.shape == (0, 3)
     assert got.mean_features.shape == (0, 4) and got.pixel_counts.shape == (0, 2)
+
+
+def test_the_torch_path_is_taken_for_cuda_devices_only(monkeypatch):
+    assert table_device(InstanceConfig(device="cpu")) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert table_device(InstanceConfig(device="auto")) is None
+    # a machine with a GPU (asked about, never used: resolving a device allocates nothing)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert table_device(InstanceConfig(device="auto")) == torch.device("cuda")
+    assert table_device(InstanceConfig(device="cuda:1")) == torch.device("cuda:1")
+    assert table_device(InstanceConfig(device="cpu")) is None
+
+
+def test_extract_instances_through_the_torch_path_gives_the_host_result(rng, monkeypatch):
+    """extract_instances hands the decision's device to both the filter and the lifting (the
+    torch entry points are watched, not replaced: they still compute the result)."""
+    groups = group_map()
+    features = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.05, rng)
+    predictions = make_predictions(features)
+    config = InstanceConfig(device="cpu", majority_radius=2)
+    expected = extract_instances(predictions, config)
+    devices = []
+
+    def watched(function):
+        def call(*args):
+            devices.append(args[-1])
+            return function(*args)
+
+        return call
+
+    monkeypatch.setattr(majority, "majority_filter_torch", watched(majority.majority_filter_torch))
+    monkeypatch.setattr(lifting_torch, "summarise_on_device", watched(lifting_torch.summarise_on_device))
+    monkeypatch.setattr(extract, "table_device", lambda config: CPU)
+    got = extract_instances(predictions, config)
+    assert devices == [CPU, CPU]
+    assert expected.num_instances >= 4
+    assert_same_table(got, expected, predictions.world_points)

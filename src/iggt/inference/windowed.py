@@ -35,7 +35,7 @@ from iggt.inference.windows import (
     zeros_array,
 )
 from iggt.instances.config import InstanceConfig
-from iggt.instances.extract import instance_labels
+from iggt.instances.extract import instance_labels, table_device
 from iggt.instances.lifting import instance_means
 from iggt.instances.linking import TrackLabels, WindowInstances
 from iggt.instances.points import scene_points
@@ -167,7 +167,8 @@ def reconstruct_windows(
             if on_window is not None:
                 on_window(index)
     points, confidence = scene_points(merged, instance_config.point_source)
-    instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
+    features, percentile = merged.instance_feat, instance_config.box_percentile
+    instances = tracks.finish(points, confidence, features, percentile, device=table_device(instance_config))
     predictions = merged
     return WindowedRun(predictions, instances, plan, similarities, inliers, notes)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import torch
 
+from iggt.device import resolve_device
 from iggt.instances.clustering import cluster_features, relabel_by_size
 from iggt.instances.config import InstanceConfig
 from iggt.instances.lifting import lift_instances
@@ -23,7 +25,7 @@ def extract_instances(predictions: Predictions, config: InstanceConfig | None = 
     config = config or InstanceConfig()
     points, confidence = scene_points(predictions, config.point_source)
     labels = _cluster_views(predictions.instance_feat, points, confidence, config)
-    return lift_instances(labels, points, confidence, predictions.instance_feat, config.box_percentile)
+    return _lifted(labels, points, confidence, predictions, config)
 
 
 def instance_labels(predictions: Predictions, config: InstanceConfig | None = None) -> np.ndarray:
@@ -68,10 +70,27 @@ def cluster_positions_colours(
         confidence=confidence.reshape(-1),
     )
     labels = _filtered(labels.reshape(views, height, width), config)
-    return lift_instances(labels, points, confidence, predictions.instance_feat, config.box_percentile)
+    return _lifted(labels, points, confidence, predictions, config)
+
+
+def table_device(config: InstanceConfig) -> torch.device | None:
+    """Where the majority filter and the lifting run: ``config.device`` resolved as the clustering
+    resolves it ("auto": the GPU when one is visible), when that is a GPU; None keeps them in NumPy
+    on host threads, the path tuned for the CPU (torch's takes 3x as long to lift and 6x as long to
+    filter 12 views of 336 x 518 on 2 cores)."""
+    device = resolve_device(config.device)
+    return device if device.type == "cuda" else None
+
+
+def _lifted(
+    labels: np.ndarray, points: np.ndarray, confidence: np.ndarray, predictions: Predictions, config: InstanceConfig
+) -> Instances:
+    """The :class:`Instances` of the views' final labels, lifted on :func:`table_device`."""
+    features, percentile = predictions.instance_feat, config.box_percentile
+    return lift_instances(labels, points, confidence, features, percentile, device=table_device(config))
 
 
 def _filtered(labels: np.ndarray, config: InstanceConfig) -> np.ndarray:
     """(S, H, W) cluster labels after the majority filter, re-ranked (small ones dropped again)."""
-    filtered = majority_filter(labels, config.majority_radius)
+    filtered = majority_filter(labels, config.majority_radius, device=table_device(config))
     return relabel_by_size(filtered.ravel(), config.min_pixels(filtered.size)).reshape(filtered.shape)
