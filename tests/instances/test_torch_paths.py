@@ -1,4 +1,4 @@
-"""The torch paths of the majority filter and the lifting (a GPU's, run here on the CPU) give the
+"""The torch paths of the majority filter and the lifting (a GPU's; on the DEVICE where there is none) give the
 NumPy paths' results, and extract_instances takes them for CUDA devices only."""
 
 import numpy as np
@@ -13,7 +13,8 @@ import iggt.instances.majority as majority
 from iggt.instances import InstanceConfig, extract_instances, lift_instances, majority_filter
 from iggt.instances.extract import table_device
 
-CPU = torch.device("cpu")
+# The torch path runs where the instance step puts it: a GPU when this machine has one.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def speckled_labels(rng, shape, dtype, count):
@@ -34,7 +35,7 @@ def test_torch_majority_filter_is_the_numpy_filter_bit_for_bit(rng, monkeypatch,
         labels = speckled_labels(rng, (7, 13, 17), dtype, count)
         labels[3, :5] = 20_000  # a large ID
         expected = majority_filter(labels, radius)
-        got = majority_filter(labels, radius, device=CPU)
+        got = majority_filter(labels, radius, device=DEVICE)
         assert got.dtype == labels.dtype and np.array_equal(got, expected)
         assert not np.array_equal(got, labels)  # the speckle was filtered: the comparison means something
 
@@ -44,9 +45,9 @@ def test_torch_majority_filter_reads_memory_maps_and_radius_0_changes_nothing(rn
     labels = speckled_labels(rng, (8, 11, 9), np.int32, 5)
     np.save(tmp_path / "labels.npy", labels)
     mapped = np.load(tmp_path / "labels.npy", mmap_mode="r")  # read-only, as a stored capture's
-    assert np.array_equal(majority_filter(mapped, 1, device=CPU), majority_filter(labels, 1))
+    assert np.array_equal(majority_filter(mapped, 1, device=DEVICE), majority_filter(labels, 1))
     assert np.array_equal(mapped, labels)  # the map is read, never written
-    assert majority_filter(labels, 0, device=CPU) is labels
+    assert majority_filter(labels, 0, device=DEVICE) is labels
 
 
 def messy_scene(rng, dtype=np.float32):
@@ -105,7 +106,7 @@ def test_torch_lift_gives_the_numpy_table(rng, monkeypatch, chunk_pixels, dtype)
     labels, points, confidence, features = messy_scene(rng, dtype)
     for percentile in (0.0, 5.0, 30.0):
         expected = lift_instances(labels, points, confidence, features, percentile)
-        got = lift_instances(labels, points, confidence, features, percentile, device=CPU)
+        got = lift_instances(labels, points, confidence, features, percentile, device=DEVICE)
         assert_same_table(got, expected, points)
     assert np.isnan(got.centroids[list(got.ids).index(6)]).all()
     assert np.isfinite(np.delete(got.centroids, list(got.ids).index(6), 0)).all()
@@ -121,15 +122,15 @@ def test_torch_lift_reads_memory_maps(rng, tmp_path, monkeypatch):
     writable = np.memmap(tmp_path / "labels.raw", np.int32, "w+", shape=arrays["labels"].shape)
     writable[:] = arrays["labels"]
     expected = lift_instances(*arrays.values(), 5.0)
-    assert_same_table(lift_instances(*loaded.values(), 5.0, device=CPU), expected, arrays["points"])
+    assert_same_table(lift_instances(*loaded.values(), 5.0, device=DEVICE), expected, arrays["points"])
     mixed = (writable, loaded["points"], loaded["confidence"], loaded["features"])
-    assert_same_table(lift_instances(*mixed, 5.0, device=CPU), expected, arrays["points"])
+    assert_same_table(lift_instances(*mixed, 5.0, device=DEVICE), expected, arrays["points"])
 
 
 def test_torch_lift_of_views_without_instances_is_empty(rng):
     labels = np.zeros((2, 3, 4), np.int32)
     _, points, confidence, features = messy_scene(rng)
-    got = lift_instances(labels, points[:2, :3, :4], confidence[:2, :3, :4], features[:2, :3, :4], device=CPU)
+    got = lift_instances(labels, points[:2, :3, :4], confidence[:2, :3, :4], features[:2, :3, :4], device=DEVICE)
     assert got.ids.shape == (0,) and got.centroids.shape == got.bbox_min.shape == (0, 3)
     assert got.mean_features.shape == (0, 4) and got.pixel_counts.shape == (0, 2)
 
@@ -165,8 +166,8 @@ def test_extract_instances_through_the_torch_path_gives_the_host_result(rng, mon
 
     monkeypatch.setattr(majority, "majority_filter_torch", watched(majority.majority_filter_torch))
     monkeypatch.setattr(lifting_torch, "summarise_on_device", watched(lifting_torch.summarise_on_device))
-    monkeypatch.setattr(extract, "table_device", lambda config: CPU)
+    monkeypatch.setattr(extract, "table_device", lambda config: DEVICE)
     got = extract_instances(predictions, config)
-    assert devices == [CPU, CPU]
+    assert devices == [DEVICE, DEVICE]
     assert expected.num_instances >= 4
     assert_same_table(got, expected, predictions.world_points)
