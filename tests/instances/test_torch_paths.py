@@ -1,4 +1,4 @@
-"""The torch paths of the majority filter and the lifting (a GPU's; on the DEVICE where there is none) give the
+"""The torch paths of the majority filter and the lifting (a GPU's; on the CPU where there is none) give the
 NumPy paths' results, and extract_instances takes them for CUDA devices only."""
 
 import numpy as np
