@@ -5,8 +5,9 @@ and reconstructs the folder with :func:`iggt.reconstruct` (what the command runs
 ``Reconstruction.save`` (its export of every format), after one warm-up run of 8 frames. The model
 is a randomly initialised --preset (seed 0; time does not depend on the weights' values, but the
 instance step's does on the clusters found, so say which), or --model (a shipped name or a path).
-The table shows each stage's seconds and its share of the total; issue 20 asks for the instance
-step to be at most 10 %.
+The table shows each stage's seconds and its share of the total, the instance step split into its
+parts below it (``instance_parts_s``: points, clustering, assignment, majority filter, lifting;
+:mod:`iggt.instances.profile`); issue 20 asks for the instance step to be at most 10 %.
 
 Usage:
     python benchmarks/reconstruct_gpu.py --frames 100 --preset large --size 336 504 --out $OUT/reconstruct_gpu.json
@@ -53,9 +54,11 @@ def run_once(folder: Path, model, device: str, out: Path, formats=None, **option
     """One reconstruction of ``folder`` and its export; ``options`` go to :func:`iggt.reconstruct`
     (window, overlap, store, fast_mode)."""
     from iggt.inference.reconstruct import reconstruct
+    from iggt.instances.profile import instance_profile
 
     start = time.perf_counter()
-    result = reconstruct(str(folder), model, device=device, progress=False, **options)
+    with instance_profile() as parts:
+        result = reconstruct(str(folder), model, device=device, progress=False, **options)
     export_start = time.perf_counter()
     result.save(out, formats, overwrite=True, progress=False)
     stages = {**result.timings, "export": time.perf_counter() - export_start}
@@ -64,6 +67,7 @@ def run_once(folder: Path, model, device: str, out: Path, formats=None, **option
         "stages_s": stages,
         "total_s": total,
         "instance_share": stages.get("instances", 0.0) / total,
+        "instance_parts_s": parts,
         "instances": int(result.instances.num_instances),
         "network_size": list(result.predictions.image_size),
         "attention": result.attention,
@@ -113,6 +117,9 @@ def main() -> None:
     print(f"{'stage':<28} {'s':>8} {'share':>7}")
     for stage, seconds in row["stages_s"].items():
         print(f"{stage:<28} {seconds:>8.2f} {seconds / row['total_s']:>7.1%}")
+        if stage in ("instances", "windows"):  # a windowed run's parts: its windows' labels
+            for part, part_seconds in row["instance_parts_s"].items():
+                print(f"{'  ' + part:<28} {part_seconds:>8.2f} {part_seconds / row['total_s']:>7.1%}")
     print(f"{'total':<28} {row['total_s']:>8.2f}   instance step {row['instance_share']:.1%} "
           f"(target <= {INSTANCE_SHARE_TARGET:.0%})")  # fmt: skip
     device_name = torch.cuda.get_device_name() if args.device != "cpu" else "cpu"

@@ -35,10 +35,11 @@ from iggt.inference.windows import (
     zeros_array,
 )
 from iggt.instances.config import InstanceConfig
-from iggt.instances.extract import instance_labels
+from iggt.instances.extract import instance_labels, table_device
 from iggt.instances.lifting import instance_means
 from iggt.instances.linking import TrackLabels, WindowInstances
 from iggt.instances.points import scene_points
+from iggt.instances.profile import timed_part
 from iggt.model.fast_mode import FastMode
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
@@ -166,8 +167,11 @@ def reconstruct_windows(
             del aligned, labels
             if on_window is not None:
                 on_window(index)
-    points, confidence = scene_points(merged, instance_config.point_source)
-    instances = tracks.finish(points, confidence, merged.instance_feat, instance_config.box_percentile)
+    with timed_part("points"):
+        points, confidence = scene_points(merged, instance_config.point_source)
+    with timed_part("lifting"):
+        features, percentile = merged.instance_feat, instance_config.box_percentile
+        instances = tracks.finish(points, confidence, features, percentile, device=table_device(instance_config))
     predictions = merged
     return WindowedRun(predictions, instances, plan, similarities, inliers, notes)
 

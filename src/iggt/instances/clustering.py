@@ -27,6 +27,7 @@ from iggt.errors import InputError
 from iggt.instances.assignment import nearest_centre
 from iggt.instances.config import InstanceConfig
 from iggt.instances.points import confident_pixels
+from iggt.instances.profile import timed_part
 
 SMALLEST_SAMPLE_CLUSTER = 5
 """HDBSCAN's min_cluster_size never goes below this, so sampling noise does not become clusters."""
@@ -97,7 +98,8 @@ def _cluster_in_rounds(
         if len(new_centres) == 0:
             break
         targets = np.flatnonzero(valid & (nearest < 0)) if len(centres) else slice(None)
-        index = nearest_centre(vectors[targets], new_centres, config.noise_distance, device, config.chunk_size)
+        with timed_part("assignment"):
+            index = nearest_centre(vectors[targets], new_centres, config.noise_distance, device, config.chunk_size)
         nearest[targets] = np.where(index >= 0, index + len(centres), -1)
         centres, counts = np.concatenate([centres, new_centres]), np.concatenate([counts, new_counts])
     return nearest, centres, counts

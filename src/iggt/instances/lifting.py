@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -22,12 +24,34 @@ LEAST_CONFIDENT_FRACTION = 0.25
 """Each instance's least confident quarter of points (edges, flying pixels) is left out of its box."""
 
 
+@dataclass(frozen=True)
+class LiftPlan:
+    """How :func:`lift_instances` reads S views, the same for its host and its device path.
+
+    Attributes:
+        chunks: the views read at once (:func:`view_chunks`).
+        ids: (K,) int32 IDs present (> 0), ascending.
+        pixel_counts: (K, S) int64 pixels of each ID in each view.
+        stride: (K,) int64: an instance keeps every stride-th of its pixels (in pixel order, from
+            its first) for its box and centroid, at most :data:`GEOMETRY_SAMPLE` of them.
+        earlier: (K, S) int64 pixels of each instance in the views before each view: the rank,
+            among the instance's pixels, of a chunk's first pixel of it.
+    """
+
+    chunks: list[slice]
+    ids: np.ndarray
+    pixel_counts: np.ndarray
+    stride: np.ndarray
+    earlier: np.ndarray
+
+
 def lift_instances(
     labels: np.ndarray,
     points: np.ndarray,
     confidence: np.ndarray,
     features: np.ndarray,
     box_percentile: float = 2.0,
+    device: torch.device | None = None,
 ) -> Instances:
     """Summarise label maps of S views as :class:`Instances`.
 
@@ -46,6 +70,10 @@ def lift_instances(
         confidence: (S, H, W) point confidence (weights; negative values count as 0).
         features: (S, H, W, C) instance features.
         box_percentile: p above.
+        device: None summarises in NumPy on host threads; a torch device summarises there, each
+            chunk of views copied to it and only the per-instance sums and samples kept
+            (:mod:`iggt.instances.lifting_torch`): the same IDs and counts, the same geometry
+            samples, means and geometry equal up to float rounding.
 
     Returns:
         Instances with the IDs present in ``labels``, ascending.
@@ -56,13 +84,41 @@ def lift_instances(
             f"{features.shape} must share (S, H, W)"
         )
     labels = np.asarray(labels, dtype=np.int32)
-    chunks = view_chunks(labels.shape)
     ids, pixel_counts = _ids_and_counts(labels)
-    count = len(ids)
-    # each instance keeps every stride-th of its pixels (in pixel order) for its geometry; a
-    # chunk's first pixel of an instance has the rank of the instance's pixels in earlier views
     stride = -(-pixel_counts.sum(1) // GEOMETRY_SAMPLE)
     earlier = np.cumsum(pixel_counts, axis=1) - pixel_counts
+    plan = LiftPlan(view_chunks(labels.shape), ids, pixel_counts, stride, earlier)
+    if device is None:
+        sums, geometry = _summarise_on_host(plan, labels, points, confidence, features, box_percentile)
+    else:
+        from iggt.instances.lifting_torch import summarise_on_device  # it imports this module
+
+        sums, geometry = summarise_on_device(plan, labels, points, confidence, features, box_percentile, device)
+    centroids, bbox_min, bbox_max = geometry
+    return Instances(
+        labels=labels,
+        ids=ids,
+        pixel_counts=pixel_counts,
+        centroids=centroids,
+        bbox_min=bbox_min,
+        bbox_max=bbox_max,
+        mean_features=torch.nn.functional.normalize(sums[: len(ids)], dim=1).float().numpy(),
+    )
+
+
+def _summarise_on_host(
+    plan: LiftPlan,
+    labels: np.ndarray,
+    points: np.ndarray,
+    confidence: np.ndarray,
+    features: np.ndarray,
+    box_percentile: float,
+) -> tuple[torch.Tensor, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`lift_instances`' summaries in NumPy, a chunk per host thread: (K + 1, C) float64
+    feature sums per row (the last: the non-finite features) and (K, 3) float32 centroids, box
+    minima and box maxima."""
+    ids, stride, earlier = plan.ids, plan.stride, plan.earlier
+    count = len(ids)
 
     def summarise(views: slice) -> tuple[torch.Tensor, dict[int, tuple[np.ndarray, np.ndarray]]]:
         rows = _rows(np.asarray(labels[views]), ids).reshape(-1)
@@ -79,7 +135,7 @@ def lift_instances(
             taken[row] = (chunk_points[chosen], chunk_confidence[chosen])
         return sums, taken
 
-    parts = map_threads(summarise, chunks)
+    parts = map_threads(summarise, plan.chunks)
     sums = sum((part[0] for part in parts), torch.zeros(count + 1, features.shape[-1], dtype=torch.float64))
     samples = [[part[1][row] for part in parts if row in part[1]] for row in range(count)]
     geometry = [
@@ -88,16 +144,7 @@ def lift_instances(
         else (np.full(3, np.nan),) * 3
         for taken in samples
     ]
-    centroids, bbox_min, bbox_max = (np.array([g[k] for g in geometry], np.float32).reshape(-1, 3) for k in range(3))
-    return Instances(
-        labels=labels,
-        ids=ids,
-        pixel_counts=pixel_counts,
-        centroids=centroids,
-        bbox_min=bbox_min,
-        bbox_max=bbox_max,
-        mean_features=torch.nn.functional.normalize(sums[:count], dim=1).float().numpy(),
-    )
+    return sums, tuple(np.array([g[k] for g in geometry], np.float32).reshape(-1, 3) for k in range(3))
 
 
 def instance_means(labels: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.optimize import linear_sum_assignment
 
 from iggt.instances.lifting import lift_instances
@@ -115,11 +116,17 @@ class TrackLabels:
         self._previous, self._previous_tracks = window, tracks
 
     def finish(
-        self, points: np.ndarray, confidence: np.ndarray, features: np.ndarray, box_percentile: float = 2.0
+        self,
+        points: np.ndarray,
+        confidence: np.ndarray,
+        features: np.ndarray,
+        box_percentile: float = 2.0,
+        device: torch.device | None = None,
     ) -> Instances:
-        """The capture's instances: returning tracks merged, numbered by first sight (see the module doc)."""
+        """The capture's instances: returning tracks merged, numbered by first sight (see the module
+        doc); ``device``: where the capture's table is computed (:func:`lift_instances`)."""
         self._previous = None
-        return merge_tracks(self.labels, points, confidence, features, box_percentile)
+        return merge_tracks(self.labels, points, confidence, features, box_percentile, device)
 
 
 def link_windows(
@@ -146,13 +153,18 @@ def link_windows(
 
 
 def merge_tracks(
-    labels: np.ndarray, points: np.ndarray, confidence: np.ndarray, features: np.ndarray, box_percentile: float = 2.0
+    labels: np.ndarray,
+    points: np.ndarray,
+    confidence: np.ndarray,
+    features: np.ndarray,
+    box_percentile: float = 2.0,
+    device: torch.device | None = None,
 ) -> Instances:
     """(S, H, W) int32 track labels -> the capture's :class:`Instances`, returning tracks merged
     into their first track and IDs numbered by first sight. ``labels`` is relabelled in place, a
     view at a time, and becomes the result's: no second label map of the capture is made (it may
-    be a memory map on disk)."""
-    summary = lift_instances(labels, points, confidence, features, box_percentile)
+    be a memory map on disk). ``device``: as in :func:`lift_instances`."""
+    summary = lift_instances(labels, points, confidence, features, box_percentile, device)
     if len(summary.ids) == 0:
         return summary
     merged, track = np.unique(_merge_returning(summary), return_inverse=True)
@@ -162,7 +174,7 @@ def merge_tracks(
     lookup[summary.ids] = _first_sight_numbers(counts)[track]
     for view in range(labels.shape[0]):
         labels[view] = lookup[labels[view]]
-    return lift_instances(labels, points, confidence, features, box_percentile)
+    return lift_instances(labels, points, confidence, features, box_percentile, device)
 
 
 def _merge_returning(summary: Instances) -> np.ndarray:

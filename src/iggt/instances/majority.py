@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from iggt.instances.majority_torch import majority_filter_torch
 from iggt.instances.parallel import map_threads
 
 
-def majority_filter(labels: np.ndarray, radius: int) -> np.ndarray:
+def majority_filter(labels: np.ndarray, radius: int, device: torch.device | None = None) -> np.ndarray:
     """(S, H, W) int labels -> (S, H, W) labels after a per-view (2r+1) x (2r+1) majority vote.
 
     A pixel keeps its own label when that label ties for most common; the window is clipped at
     the image border. Unlike averaging features, this never invents labels at object boundaries.
+    ``device``: None filters the views in NumPy on host threads; a torch device filters them there,
+    a few views at a time (:mod:`iggt.instances.majority_torch`), with the same result.
     """
     if radius == 0:
         return labels
+    if device is not None:
+        return majority_filter_torch(labels, radius, device)
     return np.stack(map_threads(lambda view: _filter_view(view, radius), labels))
 
 
