@@ -85,7 +85,8 @@ def main() -> None:
     for name, instance_config in configs.items():
         mine = [row for row in rows if row["method"] == name]
         means = {metric: float(np.mean([row[metric] for row in mine])) for metric in METRICS}
-        table.append({"config": asdict(instance_config), "name": name, **means, "seconds": float(np.mean(seconds[name]))})
+        mean_seconds = float(np.mean(seconds[name]))
+        table.append({"config": asdict(instance_config), "name": name, **means, "seconds": mean_seconds})
     table.sort(key=lambda entry: -entry["t_miou"])
     print(f"{'T-mIoU':>7} {'T-SR':>6} {'ID cons.':>8} {'s/scene':>7}  setting")
     for entry in table:

@@ -12,7 +12,9 @@ every view by construction. Pixels far from every centre are noise; when some re
 sampled and clustered again (``refine_rounds``), which recovers instances too small to show up in
 the first sample. Cost: HDBSCAN's Borůvka tree on the sample (the ``hdbscan`` package, near-linear
 in the sample in these few dimensions, where scikit-learn's Prim tree is quadratic: 0.6 s instead
-of 1.3 s for 10,000 8-d vectors on one core) plus O(N x clusters) for the assignment.
+of 1.3 s for 10,000 8-d vectors on one core) plus O(N x clusters) for the assignment. On a GPU
+the sample's spanning tree, HDBSCAN's costly part, is computed there instead
+(:mod:`iggt.instances.spanning_tree`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 
 import hdbscan
 import numpy as np
+import torch
 
 from iggt.device import resolve_device
 from iggt.errors import InputError
@@ -28,6 +31,8 @@ from iggt.instances.assignment import nearest_centre
 from iggt.instances.config import InstanceConfig
 from iggt.instances.points import confident_pixels
 from iggt.instances.profile import timed_part
+from iggt.instances.spanning_tree import hdbscan_labels
+from iggt.instances.transfer import torch_path_device
 
 SMALLEST_SAMPLE_CLUSTER = 5
 """HDBSCAN's min_cluster_size never goes below this, so sampling noise does not become clusters."""
@@ -83,7 +88,7 @@ def _cluster_in_rounds(
 
     Returns (N,) int64 nearest centre per pixel (-1: noise), (P, D) centres, (P,) sample counts.
     """
-    device = resolve_device(config.device)
+    device, tree_device = resolve_device(config.device), torch_path_device(config.device)
     rounds = 1 + (config.refine_rounds if config.noise_distance is not None else 0)
     nearest = np.full(len(vectors), -1, dtype=np.int64)
     centres, counts = np.zeros((0, vectors.shape[1]), np.float32), np.zeros(0, np.int64)
@@ -92,9 +97,8 @@ def _cluster_in_rounds(
         sample = rng.choice(pool, size=min(config.sample_size, len(pool)), replace=False)
         # an instance of min_pixels is expected to hold this many samples; half of it is a cluster
         expected = min_pixels * len(sample) / max(len(pool), 1)
-        new_centres, new_counts = sample_clusters(
-            vectors[sample], max(SMALLEST_SAMPLE_CLUSTER, math.ceil(0.5 * expected))
-        )
+        min_cluster_size = max(SMALLEST_SAMPLE_CLUSTER, math.ceil(0.5 * expected))
+        new_centres, new_counts = sample_clusters(vectors[sample], min_cluster_size, tree_device)
         if len(new_centres) == 0:
             break
         targets = np.flatnonzero(valid & (nearest < 0)) if len(centres) else slice(None)
@@ -143,14 +147,33 @@ def _confident(confidence: np.ndarray | None, config: InstanceConfig) -> np.ndar
     return confident_pixels(confidence, np.isfinite(confidence), quantile, threshold)
 
 
-def sample_clusters(sample: np.ndarray, min_cluster_size: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_clusters(
+    sample: np.ndarray, min_cluster_size: int, device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """HDBSCAN on (M, D) sampled vectors -> ((P, D) cluster means, (P,) member counts)."""
     if len(sample) < max(min_cluster_size, 2):
         return np.zeros((0, sample.shape[1]), np.float32), np.zeros(0, np.int64)
+    labels = sample_labels(sample, min_cluster_size, device)
+    kept = labels >= 0
+    counts = np.bincount(labels[kept], minlength=labels.max() + 1)
+    sums = np.zeros((len(counts), sample.shape[1]), np.float64)
+    np.add.at(sums, labels[kept], sample[kept])
+    present = counts > 0
+    return (sums[present] / counts[present, None]).astype(np.float32), counts[present]
+
+
+def sample_labels(sample: np.ndarray, min_cluster_size: int, device: torch.device | None = None) -> np.ndarray:
+    """HDBSCAN's (M,) labels (-1: noise) of (M, D) sampled vectors, M >= 2.
+
+    ``device`` None: hdbscan's own kd-tree Borůvka on one host core; a device: its spanning tree
+    there (:mod:`iggt.instances.spanning_tree`), the same clusters but where a tie joins them.
+    """
     # Core distance: the distance to the 9th neighbour besides the point itself (hdbscan counts
     # neighbours without the point, scikit-learn's HDBSCAN with it: its min_samples=10); the
     # official ratio 100/500 would make big clusters very slow.
     neighbours = min(min_cluster_size, 10) - 1
+    if device is not None:
+        return hdbscan_labels(sample, min_cluster_size, neighbours, device)
     clusterer = hdbscan.HDBSCAN(
         min_cluster_size=min_cluster_size,
         min_samples=neighbours,
@@ -158,13 +181,7 @@ def sample_clusters(sample: np.ndarray, min_cluster_size: int) -> tuple[np.ndarr
         approx_min_span_tree=False,
         core_dist_n_jobs=1,
     )
-    labels = clusterer.fit(sample).labels_
-    kept = labels >= 0
-    counts = np.bincount(labels[kept], minlength=labels.max() + 1)
-    sums = np.zeros((len(counts), sample.shape[1]), np.float64)
-    np.add.at(sums, labels[kept], sample[kept])
-    present = counts > 0
-    return (sums[present] / counts[present, None]).astype(np.float32), counts[present]
+    return clusterer.fit(sample).labels_
 
 
 def merge_centres(centres: np.ndarray, counts: np.ndarray, threshold: float) -> np.ndarray:

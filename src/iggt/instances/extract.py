@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from iggt.device import resolve_device
 from iggt.instances.clustering import cluster_features, relabel_by_size
 from iggt.instances.config import InstanceConfig
 from iggt.instances.lifting import lift_instances
 from iggt.instances.majority import majority_filter
 from iggt.instances.points import scene_points
 from iggt.instances.profile import timed_part
+from iggt.instances.transfer import torch_path_device
 from iggt.structures import Instances, Predictions
 
 
@@ -77,12 +77,8 @@ def cluster_positions_colours(
 
 
 def table_device(config: InstanceConfig) -> torch.device | None:
-    """Where the majority filter and the lifting run: ``config.device`` resolved as the clustering
-    resolves it ("auto": the GPU when one is visible), when that is a GPU; None keeps them in NumPy
-    on host threads, the path tuned for the CPU (torch's takes 3x as long to lift and 6x as long to
-    filter 12 views of 336 x 518 on 2 cores)."""
-    device = resolve_device(config.device)
-    return device if device.type == "cuda" else None
+    """Where the majority filter and the lifting run (:func:`torch_path_device` of ``config.device``)."""
+    return torch_path_device(config.device)
 
 
 def _points(predictions: Predictions, config: InstanceConfig) -> tuple[np.ndarray, np.ndarray]:
