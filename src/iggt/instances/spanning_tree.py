@@ -149,6 +149,12 @@ def _join_components(component: np.ndarray, weight: np.ndarray, target: np.ndarr
 
 
 def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(R, D), (M, D) -> (R, M) Euclidean distances, computed from differences (not |a|^2 + |b|^2 -
-    2ab, which leaves rounding where hdbscan's distances have none, e.g. a point to itself)."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+    """(R, D), (M, D) -> (R, M) Euclidean distances, summed over the dimensions in order as hdbscan's
+    kd-tree sums them (not |a|^2 + |b|^2 - 2ab, which leaves rounding where hdbscan's distances have
+    none, e.g. a point to itself; and not torch.cdist's exact mode, whose CUDA kernel reduces each
+    entry in a block of its own: slow for millions of entries)."""
+    total = torch.zeros(len(a), len(b), dtype=a.dtype, device=a.device)
+    for dim in range(a.shape[1]):
+        difference = a[:, dim, None] - b[None, :, dim]
+        total.addcmul_(difference, difference)
+    return total.sqrt_()
