@@ -6,8 +6,9 @@ between the windowed and the one-pass camera rotations is at most ``ROTATION_DEG
 [8.7, 7.6]; the second window left unaligned 26.4 [38.6, 25.2], moved by the inverse of its fit 63.9
 [77.3, 61.8]), and the median distance between their camera centres, after one scale fitted between
 them (both worlds are the first camera), at most ``CENTRE_FRACTION`` of the one-pass trajectory's
-extent (aligned 0.088 [0.131, 0.134]; unaligned 0.209 [0.324, 0.300], inverse 0.446 [0.640, 0.502]). Both bounds sit between the fit and
-either wrong one, so each part of the test fails with a broken alignment.
+extent (aligned 0.088 [0.131, 0.134]; unaligned 0.209 [0.324, 0.300], inverse 0.446 [0.640, 0.502]).
+Both bounds sit between the fit and either wrong one, so each part of the test fails with a broken
+alignment.
 
 Why this scene: iggt-small predicts a frame's camera differently in the context of other frames,
 by an amount that changes from one set of weights to the next, and the test has to measure the

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from synthetic_groups import CHANNELS, features_for, group_map, separated_unit_vectors
+from synthetic_groups import CHANNELS, features_for, separated_unit_vectors
 
 import iggt.instances.clustering as clustering
 import iggt.instances.spanning_tree as spanning_tree
@@ -140,20 +140,56 @@ def test_the_spanning_tree_is_taken_for_cuda_devices_only(monkeypatch):
     assert torch_path_device("cuda:1") == torch.device("cuda:1")
 
 
-def test_cluster_features_through_the_device_tree_gives_the_host_labels(rng, monkeypatch):
-    """Both rounds of cluster_features hand the decision's device to the tree (watched, not replaced)."""
-    groups = group_map()
-    features = features_for(groups, separated_unit_vectors(6, CHANNELS, 0.8, rng), 0.05, rng).reshape(-1, CHANNELS)
-    config = InstanceConfig(device="cpu", sample_size=2000)
-    expected = cluster_features(features, config=config)
+@pytest.mark.parametrize("confidence_dtype", [None, np.float32, np.float64])
+def test_cluster_features_on_a_device_gives_the_host_labels(rng, monkeypatch, confidence_dtype):
+    """The device path of cluster_features (pixel-wide arrays and the tree on the device; watched,
+    not replaced) against the host path: the same labels, bit for bit, on features with NaN and inf
+    rows and a confidence with ties, NaN and a cut, through both rounds."""
+    centres = separated_unit_vectors(7, CHANNELS, 0.8, rng)
+    features = features_for(rng.integers(0, 6, 12_000), centres[:6], 0.05, rng)
+    # an instance too small to form a cluster in the first sample: the refine round finds it
+    small = rng.choice(len(features), size=24, replace=False)
+    features[small] = centres[6] + 0.02 * rng.normal(size=(len(small), CHANNELS))
+    features[rng.random(len(features)) < 0.02] = np.nan
+    features[rng.random(len(features)) < 0.01, 1] = np.inf
+    confidence = None
+    if confidence_dtype is not None:
+        confidence = np.round(rng.random(len(features)) * 8).astype(confidence_dtype)  # many ties
+        confidence[rng.random(len(features)) < 0.03] = np.nan
+    config = InstanceConfig(device="cpu", sample_size=800, confidence_quantile=0.3)
+    samples = {"host": [], "device": []}
+
+    def recorded(path):
+        def call(sample, min_cluster_size, device=None):
+            samples[path].append((sample.copy(), min_cluster_size))
+            return sample_clusters(sample, min_cluster_size, device)
+
+        return call
+
+    monkeypatch.setattr(clustering, "sample_clusters", recorded("host"))
+    expected = cluster_features(features, config=config, confidence=confidence)
     devices = []
 
     def watched(points, min_cluster_size, min_samples, device):
         devices.append(device)
         return hdbscan_labels(points, min_cluster_size, min_samples, device)
 
+    monkeypatch.setattr(clustering, "sample_clusters", recorded("device"))
     monkeypatch.setattr(clustering, "hdbscan_labels", watched)
     monkeypatch.setattr(clustering, "torch_path_device", lambda spec: DEVICE)
-    got = cluster_features(features, config=config)
-    assert devices and set(devices) == {DEVICE}
-    assert len(np.unique(expected)) >= 5 and np.array_equal(got, expected)
+    got = cluster_features(features, config=config, confidence=confidence)
+    assert len(devices) == 2 and set(devices) == {DEVICE}  # both rounds: the refine round found noise to redo
+    # the same pixels sampled in each round (the confidence cut, the pool and the draws agree)
+    assert len(samples["host"]) == len(samples["device"]) == 2
+    for (host, host_size), (device, device_size) in zip(samples["host"], samples["device"], strict=True):
+        assert host_size == device_size and np.array_equal(host, device, equal_nan=True)
+    assert len(np.unique(expected)) >= 5 and (expected == 0).any()
+    assert got.dtype == expected.dtype == np.int32 and np.array_equal(got, expected)
+
+
+def test_cluster_features_on_a_device_without_confident_pixels_labels_nothing(monkeypatch):
+    monkeypatch.setattr(clustering, "torch_path_device", lambda spec: DEVICE)
+    features = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    confidence = np.full(500, np.nan, np.float32)
+    got = cluster_features(features, config=InstanceConfig(device="cpu"), confidence=confidence)
+    assert got.dtype == np.int32 and not got.any()

@@ -29,10 +29,11 @@ from iggt.device import resolve_device
 from iggt.errors import InputError
 from iggt.instances.assignment import nearest_centre
 from iggt.instances.config import InstanceConfig
+from iggt.instances.lifting_torch import segment_quantiles
 from iggt.instances.points import confident_pixels
 from iggt.instances.profile import timed_part
 from iggt.instances.spanning_tree import hdbscan_labels
-from iggt.instances.transfer import torch_path_device
+from iggt.instances.transfer import to_device, torch_path_device
 
 SMALLEST_SAMPLE_CLUSTER = 5
 """HDBSCAN's min_cluster_size never goes below this, so sampling noise does not become clusters."""
@@ -65,9 +66,12 @@ def cluster_features(
     _check_inputs(features, positions, confidence)
     rng = np.random.default_rng(config.seed)
     vectors = clustering_space(features, positions, config.position_weight, rng)
+    min_pixels = config.min_pixels(len(vectors))
+    device = torch_path_device(config.device)
+    if device is not None:
+        return _cluster_on_device(vectors, confidence, min_pixels, config, rng, device)
     valid = np.isfinite(vectors).all(1)
     eligible = valid & _confident(confidence, config)
-    min_pixels = config.min_pixels(len(vectors))
     nearest, centres, counts = _cluster_in_rounds(vectors, valid, eligible, min_pixels, config, rng)
     if len(centres) == 0:
         return np.zeros(len(vectors), dtype=np.int32)
@@ -88,17 +92,14 @@ def _cluster_in_rounds(
 
     Returns (N,) int64 nearest centre per pixel (-1: noise), (P, D) centres, (P,) sample counts.
     """
-    device, tree_device = resolve_device(config.device), torch_path_device(config.device)
-    rounds = 1 + (config.refine_rounds if config.noise_distance is not None else 0)
+    device = resolve_device(config.device)
     nearest = np.full(len(vectors), -1, dtype=np.int64)
     centres, counts = np.zeros((0, vectors.shape[1]), np.float32), np.zeros(0, np.int64)
-    for _ in range(rounds):
+    for _ in range(_rounds(config)):
         pool = np.flatnonzero(eligible & (nearest < 0))
         sample = rng.choice(pool, size=min(config.sample_size, len(pool)), replace=False)
-        # an instance of min_pixels is expected to hold this many samples; half of it is a cluster
-        expected = min_pixels * len(sample) / max(len(pool), 1)
-        min_cluster_size = max(SMALLEST_SAMPLE_CLUSTER, math.ceil(0.5 * expected))
-        new_centres, new_counts = sample_clusters(vectors[sample], min_cluster_size, tree_device)
+        min_cluster_size = _sample_cluster_size(min_pixels, len(sample), len(pool))
+        new_centres, new_counts = sample_clusters(vectors[sample], min_cluster_size)
         if len(new_centres) == 0:
             break
         targets = np.flatnonzero(valid & (nearest < 0)) if len(centres) else slice(None)
@@ -107,6 +108,87 @@ def _cluster_in_rounds(
         nearest[targets] = np.where(index >= 0, index + len(centres), -1)
         centres, counts = np.concatenate([centres, new_centres]), np.concatenate([counts, new_counts])
     return nearest, centres, counts
+
+
+def _cluster_on_device(
+    vectors: np.ndarray,
+    confidence: np.ndarray | None,
+    min_pixels: int,
+    config: InstanceConfig,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> np.ndarray:
+    """:func:`cluster_features` after the clustering space, with the pixel-wide arrays on ``device``
+    (a GPU): the same rounds, the same draws of ``rng`` and so the same samples, HDBSCAN's tree
+    there too; only the (M, D) samples, the (P, D) centres and the final labels cross to the host.
+    Returns (N,) int32 labels, as the host path (bit for bit but where a tie joins the tree)."""
+    x = to_device(vectors, device, np.float32)
+    valid = torch.isfinite(x).all(1)
+    eligible = valid & _confident_on_device(confidence, config, device)
+    nearest = torch.full((len(x),), -1, dtype=torch.int64, device=device)
+    centres, counts = np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64)
+    for _ in range(_rounds(config)):
+        pool = torch.nonzero(eligible & (nearest < 0)).squeeze(1)
+        # rng.choice(pool, ...) of the host path draws these positions in the pool
+        chosen = rng.choice(len(pool), size=min(config.sample_size, len(pool)), replace=False)
+        sample = x[pool[torch.from_numpy(chosen).to(device)]].cpu().numpy()
+        min_cluster_size = _sample_cluster_size(min_pixels, len(sample), len(pool))
+        new_centres, new_counts = sample_clusters(sample, min_cluster_size, device)
+        if len(new_centres) == 0:
+            break
+        targets = torch.nonzero(valid & (nearest < 0)).squeeze(1) if len(centres) else None
+        with timed_part("assignment"):
+            index = nearest_centre(
+                x if targets is None else x[targets], new_centres, config.noise_distance, device, config.chunk_size
+            )
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # the part's wall time is its own, not the next one's
+        index = torch.where(index >= 0, index + len(centres), -1)
+        if targets is None:
+            nearest = index
+        else:
+            nearest[targets] = index
+        centres, counts = np.concatenate([centres, new_centres]), np.concatenate([counts, new_counts])
+    if len(centres) == 0:
+        return np.zeros(len(x), dtype=np.int32)
+    groups = torch.from_numpy(merge_centres(centres, counts, config.merge_threshold) + 1).to(device)
+    labels = torch.cat([groups.new_zeros(1), groups])[nearest + 1]  # nearest -1 (noise) -> 0
+    sizes = torch.bincount(labels, minlength=1)
+    sizes[0] = 0
+    order = torch.sort(-sizes, stable=True).indices
+    kept = order[sizes[order] >= min_pixels]
+    mapping = torch.zeros(len(sizes), dtype=torch.int32, device=device)
+    mapping[kept] = torch.arange(1, len(kept) + 1, dtype=torch.int32, device=device)
+    return mapping[labels].cpu().numpy()  # relabel_by_size on the device
+
+
+def _confident_on_device(
+    confidence: np.ndarray | None, config: InstanceConfig, device: torch.device
+) -> torch.Tensor | bool:
+    """:func:`_confident` on ``device``: NumPy's quantile bit for bit (:func:`segment_quantiles`)."""
+    if confidence is None:
+        return True
+    # float32 confidence keeps float32 quantile arithmetic, as NumPy's (anything else: float64)
+    values = to_device(confidence, device, np.float32 if confidence.dtype == np.float32 else np.float64)
+    finite = torch.isfinite(values)
+    if not bool(finite.any()):
+        return torch.zeros_like(finite)
+    taking = values[finite]
+    rows = torch.zeros(len(taking), dtype=torch.int64, device=device)
+    quantile = segment_quantiles(taking[None], rows, 1, [config.confidence_quantile], weak=True)[0, 0, 0]
+    cut = max(float(quantile), config.confidence_threshold)
+    return finite & (values >= cut)
+
+
+def _rounds(config: InstanceConfig) -> int:
+    """The first round, then ``refine_rounds`` on what is still unassigned (when noise is cut)."""
+    return 1 + (config.refine_rounds if config.noise_distance is not None else 0)
+
+
+def _sample_cluster_size(min_pixels: int, sampled: int, pool: int) -> int:
+    """HDBSCAN's min_cluster_size for ``sampled`` of ``pool`` pixels: an instance of ``min_pixels``
+    is expected to hold min_pixels * sampled / pool samples; half of that makes a cluster."""
+    return max(SMALLEST_SAMPLE_CLUSTER, math.ceil(0.5 * min_pixels * sampled / max(pool, 1)))
 
 
 def _check_inputs(features: np.ndarray, positions: np.ndarray | None, confidence: np.ndarray | None) -> None:

@@ -76,10 +76,10 @@ def _robust_geometry(
     of every instance at once."""
     finite = torch.isfinite(points).all(1) & torch.isfinite(confidence)
     rows, points, confidence = rows[finite], points[finite], confidence[finite].clamp(min=0)
-    cut = _segment_quantiles(confidence[None], rows, count, [LEAST_CONFIDENT_FRACTION], weak=True)[0, 0]
+    cut = segment_quantiles(confidence[None], rows, count, [LEAST_CONFIDENT_FRACTION], weak=True)[0, 0]
     confident = confidence >= cut[rows]
     rows, points, confidence = rows[confident], points[confident], confidence[confident]
-    low, high = _segment_quantiles(points.T, rows, count, [percentile / 100, (100 - percentile) / 100])
+    low, high = segment_quantiles(points.T, rows, count, [percentile / 100, (100 - percentile) / 100])
     inside = ((points >= low.T[rows]) & (points <= high.T[rows])).all(1)
     members = torch.bincount(rows, minlength=count).double()
     held = torch.bincount(rows[inside], minlength=count).double()
@@ -98,7 +98,7 @@ def _segment_sum(values: torch.Tensor, rows: torch.Tensor, count: int) -> torch.
     return values.new_zeros(count, values.shape[1]).index_add_(0, rows, values)
 
 
-def _segment_quantiles(
+def segment_quantiles(
     values: torch.Tensor, rows: torch.Tensor, count: int, quantiles: list[float], weak: bool = False
 ) -> torch.Tensor:
     """(D, M) values, (M,) rows in [0, count) -> (Q, D, count) quantiles of each row's values per
