@@ -193,3 +193,20 @@ def test_cluster_features_on_a_device_without_confident_pixels_labels_nothing(mo
     confidence = np.full(500, np.nan, np.float32)
     got = cluster_features(features, config=InstanceConfig(device="cpu"), confidence=confidence)
     assert got.dtype == np.int32 and not got.any()
+
+
+def test_the_device_path_runs_only_where_the_pixels_fit(monkeypatch):
+    """Half the GPU's free memory bounds the device path's arrays; beyond it the host path runs."""
+    gigabyte = 1 << 30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (20 * gigabyte, 24 * gigabyte))
+    cuda = torch.device("cuda")
+    assert clustering.fits_on_device(16_934_400, 8, cuda)  # 100 frames at 336 x 504: 1.6 GB
+    assert not clustering.fits_on_device(169_344_000, 8, cuda)  # 1,000 frames: 16 GB > 10 GB
+    assert clustering.fits_on_device(169_344_000, 8, torch.device("cpu"))  # no GPU memory to run out of
+    taken = []
+    monkeypatch.setattr(clustering, "torch_path_device", lambda spec: cuda)
+    monkeypatch.setattr(clustering, "fits_on_device", lambda pixels, dims, device: taken.append(pixels) or False)
+    features = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    # the host path (the assignment on the CPU) although the decision named a GPU
+    labels = cluster_features(features, config=InstanceConfig(device="cpu"))
+    assert taken == [300] and labels.shape == (300,)

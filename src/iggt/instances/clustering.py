@@ -41,6 +41,10 @@ SMALLEST_SAMPLE_CLUSTER = 5
 POSITION_STATISTICS_SAMPLE = 65536
 """Rows used to estimate the scene centre and scale of the positions."""
 
+DEVICE_BYTES_PER_PIXEL = 64
+"""What the device path holds per pixel besides its float32 vector, at its peak (the int64 pool,
+nearest centre and labels, the masks, the confidence and the two index sorts of its quantile)."""
+
 
 def cluster_features(
     features: np.ndarray,
@@ -68,7 +72,7 @@ def cluster_features(
     vectors = clustering_space(features, positions, config.position_weight, rng)
     min_pixels = config.min_pixels(len(vectors))
     device = torch_path_device(config.device)
-    if device is not None:
+    if device is not None and fits_on_device(len(vectors), vectors.shape[1], device):
         return _cluster_on_device(vectors, confidence, min_pixels, config, rng, device)
     valid = np.isfinite(vectors).all(1)
     eligible = valid & _confident(confidence, config)
@@ -160,6 +164,16 @@ def _cluster_on_device(
     mapping = torch.zeros(len(sizes), dtype=torch.int32, device=device)
     mapping[kept] = torch.arange(1, len(kept) + 1, dtype=torch.int32, device=device)
     return mapping[labels].cpu().numpy()  # relabel_by_size on the device
+
+
+def fits_on_device(pixels: int, dims: int, device: torch.device) -> bool:
+    """Whether the device path's arrays for ``pixels`` vectors of ``dims`` take at most half of the
+    GPU's free memory; else the host path runs (a 1,000-frame capture at 336 x 504 needs about
+    16 GB: fine after the network on an H200, not on a 24 GB card)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return pixels * (4 * dims + DEVICE_BYTES_PER_PIXEL) <= free // 2
 
 
 def _confident_on_device(
