@@ -46,9 +46,8 @@ def main() -> None:
     for metric, row in table.items():
         scale = SCALE.get(metric, 100.0)
         cells = [f"{r.mean * scale:8.3f} [{r.low * scale:.3f}, {r.high * scale:.3f}]" for r in row.values()]
-        print(
-            f"{metric:<20} {cells[0]:>24} {cells[1]:>24} {cells[2]:>26}  {'yes' if row['difference'].resolved else 'no'}"
-        )
+        resolved = "yes" if row["difference"].resolved else "no"
+        print(f"{metric:<20} {cells[0]:>24} {cells[1]:>24} {cells[2]:>26}  {resolved}")
     if args.out:
         record = {
             "first": args.first.name,
