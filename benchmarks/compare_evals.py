@@ -17,7 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from iggt.errors import InputError
-from iggt.eval.compare import BOOTSTRAP_SAMPLES, compare_runs, read_per_scene
+from iggt.eval.compare import compare_runs, read_per_scene
+from iggt.eval.intervals import BOOTSTRAP_SAMPLES
 
 SCALE = {
     name: 1.0

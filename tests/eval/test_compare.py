@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from iggt.errors import InputError
-from iggt.eval.compare import bootstrap_mean, compare_runs, read_per_scene
+from iggt.eval.compare import compare_runs, read_per_scene
+from iggt.eval.intervals import bootstrap_mean
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from iggt.errors import ConfigError
 from iggt.eval.alignment import Similarity
 from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
 from iggt.eval.ground_truth import prepare_views, select_views
-from iggt.eval.report import TASK_COLUMNS, write_reports
+from iggt.eval.report import TASK_COLUMNS, interval_summary, write_reports
 from iggt.geometry import depth_to_world_points
 from iggt.structures.predictions import Predictions
 
@@ -93,9 +93,22 @@ def test_reports_have_every_column_and_both_rows(make_scene, tmp_path):
     assert summary["model"] == "exact"
     assert summary["metrics"]["exact"]["auc@30"] == 1.0
     assert summary["metrics"]["nothing"]["abs_rel"] is None
+    # every scene scores 1: an interval of one point; the baseline has no AbsRel to bound
+    assert summary["intervals_95"]["exact"]["auc@30"] == [1.0, 1.0]
+    assert summary["intervals_95"]["nothing"]["abs_rel"] is None
     table_md = (tmp_path / "results.md").read_text()
     assert "| exact | 0.00 | 100.00 | 100.00 |" in table_md  # AbsRel, delta, tau in percent
     assert "| nothing | - |" in table_md
+    assert "| exact | 0.00 - 0.00 | 100.00 - 100.00 | 100.00 - 100.00 |" in table_md
+    assert "95 % intervals of the means above" in table_md
+
+
+def test_intervals_bound_the_mean_of_scenes_that_differ():
+    rows = [{"scene": f"s{i}", "method": "m", "t_miou": value} for i, value in enumerate([0.2, 0.4, 0.6, 0.8])]
+    low, high = interval_summary(rows, ["t_miou"])["m"]["t_miou"]
+    assert 0.2 <= low < 0.5 < high <= 0.8  # the mean, 0.5, inside; never beyond the scenes' range
+    rows.append({"scene": "s4", "method": "m", "t_miou": None})  # undefined: left out, as in the mean
+    assert interval_summary(rows, ["t_miou"])["m"]["t_miou"] == [low, high]
 
 
 def test_task_selection_limits_columns_and_rows(make_scene):

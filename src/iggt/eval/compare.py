@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from iggt.errors import InputError
+from iggt.eval.intervals import Interval, bootstrap_mean
 from iggt.eval.report import PER_SCENE_CSV
-
-BOOTSTRAP_SAMPLES = 10_000
-
-
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
-
-    @property
-    def resolved(self) -> bool:
-        """The interval leaves out 0 (for a difference: the benchmark tells the runs apart)."""
-        return self.low > 0 or self.high < 0
 
 
 def read_per_scene(folder: Path, method: str | None = None) -> tuple[str, dict[str, dict[str, float]]]:
@@ -57,17 +43,6 @@ def read_per_scene(folder: Path, method: str | None = None) -> tuple[str, dict[s
 
 def _metric(key: str, value: str) -> bool:
     return key not in ("scene", "method", "num_views", "seconds") and value != ""
-
-
-def bootstrap_mean(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> Interval:
-    """(S,) per-scene values -> their mean and its bootstrap 95 % percentile interval."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
-        raise InputError(f"need a non-empty 1-D array of finite per-scene values, got shape {values.shape}")
-    picks = np.random.default_rng(seed).integers(0, len(values), size=(samples, len(values)))
-    means = values[picks].mean(1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Interval(float(values.mean()), float(low), float(high))
 
 
 def compare_runs(

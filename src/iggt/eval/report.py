@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from iggt.eval.intervals import bootstrap_mean
+
 PER_SCENE_CSV = "per_scene.csv"
 SUMMARY_JSON = "summary.json"
 TABLE_MD = "results.md"
@@ -53,6 +55,20 @@ def summarise(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, f
     return summary
 
 
+def interval_summary(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, list[float] | None]]:
+    """{method: {column: [low, high] bootstrap 95 % interval of its mean over scenes (None if undefined)}}."""
+    intervals: dict[str, dict[str, list[float] | None]] = {}
+    for method in dict.fromkeys(row["method"] for row in rows):
+        method_rows = [row for row in rows if row["method"] == method]
+        bounds = {}
+        for column in columns:
+            values = [row[column] for row in method_rows if _defined(row.get(column))]
+            interval = bootstrap_mean(np.array(values, dtype=np.float64)) if values else None
+            bounds[column] = [interval.low, interval.high] if interval else None
+        intervals[method] = bounds
+    return intervals
+
+
 def _defined(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
@@ -88,16 +104,20 @@ def _csv_cell(value) -> str:
     return repr(float(value)) if isinstance(value, float | np.floating) else str(value)
 
 
-def summary_text(summary: dict, metadata: dict) -> str:
-    """summary.json: the run's metadata and the per-method means."""
-    return json.dumps({**metadata, "metrics": summary}, indent=2, sort_keys=False) + "\n"
+def summary_text(summary: dict, metadata: dict, intervals: dict | None = None) -> str:
+    """summary.json: the run's metadata, the per-method means and their 95 % intervals over scenes."""
+    record = {**metadata, "metrics": summary}
+    if intervals is not None:
+        record["intervals_95"] = intervals
+    return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
-def markdown_table(summary: dict, columns: Sequence[str], num_scenes: int) -> str:
-    """A Markdown table with one row per method; "-" where a metric does not apply."""
+def markdown_table(summary: dict, columns: Sequence[str], num_scenes: int, intervals: dict | None = None) -> str:
+    """A Markdown table with one row per method ("-" where a metric does not apply), then, given
+    ``intervals``, the same table of their 95 % intervals over scenes."""
     shown = [column for column in columns if column not in TABLE_EXCLUDED]
-    header = [_header(column) for column in shown]
-    lines = ["| method | " + " | ".join(header) + " |", "|---|" + "---|" * len(shown)]
+    header = "| method | " + " | ".join(_header(column) for column in shown) + " |\n|---|" + "---|" * len(shown)
+    lines = [header]
     for method, means in summary.items():
         cells = [_table_cell(means.get(column), column) for column in shown]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -105,11 +125,28 @@ def markdown_table(summary: dict, columns: Sequence[str], num_scenes: int) -> st
         f"\nMeans over {num_scenes} scene(s). Columns marked (%) are x100 (AbsRel too, as in the paper); "
         "accuracy, completeness and chamfer are in ground-truth units after Sim(3) alignment.\n"
     )
-    return "\n".join(lines) + "\n" + note
+    if intervals is None:
+        return "\n".join(lines) + "\n" + note
+    bounds = [header]
+    for method, columns_bounds in intervals.items():
+        cells = [_interval_cell(columns_bounds.get(column), column) for column in shown]
+        bounds.append(f"| {method} | " + " | ".join(cells) + " |")
+    interval_note = (
+        "\n95 % intervals of the means above, by bootstrap over the scenes (10,000 resamplings, "
+        "iggt.eval.intervals): what another draw of as many scenes could give. Compare two runs with "
+        "benchmarks/compare_evals.py, whose paired differences are much narrower.\n"
+    )
+    return "\n".join(lines) + "\n" + note + "\n" + "\n".join(bounds) + "\n" + interval_note
 
 
 def _header(column: str) -> str:
     return f"{column} (%)" if column in PERCENT_COLUMNS else column
+
+
+def _interval_cell(bounds: list[float] | None, column: str) -> str:
+    if bounds is None:
+        return "-"
+    return " - ".join(_table_cell(value, column) for value in bounds)
 
 
 def _table_cell(value, column: str) -> str:
@@ -123,12 +160,13 @@ def write_reports(rows: list[dict], tasks: Sequence[str], metadata: dict, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = metric_columns(tasks)
     summary = summarise(rows, columns)
+    intervals = interval_summary(rows, columns)
     num_scenes = len({row["scene"] for row in rows})
     _replace_all(
         {
             out_dir / PER_SCENE_CSV: csv_text(rows, columns),
-            out_dir / SUMMARY_JSON: summary_text(summary, metadata),
-            out_dir / TABLE_MD: markdown_table(summary, columns, num_scenes),
+            out_dir / SUMMARY_JSON: summary_text(summary, metadata, intervals),
+            out_dir / TABLE_MD: markdown_table(summary, columns, num_scenes, intervals),
         }
     )
     return summary
