@@ -13,8 +13,9 @@ sampled and clustered again (``refine_rounds``), which recovers instances too sm
 the first sample. Cost: HDBSCAN's Borůvka tree on the sample (the ``hdbscan`` package, near-linear
 in the sample in these few dimensions, where scikit-learn's Prim tree is quadratic: 0.6 s instead
 of 1.3 s for 10,000 8-d vectors on one core) plus O(N x clusters) for the assignment. On a GPU
-the sample's spanning tree, HDBSCAN's costly part, is computed there instead
-(:mod:`iggt.instances.spanning_tree`).
+the passes over all pixels (finite rows, the confidence cut, the pools, the assignment, the
+relabelling) and the sample's spanning tree, HDBSCAN's costly part
+(:mod:`iggt.instances.spanning_tree`), run there instead, with the same samples and labels.
 """
 
 from __future__ import annotations

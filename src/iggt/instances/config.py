@@ -67,7 +67,9 @@ class InstanceConfig:
     """Seed of the pixel sample; the same seed and input give the same labels."""
 
     device: str = "auto"
-    """Where pixels are assigned to centres: "auto", "cpu", "cuda" or "cuda:N" (:mod:`iggt.device`).
+    """Where the instance step computes: "auto", "cpu", "cuda" or "cuda:N" (:mod:`iggt.device`).
+    The assignment to centres runs there; on a GPU so do the clustering's pixel-wide passes,
+    HDBSCAN's spanning tree, the majority filter and the lifting (their host paths otherwise).
     Callers that ran the network pass its device, so ``--device cpu`` keeps clustering off the GPU."""
 
     chunk_size: int = 262144
