@@ -26,6 +26,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+
+# hdbscan's own hierarchy and cluster selection: private names, the same across its 0.8 releases
+# (pyproject pins <0.9); tests/instances/test_spanning_tree.py checks the result against HDBSCAN
 from hdbscan._hdbscan_linkage import label as single_linkage_tree
 from hdbscan.hdbscan_ import _tree_to_labels
 from scipy.sparse import coo_matrix
