@@ -158,13 +158,8 @@ def _cluster_on_device(
         return np.zeros(len(x), dtype=np.int32)
     groups = torch.from_numpy(merge_centres(centres, counts, config.merge_threshold) + 1).to(device)
     labels = torch.cat([groups.new_zeros(1), groups])[nearest + 1]  # nearest -1 (noise) -> 0
-    sizes = torch.bincount(labels, minlength=1)
-    sizes[0] = 0
-    order = torch.sort(-sizes, stable=True).indices
-    kept = order[sizes[order] >= min_pixels]
-    mapping = torch.zeros(len(sizes), dtype=torch.int32, device=device)
-    mapping[kept] = torch.arange(1, len(kept) + 1, dtype=torch.int32, device=device)
-    return mapping[labels].cpu().numpy()  # relabel_by_size on the device
+    mapping = size_ranks(torch.bincount(labels, minlength=1).cpu().numpy(), min_pixels)
+    return torch.from_numpy(mapping).to(device)[labels].cpu().numpy()  # relabel_by_size on the device
 
 
 def fits_on_device(pixels: int, dims: int, device: torch.device) -> bool:
@@ -309,10 +304,16 @@ def merge_centres(centres: np.ndarray, counts: np.ndarray, threshold: float) -> 
 
 def relabel_by_size(labels: np.ndarray, min_pixels: int) -> np.ndarray:
     """(N,) labels, 0 = noise -> (N,) int32 labels 1..K by decreasing size; below ``min_pixels`` -> 0."""
-    sizes = np.bincount(labels, minlength=1)
+    return size_ranks(np.bincount(labels, minlength=1), min_pixels)[labels]
+
+
+def size_ranks(sizes: np.ndarray, min_pixels: int) -> np.ndarray:
+    """(L,) pixel count per label (label 0: noise) -> (L,) int32 new label per label: 1 for the
+    largest, ties in label order; 0 for noise and labels below ``min_pixels``."""
+    sizes = sizes.copy()
     sizes[0] = 0
     order = np.argsort(-sizes, kind="stable")
     kept = order[sizes[order] >= min_pixels]
     mapping = np.zeros(len(sizes), dtype=np.int32)
     mapping[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
-    return mapping[labels]
+    return mapping
