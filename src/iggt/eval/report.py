@@ -44,29 +44,32 @@ def metric_columns(tasks: Sequence[str]) -> list[str]:
 
 def summarise(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, float | None]]:
     """{method: {column: mean over the scenes where it is defined (None if nowhere)}}."""
-    summary: dict[str, dict[str, float | None]] = {}
-    for method in dict.fromkeys(row["method"] for row in rows):
-        method_rows = [row for row in rows if row["method"] == method]
-        means = {}
-        for column in columns:
-            values = [row[column] for row in method_rows if _defined(row.get(column))]
-            means[column] = float(np.mean(values)) if values else None
-        summary[method] = means
-    return summary
+    return {
+        method: {column: float(np.mean(values)) if values else None for column, values in by_column.items()}
+        for method, by_column in _defined_values(rows, columns).items()
+    }
 
 
 def interval_summary(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, list[float] | None]]:
     """{method: {column: [low, high] bootstrap 95 % interval of its mean over scenes (None if undefined)}}."""
     intervals: dict[str, dict[str, list[float] | None]] = {}
-    for method in dict.fromkeys(row["method"] for row in rows):
-        method_rows = [row for row in rows if row["method"] == method]
-        bounds = {}
-        for column in columns:
-            values = [row[column] for row in method_rows if _defined(row.get(column))]
+    for method, by_column in _defined_values(rows, columns).items():
+        intervals[method] = {}
+        for column, values in by_column.items():
             interval = bootstrap_mean(np.array(values, dtype=np.float64)) if values else None
-            bounds[column] = [interval.low, interval.high] if interval else None
-        intervals[method] = bounds
+            intervals[method][column] = [interval.low, interval.high] if interval else None
     return intervals
+
+
+def _defined_values(rows: list[dict], columns: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+    """{method (in row order): {column: its values over the scenes where it is defined}}."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        by_column = values.setdefault(row["method"], {column: [] for column in columns})
+        for column in columns:
+            if _defined(row.get(column)):
+                by_column[column].append(row[column])
+    return values
 
 
 def _defined(value) -> bool:
