@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from iggt.errors import InputError
-from iggt.inference.preprocess import map_to_original, network_size, preprocess_images, preprocess_views, resize_record
+from iggt.inference.preprocess import (
+    MappedViews,
+    ResizeRecord,
+    map_to_original,
+    network_size,
+    preprocess_images,
+    preprocess_views,
+    resize_record,
+)
 
 
 def blob_image(height, width, center, sigma=3.0):
@@ -124,6 +132,23 @@ def test_maps_return_to_the_original_resolution(mode):
         if mode == "pad":
             assert seen.all()
     assert (back[1] == -1).any() == (mode == "crop")  # the portrait view loses rows only when cropped
+
+
+def test_each_view_is_mapped_by_its_own_record_when_views_share_sampling_grids():
+    # two views alike but for the crop offset, then the first again: the grids made once per
+    # record must not be mixed up (every view compared with itself mapped alone)
+    same_size = [ResizeRecord((30, 40), (14, 28), 0.7, 0.7, 0, -3), ResizeRecord((30, 40), (14, 28), 0.7, 0.7, 0, -7)]
+    records = [same_size[0], same_size[1], same_size[0]]
+    maps = np.random.default_rng(0).random((3, 14, 28), dtype=np.float32)
+    together = map_to_original(maps, records)
+    alone = [map_to_original(maps[i : i + 1], [records[i]])[0] for i in range(3)]
+    for view in range(3):
+        np.testing.assert_array_equal(together[view], alone[view])
+    # the offsets differ, so the same map comes back differently under the two records
+    crossed = map_to_original(maps[:1], [records[1]])[0]
+    assert not np.array_equal(crossed, together[0])
+    lazily = MappedViews(maps, records)
+    np.testing.assert_array_equal(np.stack([lazily[2], lazily[1], lazily[0]]), np.stack(together[::-1]))
 
 
 def test_ids_come_back_by_nearest_neighbour():

@@ -14,6 +14,7 @@ coordinates, intrinsics and dense maps are converted by the one pixel mapping of
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -300,7 +301,8 @@ def map_to_original(
     """
     if len(maps) != len(records):
         raise InputError(f"{len(maps)} maps but {len(records)} resize records")
-    return [_map_view(view, record, nearest, fill) for view, record in zip(maps, records, strict=True)]
+    grid_of = functools.cache(_sampling_grid)
+    return [_map_view(view, grid_of(record), nearest, fill) for view, record in zip(maps, records, strict=True)]
 
 
 class MappedViews(Sequence):
@@ -311,6 +313,7 @@ class MappedViews(Sequence):
         if len(maps) != len(records):
             raise InputError(f"{len(maps)} maps but {len(records)} resize records")
         self._maps, self._records, self._nearest, self._fill = maps, list(records), nearest, fill
+        self._grid_of = functools.cache(_sampling_grid)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -318,29 +321,42 @@ class MappedViews(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
-        record = self._records[index]
-        return _map_view(np.asarray(self._maps[index]), record, self._nearest, self._fill)
+        grid = self._grid_of(self._records[index])
+        return _map_view(np.asarray(self._maps[index]), grid, self._nearest, self._fill)
 
 
-def _map_view(view: np.ndarray, record: ResizeRecord, nearest: bool, fill: float) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _SamplingGrid:
+    """Where one view's original pixels sample the network's map: made once per distinct
+    record (views of one capture share it), since building it costs some 20 times the sampling."""
+
+    grid: torch.Tensor
+    """(1, H_i, W_i, 2) float32 grid_sample coordinates (align_corners=False: -1 and 1 are the
+    network image's outer pixel edges)."""
+    inside: np.ndarray
+    """(H_i, W_i) bool: the pixels the network saw (False where they were cropped away)."""
+    network_size: tuple[int, int]
+
+
+def _sampling_grid(record: ResizeRecord) -> _SamplingGrid:
     height, width = record.original_size
     net_height, net_width = record.network_size
     rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     uv = record.to_network(np.stack([cols, rows], -1))
     inside = (uv[..., 0] >= -0.5) & (uv[..., 0] <= net_width - 0.5) & (uv[..., 1] >= -0.5)
     inside &= uv[..., 1] <= net_height - 0.5
-    # grid_sample's align_corners=False grid: -1 and 1 are the outer pixel edges.
     grid = np.stack([(uv[..., 0] + 0.5) / net_width * 2 - 1, (uv[..., 1] + 0.5) / net_height * 2 - 1], -1)
+    return _SamplingGrid(torch.from_numpy(grid.astype(np.float32))[None], inside, record.network_size)
+
+
+def _map_view(view: np.ndarray, sampling: _SamplingGrid, nearest: bool, fill: float) -> np.ndarray:
+    net_height, net_width = sampling.network_size
     channels = view.reshape(net_height, net_width, -1)
     # float32 holds instance IDs exactly (below 2**24) and keeps large photos' grids small.
     # writable: torch warns on read-only arrays (a stored result opened with mmap_mode="r")
     source = torch.from_numpy(np.require(channels, np.float32, ["C", "W"])).permute(2, 0, 1)[None]
     sampled = F.grid_sample(
-        source,
-        torch.from_numpy(grid.astype(np.float32))[None],
-        mode="nearest" if nearest else "bilinear",
-        padding_mode="border",
-        align_corners=False,
+        source, sampling.grid, mode="nearest" if nearest else "bilinear", padding_mode="border", align_corners=False
     )[0].permute(1, 2, 0)
-    result = np.where(inside[..., None], sampled.numpy(), fill).astype(view.dtype)
-    return result.reshape((height, width) + view.shape[2:])
+    result = np.where(sampling.inside[..., None], sampled.numpy(), fill).astype(view.dtype)
+    return result.reshape(sampling.inside.shape + view.shape[2:])
