@@ -8,10 +8,13 @@ scene. Prints a table sorted by T-mIoU and writes benchmarks/results/instance_tu
 ``--grid sampling`` instead scores the clustering's sample size (HDBSCAN's cost, most of the instance
 step's cost on the GPU, docs/performance.md) at the default settings, and writes
 instance_sampling_<model>.json.
+``--grid filtering`` scores what follows the clustering (the noise distance, the majority filter's
+radius, the smallest instance, the merge threshold) and writes instance_filtering_<model>.json.
 
 Usage:
     python benchmarks/tune_instances.py --data data/instance-tuning --model iggt-small
     python benchmarks/tune_instances.py --data data/instance-tuning --model iggt-small --grid sampling
+    python benchmarks/tune_instances.py --data data/instance-tuning --model iggt-small --grid filtering
 """
 
 from __future__ import annotations
@@ -44,8 +47,15 @@ GRIDS = {
     # refine_rounds 0 and 1 gave the same labels and time on the tuning set (few pixels are left
     # for the second round), so only the first round's sample size is scored
     "sampling": {"sample_size": [10000, 5000, 3000]},
+    # what happens after HDBSCAN: the noise cut, the majority filter's window and the merge of centres
+    "filtering": {
+        "noise_distance": [0.5, None],
+        "majority_radius": [0, 1, 2],
+        "min_instance_size": [0.0003, 0.001],
+        "merge_threshold": [0.15, 0.2],
+    },
 }
-RESULT_NAMES = {"defaults": "instance_tuning", "sampling": "instance_sampling"}
+RESULT_NAMES = {"defaults": "instance_tuning", "sampling": "instance_sampling", "filtering": "instance_filtering"}
 METRICS = ("t_miou", "t_sr", "id_consistency")
 
 
