@@ -1,7 +1,7 @@
 """The shipped model on real photographs: depth, points and cameras against ground truth, and instances.
 
     python benchmarks/real_photos.py [--model iggt-small --model <weights> ...] [--device cpu]
-        [--pictures outputs/real_photos]
+        [--pictures outputs/real_photos] [--sdists DIR]
 
 Real data come from installed packages, read at run time and never stored here
 (iggt.eval.real_scenes; scikit-image, in the dev extra):
@@ -9,6 +9,10 @@ Real data come from installed packages, read at run time and never stored here
 - the Middlebury 2014 Motorcycle stereo pair with ground-truth depth and cameras, scored with the
   ``iggt eval`` protocol (depth AbsRel and delta<1.25 with per-map median scale, Sim(3)-aligned
   point maps, the pair's relative pose: RRA/RTA, AUC@30);
+- with ``--sdists DIR``, two more Middlebury pairs with ground-truth disparity but no calibration,
+  Aloe (2006) and Cones (2003), read from the source archives of opencv-python and pandora in DIR
+  (fetch them with the command of ``iggt.eval.real_scenes.SDIST_COMMAND``): depth up to scale and
+  the pair's relative rotation and translation direction, not point maps;
 - three single photographs without ground truth (scikit-image's astronaut, coffee and chelsea),
   for how the instances look.
 
@@ -31,7 +35,7 @@ from PIL import Image
 
 from iggt.eval.benchmark import BenchmarkConfig, evaluate_scene
 from iggt.eval.cameras import relative_pose_errors
-from iggt.eval.real_scenes import middlebury_motorcycle
+from iggt.eval.real_scenes import SDIST_PAIRS, middlebury_motorcycle, sdist_stereo_pair
 from iggt.export.colours import instance_colours
 from iggt.inference.preprocess import preprocess_images
 from iggt.inference.runner import run_model
@@ -41,6 +45,8 @@ from iggt.model.hub import load_model
 RESULTS = Path(__file__).parent / "results"
 SINGLE_PHOTOS = ("astronaut", "coffee", "chelsea")
 METRICS = ("abs_rel", "delta_1.25", "chamfer", "rotation_error_deg", "translation_error_deg")
+PAIR_METRICS = ("abs_rel", "delta_1.25", "rotation_error_deg", "translation_error_deg")
+"""What an uncalibrated pair scores: depth up to scale and the relative pose's angles."""
 
 
 def model_label(source: str) -> str:
@@ -73,7 +79,15 @@ def save_pictures(name: str, predictions, labels: np.ndarray, folder: Path, over
             )
 
 
-def evaluate_model(source: str, device: str, pictures: Path | None) -> dict:
+def score_pair(scene, name: str, predict, seen: dict, config: BenchmarkConfig, segmenters: dict) -> dict:
+    """One stereo pair's metrics; its relative-pose errors in degrees (RRA / RTA / AUC are 0 or 1 for one pair)."""
+    rows = evaluate_scene(scene, name, predict, segmenters, config)
+    geometry = {k: v for k, v in rows[0].items() if isinstance(v, float) and k != "seconds"}
+    rotation, translation = relative_pose_errors(seen["predictions"].extrinsic.astype(np.float64), scene.extrinsic)
+    return geometry | {"rotation_error_deg": float(rotation[0]), "translation_error_deg": float(translation[0])}
+
+
+def evaluate_model(source: str, device: str, pictures: Path | None, sdists: Path | None) -> dict:
     from skimage import data
 
     model = load_model(source)
@@ -89,11 +103,7 @@ def evaluate_model(source: str, device: str, pictures: Path | None) -> dict:
 
     segmenters = {label: lambda predictions: extract_instances(predictions).labels}
     scene = middlebury_motorcycle()
-    rows = evaluate_scene(scene, "middlebury-motorcycle", predict, segmenters, config)
-    geometry = {k: v for k, v in rows[0].items() if isinstance(v, float) and k != "seconds"}
-    # One pair: its errors in degrees say more than RRA / RTA / AUC, which are 0 or 1 here.
-    rotation, translation = relative_pose_errors(seen["predictions"].extrinsic.astype(np.float64), scene.extrinsic)
-    geometry.update(rotation_error_deg=float(rotation[0]), translation_error_deg=float(translation[0]))
+    geometry = score_pair(scene, "middlebury-motorcycle", predict, seen, config, segmenters)
     folder = RESULTS / "real_photos" / label
     overlays = pictures / label if pictures else None
     labels = extract_instances(seen["predictions"]).labels
@@ -106,7 +116,20 @@ def evaluate_model(source: str, device: str, pictures: Path | None) -> dict:
         labels = extract_instances(predictions).labels
         save_pictures(name, predictions, labels, folder, overlays)
         pictures_summary[name] = instance_summary(labels)
-    return {"model": label, "middlebury_motorcycle": geometry, "pictures": pictures_summary}
+    result = {"model": label, "middlebury_motorcycle": geometry, "pictures": pictures_summary}
+    if sdists is not None:
+        pair_config = BenchmarkConfig(
+            tasks=("depth", "cameras"), img_size=model.config.img_size, patch_size=model.config.patch_size
+        )
+        result["uncalibrated_pairs"] = {}
+        for name in SDIST_PAIRS:
+            result["uncalibrated_pairs"][name] = score_pair(
+                sdist_stereo_pair(name, sdists), name, predict, seen, pair_config, segmenters
+            )
+            labels = extract_instances(seen["predictions"]).labels
+            save_pictures(name.removeprefix("middlebury-"), seen["predictions"], labels, folder, overlays)
+            pictures_summary[name.removeprefix("middlebury-")] = instance_summary(labels)
+    return result
 
 
 def main() -> None:
@@ -117,8 +140,11 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="results file (default: results/real_photos_<device>.json)"
     )
+    parser.add_argument(
+        "--sdists", type=Path, default=None, help="folder of the opencv-python and pandora sdists: score Aloe and Cones"
+    )
     args = parser.parse_args()
-    rows = [evaluate_model(source, args.device, args.pictures) for source in args.model or ["iggt-small"]]
+    rows = [evaluate_model(source, args.device, args.pictures, args.sdists) for source in args.model or ["iggt-small"]]
     print(f"{'model':<28} " + " ".join(f"{_short(m):>10}" for m in METRICS) + "  instances (motorcycle pair, photos)")
     for row in rows:
         geometry = row["middlebury_motorcycle"]
@@ -128,9 +154,15 @@ def main() -> None:
             + " ".join(f"{geometry.get(m, float('nan')):>10.3f}" for m in METRICS)
             + f"  {counts}"
         )
+    for row in rows:
+        for name, pair in row.get("uncalibrated_pairs", {}).items():
+            print(f"{row['model']:<28} {name}: " + ", ".join(f"{_short(m)} {pair[m]:.3f}" for m in PAIR_METRICS))
+    sources = [SDIST_PAIRS[name].source for name in SDIST_PAIRS] if args.sdists else []
     record = {
         "rows": rows,
-        "data": "Middlebury 2014 Motorcycle (skimage.data.stereo_motorcycle), skimage astronaut/coffee/chelsea",
+        "data": "; ".join(
+            ["Middlebury 2014 Motorcycle (skimage.data.stereo_motorcycle), skimage astronaut/coffee/chelsea", *sources]
+        ),
         "device": args.device,
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -1,6 +1,7 @@
 """Real-photo scenes from installed packages: the geometry must explain the photographs."""
 
 import numpy as np
+import pytest
 import torch
 
 from iggt.eval.real_scenes import disparity_to_depth, middlebury_motorcycle, warp_depth_to_right
@@ -55,3 +56,83 @@ def test_motorcycle_depth_and_cameras_map_each_photo_onto_the_other():
     assert _reprojection_error(scene, 1, 0, scene.extrinsic) < 0.4 * _reprojection_error(scene, 1, 0, mirrored)
     scene.intrinsic[1, 0, 2] -= 31.086  # the right principal point without Middlebury's doffs
     assert true < 0.4 * _reprojection_error(scene, 0, 1, scene.extrinsic)
+
+
+def _write_sdist(folder, name: str, disparity_right: bool, shift: int = 5):
+    """A stand-in for one SDIST_PAIRS archive: a textured pair whose right view is the left one
+    moved ``shift`` pixels to the left (constant disparity), under the release's member names."""
+    import io
+    import tarfile
+
+    import tifffile
+    from PIL import Image
+
+    from iggt.eval.real_scenes import SDIST_PAIRS
+
+    pair = SDIST_PAIRS[name]
+    rng = np.random.default_rng(0)
+    left = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # 48 x 64
+    right = rng.integers(0, 256, left.shape).astype(np.uint8)
+    right[:, :-shift] = left[:, shift:]
+    disparity = np.full(left.shape[:2], float(shift), np.float32)
+    disparity[:, :shift] = 0  # seen by the left camera only: unknown in the ground truth
+    members = {pair.left: left, pair.right: right, pair.disparity_left: disparity}
+    if disparity_right:
+        members[pair.disparity_right] = np.where(np.arange(64) < 64 - shift, float(shift), 0).astype(np.float32) * (
+            np.ones((48, 1), np.float32)
+        )
+    path = folder / pair.archive
+    with tarfile.open(path, "w:gz") as archive:
+        for member, array in members.items():
+            buffer = io.BytesIO()
+            if member.endswith(".tif"):
+                photometric = "rgb" if array.ndim == 3 else "minisblack"
+                tifffile.imwrite(buffer, array.astype(np.float32), photometric=photometric)
+            elif member.endswith(".png"):
+                Image.fromarray(array.astype(np.uint8)).save(buffer, format="PNG")
+            else:
+                Image.fromarray(array).save(buffer, format="JPEG", quality=100, subsampling=0)
+            info = tarfile.TarInfo(f"{pair.folder}/{member}")
+            info.size = buffer.getbuffer().nbytes
+            buffer.seek(0)
+            archive.addfile(info, buffer)
+    return path
+
+
+@pytest.mark.parametrize(("name", "disparity_right"), [("middlebury-aloe", False), ("middlebury-cones", True)])
+def test_an_uncalibrated_pair_from_an_sdist_maps_each_photo_onto_the_other(tmp_path, name, disparity_right):
+    from iggt.eval.real_scenes import sdist_stereo_pair
+
+    _write_sdist(tmp_path, name, disparity_right)
+    scene = sdist_stereo_pair(name, tmp_path)
+    assert scene.images.shape == (2, 48, 64, 3) and scene.metadata["calibrated"] is False
+    # depth = focal / disparity in units of the baseline, focal assumed to be the width
+    known = scene.depth[0] > 0
+    np.testing.assert_allclose(scene.depth[0][known], 64 / 5, rtol=1e-6)
+    assert not known[:, :5].any() and known[:, 5:].all()
+    assert (scene.depth[1][:, :59] > 0).all() and not (scene.depth[1][:, 59:] > 0).any()
+    true = _reprojection_error(scene, 0, 1, scene.extrinsic)
+    mirrored = scene.extrinsic.copy()
+    mirrored[1, 0, 3] *= -1
+    assert true < 2.0  # JPEG at quality 100 for Aloe's photos, exact for Cones' TIFFs
+    assert _reprojection_error(scene, 0, 1, mirrored) > 20 * max(true, 0.5)
+    assert _reprojection_error(scene, 1, 0, scene.extrinsic) < 2.0
+
+
+def test_a_missing_or_wrong_sdist_is_one_line_that_says_how_to_fetch_it(tmp_path):
+    import tarfile
+
+    from iggt.errors import InputError
+    from iggt.eval.real_scenes import SDIST_PAIRS, sdist_stereo_pair
+
+    with pytest.raises(InputError, match="pip download --no-deps --no-binary :all: .*pandora==1.9.0"):
+        sdist_stereo_pair("middlebury-cones", tmp_path)
+    with tarfile.open(tmp_path / SDIST_PAIRS["middlebury-cones"].archive, "w:gz"):
+        pass  # another release: none of the members
+    with pytest.raises(InputError, match="has no pandora-1.9.0/tests/pandora/left_rgb.tif"):
+        sdist_stereo_pair("middlebury-cones", tmp_path)
+    (tmp_path / SDIST_PAIRS["middlebury-aloe"].archive).write_text("not an archive")
+    with pytest.raises(InputError, match="not a readable source archive"):
+        sdist_stereo_pair("middlebury-aloe", tmp_path)
+    with pytest.raises(InputError, match="unknown stereo pair"):
+        sdist_stereo_pair("kitti", tmp_path)

@@ -6,11 +6,24 @@ own data files at run time (install the package named in the error if it is miss
 - :func:`middlebury_motorcycle`: the Middlebury 2014 "Motorcycle" stereo pair (Scharstein et al.,
   GCPR 2014) as scikit-image ships it (``skimage.data.stereo_motorcycle``: 500 x 741, down-sampled
   4x, with its ground-truth disparity and calibration), turned into a 2-view :class:`Scene`.
+- :func:`sdist_stereo_pair`: two more Middlebury pairs with ground-truth disparity but no
+  calibration, read from the source archives (sdists) of two PyPI packages, which hold them as
+  test and sample data: "Aloe" (Middlebury 2006; Hirschmueller and Scharstein, CVPR 2007) in
+  opencv-python's and "Cones" (Middlebury 2003; Scharstein and Szeliski, CVPR 2003) in pandora's
+  (:data:`SDIST_PAIRS` names the versions; ``pip download`` fetches them, :data:`SDIST_COMMAND`).
+  Without calibration they serve depth up to scale and the pair's relative rotation and
+  direction, not point maps.
 """
 
 from __future__ import annotations
 
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 from iggt.errors import InputError
 from iggt.structures.scene import Scene
@@ -92,3 +105,114 @@ def middlebury_motorcycle() -> Scene:
         instances={},
         metadata={"source": "Middlebury 2014 Motorcycle via skimage.data.stereo_motorcycle (4x down-sampled)"},
     )
+
+
+@dataclass(frozen=True)
+class SdistStereoPair:
+    """Where a rectified stereo pair with ground-truth disparity lies in a package's source archive."""
+
+    package: str
+    version: str
+    archive: str
+    """File name of the sdist, as ``pip download --no-binary`` saves it."""
+    folder: str
+    """Member folder of the four files below."""
+    left: str
+    right: str
+    disparity_left: str
+    disparity_right: str | None
+    """None: the right view's depth is splatted from the left one (its occlusions stay unknown)."""
+    source: str
+
+
+SDIST_PAIRS = {
+    "middlebury-aloe": SdistStereoPair(
+        "opencv-python", "5.1.0.95", "opencv_python-5.1.0.95.tar.gz", "opencv_python-5.1.0.95/opencv/samples/data",
+        "aloeL.jpg", "aloeR.jpg", "aloeGT.png", None,
+        "Middlebury 2006 Aloe (1282 x 1110) from the opencv-python 5.1.0.95 sdist's samples/data",
+    ),
+    "middlebury-cones": SdistStereoPair(
+        "pandora", "1.9.0", "pandora-1.9.0.tar.gz", "pandora-1.9.0/tests/pandora",
+        "left_rgb.tif", "right_rgb.tif", "disp_left.tif", "disp_right.tif",
+        "Middlebury 2003 Cones (450 x 375) from the pandora 1.9.0 sdist's tests/pandora",
+    ),
+}  # fmt: skip
+SDIST_COMMAND = "pip download --no-deps --no-binary :all: -d DIR " + " ".join(
+    f"{pair.package}=={pair.version}" for pair in SDIST_PAIRS.values()
+)
+"""Fetches both archives into DIR (about 125 MB); nothing is installed or built."""
+
+
+def sdist_stereo_pair(name: str, folder: Path) -> Scene:
+    """A pair of :data:`SDIST_PAIRS` as a 2-view :class:`Scene`, read from its sdist in ``folder``.
+
+    The pair has no calibration, so its geometry is known up to scale: the world frame is the left
+    camera's (OpenCV), the right camera sits one unit along +x (a rectified pair), and the depth is
+    ``focal / disparity`` in those units with an assumed focal length of the image width. Depth
+    up to scale (AbsRel and delta with the median scale) and the relative rotation and direction
+    are exact; point maps and intrinsics are not, so score only depth and cameras.
+    """
+    if name not in SDIST_PAIRS:
+        raise InputError(f"unknown stereo pair {name!r}; choose one of {sorted(SDIST_PAIRS)}")
+    pair = SDIST_PAIRS[name]
+    path = Path(folder) / pair.archive
+    if not path.is_file():
+        fetch = SDIST_COMMAND.replace("DIR", str(folder))
+        raise InputError(f"{path} is missing: fetch the source archives with {fetch}")
+    try:
+        with tarfile.open(path) as archive:
+            left, right, disparity_left = (
+                _archive_image(archive, f"{pair.folder}/{member}", path)
+                for member in (pair.left, pair.right, pair.disparity_left)
+            )
+            disparity_right = (
+                None
+                if pair.disparity_right is None
+                else _archive_image(archive, f"{pair.folder}/{pair.disparity_right}", path)
+            )
+    except tarfile.TarError as error:
+        raise InputError(f"{path} is not a readable source archive ({error}); download it again") from None
+    focal = float(left.shape[1])
+    depth_left = disparity_to_depth(disparity_left, focal, 1.0, 0.0)
+    if disparity_right is None:
+        depth_right = warp_depth_to_right(disparity_left, depth_left)
+    else:
+        depth_right = disparity_to_depth(disparity_right, focal, 1.0, 0.0)
+    height, width = depth_left.shape
+    intrinsic = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float32)
+    extrinsic = np.zeros((2, 3, 4), np.float32)
+    extrinsic[:, :, :3] = np.eye(3)
+    extrinsic[1, 0, 3] = -1.0  # the right camera one unit along +x: t = -R c
+    return Scene(
+        images=np.stack([_as_rgb8(left), _as_rgb8(right)]),
+        depth=np.stack([depth_left, depth_right]),
+        intrinsic=np.stack([intrinsic, intrinsic]),
+        extrinsic=extrinsic,
+        instance_ids=np.zeros((2, height, width), np.int32),
+        class_ids=None,
+        frame_names=["left", "right"],
+        instances={},
+        metadata={"source": pair.source, "calibrated": False},
+    )
+
+
+def _archive_image(archive: tarfile.TarFile, member: str, path: Path) -> np.ndarray:
+    """One image member of an sdist as an array (TIFFs through tifffile: float32 and RGB floats)."""
+    try:
+        data = archive.extractfile(member)
+    except KeyError:
+        data = None
+    if data is None:
+        raise InputError(f"{path} has no {member}: it is not the release named in SDIST_PAIRS; download that one")
+    content = io.BytesIO(data.read())
+    if member.endswith(".tif"):
+        import tifffile  # scikit-image's dependency, so there with the dev extra
+
+        return np.asarray(tifffile.imread(content))
+    return np.asarray(Image.open(content))
+
+
+def _as_rgb8(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) image of 0-255 values (uint8 or float) -> (H, W, 3) uint8."""
+    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    return np.clip(np.rint(rgb.astype(np.float64)), 0, 255).astype(np.uint8)
