@@ -126,9 +126,9 @@ def evaluate_model(source: str, device: str, pictures: Path | None, sdists: Path
             result["uncalibrated_pairs"][name] = score_pair(
                 sdist_stereo_pair(name, sdists), name, predict, seen, pair_config, segmenters
             )
-            labels = extract_instances(seen["predictions"]).labels
-            save_pictures(name.removeprefix("middlebury-"), seen["predictions"], labels, folder, overlays)
-            pictures_summary[name.removeprefix("middlebury-")] = instance_summary(labels)
+            labels, picture = extract_instances(seen["predictions"]).labels, name.removeprefix("middlebury-")
+            save_pictures(picture, seen["predictions"], labels, folder, overlays)
+            pictures_summary[picture] = instance_summary(labels)
     return result
 
 

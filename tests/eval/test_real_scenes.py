@@ -1,10 +1,22 @@
 """Real-photo scenes from installed packages: the geometry must explain the photographs."""
 
+import io
+import tarfile
+
 import numpy as np
 import pytest
+import tifffile
 import torch
+from PIL import Image
 
-from iggt.eval.real_scenes import disparity_to_depth, middlebury_motorcycle, warp_depth_to_right
+from iggt.errors import InputError
+from iggt.eval.real_scenes import (
+    SDIST_PAIRS,
+    disparity_to_depth,
+    middlebury_motorcycle,
+    sdist_stereo_pair,
+    warp_depth_to_right,
+)
 from iggt.geometry import depth_to_world_points, project_points
 
 
@@ -61,14 +73,6 @@ def test_motorcycle_depth_and_cameras_map_each_photo_onto_the_other():
 def _write_sdist(folder, name: str, disparity_right: bool, shift: int = 5):
     """A stand-in for one SDIST_PAIRS archive: a textured pair whose right view is the left one
     moved ``shift`` pixels to the left (constant disparity), under the release's member names."""
-    import io
-    import tarfile
-
-    import tifffile
-    from PIL import Image
-
-    from iggt.eval.real_scenes import SDIST_PAIRS
-
     pair = SDIST_PAIRS[name]
     rng = np.random.default_rng(0)
     left = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # 48 x 64
@@ -101,8 +105,6 @@ def _write_sdist(folder, name: str, disparity_right: bool, shift: int = 5):
 
 @pytest.mark.parametrize(("name", "disparity_right"), [("middlebury-aloe", False), ("middlebury-cones", True)])
 def test_an_uncalibrated_pair_from_an_sdist_maps_each_photo_onto_the_other(tmp_path, name, disparity_right):
-    from iggt.eval.real_scenes import sdist_stereo_pair
-
     _write_sdist(tmp_path, name, disparity_right)
     scene = sdist_stereo_pair(name, tmp_path)
     assert scene.images.shape == (2, 48, 64, 3) and scene.metadata["calibrated"] is False
@@ -120,11 +122,6 @@ def test_an_uncalibrated_pair_from_an_sdist_maps_each_photo_onto_the_other(tmp_p
 
 
 def test_a_missing_or_wrong_sdist_is_one_line_that_says_how_to_fetch_it(tmp_path):
-    import tarfile
-
-    from iggt.errors import InputError
-    from iggt.eval.real_scenes import SDIST_PAIRS, sdist_stereo_pair
-
     with pytest.raises(InputError, match="pip download --no-deps --no-binary :all: .*pandora==1.9.0"):
         sdist_stereo_pair("middlebury-cones", tmp_path)
     with tarfile.open(tmp_path / SDIST_PAIRS["middlebury-cones"].archive, "w:gz"):

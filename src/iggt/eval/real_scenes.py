@@ -1,7 +1,8 @@
 """Real photographs with ground-truth geometry that installed packages ship, as evaluation scenes.
 
 Nothing is downloaded and nothing is stored in this repository: each function reads a package's
-own data files at run time (install the package named in the error if it is missing).
+own data files at run time, installed or, for the source archives, fetched by the user (the error
+of a missing one names the command).
 
 - :func:`middlebury_motorcycle`: the Middlebury 2014 "Motorcycle" stereo pair (Scharstein et al.,
   GCPR 2014) as scikit-image ships it (``skimage.data.stereo_motorcycle``: 500 x 741, down-sampled
@@ -206,8 +207,10 @@ def _archive_image(archive: tarfile.TarFile, member: str, path: Path) -> np.ndar
         raise InputError(f"{path} has no {member}: it is not the release named in SDIST_PAIRS; download that one")
     content = io.BytesIO(data.read())
     if member.endswith(".tif"):
-        import tifffile  # scikit-image's dependency, so there with the dev extra
-
+        try:
+            import tifffile  # scikit-image's dependency, so there with the dev extra
+        except ImportError:
+            raise InputError(f"{member} is a TIFF of float disparities; install tifffile to read it") from None
         return np.asarray(tifffile.imread(content))
     return np.asarray(Image.open(content))
 
