@@ -91,20 +91,34 @@ def middlebury_motorcycle() -> Scene:
     intrinsic = np.array([[MOTORCYCLE_FOCAL, 0, cx], [0, MOTORCYCLE_FOCAL, cy], [0, 0, 1]], np.float32)
     intrinsic_right = intrinsic.copy()
     intrinsic_right[0, 2] += MOTORCYCLE_DOFFS
+    return _rectified_pair(
+        np.stack([left, right]).astype(np.uint8),
+        np.stack([depth_left, depth_right]),
+        np.stack([intrinsic, intrinsic_right]),
+        MOTORCYCLE_BASELINE_M,
+        {"source": "Middlebury 2014 Motorcycle via skimage.data.stereo_motorcycle (4x down-sampled)"},
+    )
+
+
+def _rectified_pair(
+    images: np.ndarray, depth: np.ndarray, intrinsic: np.ndarray, baseline: float, metadata: dict
+) -> Scene:
+    """(2, H, W, 3) uint8 images, (2, H, W) depth and (2, 3, 3) intrinsics of a rectified pair ->
+    a :class:`Scene` in the left camera's frame (OpenCV), the right camera ``baseline`` along its +x
+    with the same orientation. No instance labels (all 0)."""
     extrinsic = np.zeros((2, 3, 4), np.float32)
     extrinsic[:, :, :3] = np.eye(3)
-    extrinsic[1, 0, 3] = -MOTORCYCLE_BASELINE_M  # t = -R c with c = (baseline, 0, 0)
-    height, width = depth_left.shape
+    extrinsic[1, 0, 3] = -baseline  # t = -R c with c = (baseline, 0, 0)
     return Scene(
-        images=np.stack([left, right]).astype(np.uint8),
-        depth=np.stack([depth_left, depth_right]),
-        intrinsic=np.stack([intrinsic, intrinsic_right]),
+        images=images,
+        depth=depth,
+        intrinsic=intrinsic,
         extrinsic=extrinsic,
-        instance_ids=np.zeros((2, height, width), np.int32),
+        instance_ids=np.zeros(depth.shape, np.int32),
         class_ids=None,
         frame_names=["left", "right"],
         instances={},
-        metadata={"source": "Middlebury 2014 Motorcycle via skimage.data.stereo_motorcycle (4x down-sampled)"},
+        metadata=metadata,
     )
 
 
@@ -181,19 +195,12 @@ def sdist_stereo_pair(name: str, folder: Path) -> Scene:
         depth_right = disparity_to_depth(disparity_right, focal, 1.0, 0.0)
     height, width = depth_left.shape
     intrinsic = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float32)
-    extrinsic = np.zeros((2, 3, 4), np.float32)
-    extrinsic[:, :, :3] = np.eye(3)
-    extrinsic[1, 0, 3] = -1.0  # the right camera one unit along +x: t = -R c
-    return Scene(
-        images=np.stack([_as_rgb8(left), _as_rgb8(right)]),
-        depth=np.stack([depth_left, depth_right]),
-        intrinsic=np.stack([intrinsic, intrinsic]),
-        extrinsic=extrinsic,
-        instance_ids=np.zeros((2, height, width), np.int32),
-        class_ids=None,
-        frame_names=["left", "right"],
-        instances={},
-        metadata={"source": pair.source, "calibrated": False},
+    return _rectified_pair(
+        np.stack([_as_rgb8(left), _as_rgb8(right)]),
+        np.stack([depth_left, depth_right]),
+        np.stack([intrinsic, intrinsic]),
+        1.0,
+        {"source": pair.source, "calibrated": False},
     )
 
 
