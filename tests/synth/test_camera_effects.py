@@ -13,6 +13,7 @@ from iggt.synth.camera_effects import (
     CameraEffectsConfig,
     EffectParameters,
     apply_camera_effects,
+    jpeg_round_trip,
     sample_effects,
     sensor_noise,
 )
@@ -135,6 +136,20 @@ def test_jpeg_changes_the_image_but_stays_close():
     better = apply_camera_effects(batch, neutral(jpeg_quality=torch.tensor([[95]])))
     assert ((better["images"] - reference) ** 2).mean().item() < mse
     assert_ground_truth_unchanged(batch, out)
+
+
+def test_jpeg_codes_each_view_at_its_own_quality_whatever_the_threads():
+    """Views coded on a pool give the bytes of coding each alone, and views at quality 0 stay as they are."""
+    generator = torch.Generator().manual_seed(3)
+    images = (torch.rand(2, 6, 3, H, W, generator=generator) * 255).round().to(torch.uint8)
+    quality = torch.tensor([[0, 30, 95, 60, 0, 10], [75, 0, 45, 90, 20, 0]])
+    out = jpeg_round_trip(images, quality)
+    for scene in range(2):
+        for view in range(6):
+            q = int(quality[scene, view])
+            alone = jpeg_round_trip(images[scene, view][None, None], torch.tensor([[q]]))[0, 0]
+            assert torch.equal(out[scene, view], alone), (scene, view)
+            assert torch.equal(out[scene, view], images[scene, view]) == (q == 0), (scene, view)
 
 
 def test_lens_distortion_moves_points_by_the_radial_model_and_labels_with_them():

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -31,6 +33,7 @@ from iggt.synth.colour_temperature import WHITE_KELVIN, kelvin_to_rgb
 _GAMMA = 2.2
 _BLUR_TAPS = 9  # samples along a motion-blur streak
 _UNDISTORT_ITERATIONS = 20  # fixed-point steps inverting the radial model; converges for |k1| r^2 < 0.5
+_JPEG_THREADS = 8  # the training machine's 16 cores also run the scene-preparation workers
 _EFFECTS_STREAM = 0x5EED_EFEC  # mixes the scene seed so effects draw numbers no layout or camera draws
 
 PRESETS = ("off", "realistic")
@@ -323,17 +326,21 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 def jpeg_round_trip(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """uint8 images (B, S, 3, H, W) through a JPEG codec at ``quality`` (B, S) (0 = left as they are).
 
-    The codec runs on the CPU (Pillow's libjpeg), one view at a time: torchvision's GPU codec is
-    deprecated, and a CPU codec gives the same bytes on every machine.
+    The codec runs on the CPU (Pillow's libjpeg): torchvision's GPU codec is deprecated, and a CPU
+    codec gives the same bytes on every machine. Views are coded on up to _JPEG_THREADS threads
+    (libjpeg runs without the GIL); each view's bytes do not depend on the thread that codes it.
     """
-    chosen = torch.nonzero(quality > 0).tolist()
+    chosen = [tuple(index) for index in torch.nonzero(quality > 0).tolist()]
     if not chosen:
         return images
-    out = images.clone()
     on_host = images.permute(0, 1, 3, 4, 2).cpu().numpy()
-    for scene, view in chosen:
-        decoded = _jpeg(on_host[scene, view], int(quality[scene, view]))
-        out[scene, view] = torch.from_numpy(decoded).permute(2, 0, 1).to(images.device)
+    qualities = quality.cpu()
+    threads = max(1, min(_JPEG_THREADS, len(chosen), os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
+        decoded = list(pool.map(lambda sv: _jpeg(on_host[sv], int(qualities[sv])), chosen))
+    out = images.clone()
+    for (scene, view), image in zip(chosen, decoded, strict=True):
+        out[scene, view] = torch.from_numpy(image).permute(2, 0, 1).to(images.device)
     return out
 
 
