@@ -11,7 +11,7 @@ Real data come from installed packages, read at run time and never stored here
   point maps, the pair's relative pose: RRA/RTA, AUC@30);
 - with ``--sdists DIR``, two more Middlebury pairs with ground-truth disparity but no calibration,
   Aloe (2006) and Cones (2003), read from the source archives of opencv-python and pandora in DIR
-  (fetch them with the command of ``iggt.eval.real_scenes.SDIST_COMMAND``): depth up to scale and
+  (fetch them with ``python -m iggt.eval.sdist_fetch DIR``): depth up to scale and
   the pair's relative rotation and translation direction, not point maps;
 - three single photographs without ground truth (scikit-image's astronaut, coffee and chelsea),
   for how the instances look.

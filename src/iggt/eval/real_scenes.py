@@ -11,7 +11,7 @@ of a missing one names the command).
   calibration, read from the source archives (sdists) of two PyPI packages, which hold them as
   test and sample data: "Aloe" (Middlebury 2006; Hirschmueller and Scharstein, CVPR 2007) in
   opencv-python's and "Cones" (Middlebury 2003; Scharstein and Szeliski, CVPR 2003) in pandora's
-  (:data:`SDIST_PAIRS` names the versions; ``pip download`` fetches them, :data:`SDIST_COMMAND`).
+  (:data:`SDIST_PAIRS` names the versions; :mod:`iggt.eval.sdist_fetch` fetches them, :data:`SDIST_COMMAND`).
   Without calibration they serve depth up to scale and the pair's relative rotation and
   direction, not point maps.
 """
@@ -129,7 +129,7 @@ class SdistStereoPair:
     package: str
     version: str
     archive: str
-    """File name of the sdist, as ``pip download --no-binary`` saves it."""
+    """File name of the sdist, as the package index names it."""
     folder: str
     """Member folder of the four files below."""
     left: str
@@ -152,10 +152,9 @@ SDIST_PAIRS = {
         "Middlebury 2003 Cones (450 x 375) from the pandora 1.9.0 sdist's tests/pandora",
     ),
 }  # fmt: skip
-SDIST_COMMAND = "pip download --no-deps --no-binary :all: -d DIR " + " ".join(
-    f"{pair.package}=={pair.version}" for pair in SDIST_PAIRS.values()
-)
-"""Fetches both archives into DIR (about 125 MB); nothing is installed or built."""
+SDIST_COMMAND = "python -m iggt.eval.sdist_fetch DIR"
+"""Fetches both archives into DIR (about 125 MB, checked against the index's sha256); nothing is
+installed or built."""
 
 
 def sdist_stereo_pair(name: str, folder: Path) -> Scene:
