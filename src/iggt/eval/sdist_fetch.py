@@ -2,9 +2,8 @@
 
 Run by the user, never at evaluation time: ``python -m iggt.eval.sdist_fetch DIR``. Each archive
 comes from the package index's simple API in its JSON form (PEP 691, what pip reads: the file's URL
-and sha256), is written to
-``DIR/<archive>.part`` while it streams, and is renamed into place only once its sha256 matches,
-so a folder never holds a partial or altered archive under the real name. ``pip download
+and sha256), is written to ``DIR/<archive>.part`` while it streams, and is renamed into place only
+once its sha256 matches, so a folder never holds a partial or altered archive under the real name. ``pip download
 --no-binary`` is not used: it builds each sdist's metadata, which needs the packages' build
 tools (opencv-python's build dependencies fail without autotools).
 """
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         for pair in SDIST_PAIRS.values():
-            print(f"{fetch_sdist(pair, args.folder, args.index)}")
+            print(fetch_sdist(pair, args.folder, args.index))
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
