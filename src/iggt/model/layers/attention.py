@@ -3,6 +3,7 @@
 from torch import Tensor, nn
 
 from iggt.model.layers.attention_kernels import attend
+from iggt.model.layers.fused_qk_rope import fusion_applies, qk_norm_rope
 from iggt.model.layers.rope import RotaryPositionEmbedding2D
 
 
@@ -26,7 +27,11 @@ class Attention(nn.Module):
         self.rope = rope
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
-        query, key, value = self.project(x, positions)
+        qkv = self.qkv(x)
+        if fusion_applies(qkv, self.q_norm, self.k_norm, self.rope, positions, self.head_dim):
+            query, key, value = qk_norm_rope(qkv, positions, self.q_norm, self.k_norm, self.rope, self.num_heads)
+        else:
+            query, key, value = self._split_norm_rotate(qkv, positions)
         return self.output(attend(query, key, value))
 
     def project(self, x: Tensor, positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -34,11 +39,17 @@ class Attention(nn.Module):
 
         Split from :meth:`forward` so the approximate global attentions
         (:mod:`iggt.model.layers.key_value_subsampling`) can choose which keys and values to attend to.
+        Always the eager float32 path: those modes average keys, so they keep its precision; exact
+        attention in :meth:`forward` takes the fused kernel where it applies (fused_qk_rope).
         """
-        batch, tokens, _ = x.shape
+        return self._split_norm_rotate(self.qkv(x), positions)
+
+    def _split_norm_rotate(self, qkv: Tensor, positions: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, N, 3 * dim) projections -> (B, N, heads, head_dim) queries, keys, values, eagerly."""
+        batch, tokens, _ = qkv.shape
         # (B, N, heads, head_dim) throughout: the layout FlashAttention takes, and the output
         # folds back to (B, N, dim) without a transpose.
-        query, key, value = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).unbind(2)
+        query, key, value = qkv.reshape(batch, tokens, 3, self.num_heads, self.head_dim).unbind(2)
         query, key = self.q_norm(query), self.k_norm(key)
         if self.rope is not None:
             query, key = self.rope(query, positions), self.rope(key, positions)
