@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from iggt.model.layers.attention import Attention
-from iggt.model.layers.fused_qk_rope import fused_qk_rope, fusion_applies
+from iggt.model.layers.fused_qk_rope import fused_qk_rope, fusion_applies, qk_norm_rope
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
 
 INTERPRETED = r"""
@@ -59,12 +59,8 @@ def test_kernel_arithmetic_matches_the_eager_path_in_the_interpreter():
         assert row["query"] < 1e-5 and row["key"] < 1e-5, row
 
 
-def _attention() -> Attention:
-    return Attention(128, 2, qk_norm=True, rope=RotaryPositionEmbedding2D())
-
-
 def test_fusion_applies_only_where_it_computes_the_same_thing():
-    attn = _attention()
+    attn = Attention(128, 2, qk_norm=True, rope=RotaryPositionEmbedding2D())
     positions = grid_positions(1, 2, 2, 1, torch.device("cpu"))
     qkv = torch.zeros(1, 5, 384, dtype=torch.bfloat16)
     with torch.no_grad():
@@ -79,8 +75,6 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @cuda
 def test_compiled_kernel_rounds_the_eager_result_to_bf16():
     pytest.importorskip("triton")
-    from iggt.model.layers.fused_qk_rope import qk_norm_rope
-
     torch.manual_seed(0)
     attn = Attention(1024, 16, qk_norm=True, rope=RotaryPositionEmbedding2D()).cuda()
     with torch.no_grad():

@@ -103,6 +103,7 @@ def _kernel():
 
 
 def _affine_layer_norm(norm: nn.Module) -> bool:
+    """A LayerNorm with weight and bias: the only QK-norm the kernel computes."""
     return isinstance(norm, nn.LayerNorm) and norm.weight is not None and norm.bias is not None
 
 
@@ -125,10 +126,8 @@ def fusion_applies(
         and torch.get_autocast_dtype(device_type) == qkv.dtype
         and rope is not None
         and positions is not None
-        and all(
-            isinstance(norm, nn.LayerNorm) and norm.weight is not None and norm.bias is not None
-            for norm in (q_norm, k_norm)
-        )
+        and _affine_layer_norm(q_norm)
+        and _affine_layer_norm(k_norm)
         and q_norm.eps == k_norm.eps
         and head_dim >= 4
         and head_dim & (head_dim - 1) == 0
@@ -151,10 +150,8 @@ def qk_norm_rope(
     head_dim = width // (3 * num_heads)
     query_key = torch.empty(2, batch, tokens, num_heads, head_dim, dtype=qkv.dtype, device=qkv.device)
     value = torch.empty(batch, tokens, num_heads, head_dim, dtype=qkv.dtype, device=qkv.device)
-    half = head_dim // 2
-    # The same float32 frequencies as RotaryPositionEmbedding2D._rotate, so the angles match bit for bit.
-    exponents = torch.arange(0, half, 2, device=qkv.device, dtype=torch.float32) / half
-    inverse_frequency = 1.0 / (rope.frequency**exponents)
+    # The eager path's own float32 rates, so the angles match it bit for bit.
+    inverse_frequency = rope.inverse_frequency(head_dim // 2, qkv.device)
     positions = positions.to(torch.int32)
     weight = torch.stack([q_norm.weight, k_norm.weight]).float()
     bias = torch.stack([q_norm.bias, k_norm.bias]).float()

@@ -35,12 +35,15 @@ class RotaryPositionEmbedding2D(nn.Module):
         horizontal = self._rotate(horizontal, positions[..., 1])
         return torch.cat([vertical, horizontal], dim=-1)
 
+    def inverse_frequency(self, dim: int, device: torch.device) -> Tensor:
+        """(dim // 2,) float32 rotation rates of the ``dim`` channels that one grid axis rotates."""
+        exponents = torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim
+        return 1.0 / (self.frequency**exponents)
+
     def _rotate(self, features: Tensor, positions: Tensor) -> Tensor:
         """(B, N, heads, D) features rotated by (B, N) positions along one grid axis."""
         dim = features.shape[-1]
-        exponents = torch.arange(0, dim, 2, device=features.device, dtype=torch.float32) / dim
-        inverse_frequency = 1.0 / (self.frequency**exponents)
-        angles = positions.to(torch.float32)[..., None] * inverse_frequency
+        angles = positions.to(torch.float32)[..., None] * self.inverse_frequency(dim, features.device)
         # The official checkpoint was trained with angles rounded to the token dtype before cos/sin.
         angles = torch.cat([angles, angles], dim=-1).to(features.dtype)[:, :, None]
         first, second = features.split(dim // 2, dim=-1)
