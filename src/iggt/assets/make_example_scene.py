@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 
 from iggt.errors import InputError
+from iggt.structures.scene import Scene
 
 EXAMPLE_DIR = Path(__file__).resolve().parent / "example_scene"
 SEED = 1
@@ -27,14 +29,20 @@ SUPERSAMPLE = 3
 """Anti-aliased RGB (3 x 3 rays per pixel); ground truth is not shipped, only the images."""
 
 
-def make_example_scene(out_dir: Path = EXAMPLE_DIR, overwrite: bool = False) -> Path:
-    """Render the example views into ``out_dir/images`` and describe them in ``out_dir/example.json``."""
+def render_example(view_indices: Sequence[int] | None = None) -> Scene:
+    """The example scene as the engine renders it now; ``view_indices`` renders only those views."""
     from iggt.synth.config import RenderConfig
     from iggt.synth.generate import render_scenes
 
+    render_config = RenderConfig(supersample=SUPERSAMPLE)
+    return next(render_scenes([SEED], NUM_VIEWS, IMAGE_SIZE, render_config=render_config, view_indices=view_indices))
+
+
+def make_example_scene(out_dir: Path = EXAMPLE_DIR, overwrite: bool = False) -> Path:
+    """Render the example views into ``out_dir/images`` and describe them in ``out_dir/example.json``."""
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise InputError(f"{out_dir} is not empty; pass --overwrite to render the example scene again")
-    scene = next(render_scenes([SEED], NUM_VIEWS, IMAGE_SIZE, render_config=RenderConfig(supersample=SUPERSAMPLE)))
+    scene = render_example()
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "images").mkdir(parents=True)
     for name, image in zip(scene.frame_names, scene.images, strict=True):

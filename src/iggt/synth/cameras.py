@@ -15,6 +15,7 @@ square pixels and the principal point at the image centre (W / 2, H / 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,11 @@ class CameraSet:
     intrinsic: np.ndarray
     extrinsic: np.ndarray
     trajectory: str
+
+    def select(self, indices: Sequence[int]) -> CameraSet:
+        """The cameras at ``indices``, in that order."""
+        chosen = list(indices)
+        return CameraSet(self.intrinsic[chosen], self.extrinsic[chosen], self.trajectory)
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, roll: np.ndarray) -> np.ndarray:

@@ -32,7 +32,9 @@ def render_prepared(
     return render_views(batch, intrinsic, extrinsic, image_size, render_config)
 
 
-def _to_scene(layout: SceneLayout, cameras: CameraSet, views: RenderedViews, row: int) -> Scene:
+def _to_scene(
+    layout: SceneLayout, cameras: CameraSet, views: RenderedViews, row: int, view_indices: Sequence[int] | None
+) -> Scene:
     rgb = (views.rgb[row] * 255).round().to(torch.uint8)
     return Scene(
         images=rgb.cpu().numpy(),
@@ -41,7 +43,7 @@ def _to_scene(layout: SceneLayout, cameras: CameraSet, views: RenderedViews, row
         extrinsic=cameras.extrinsic.astype(np.float32),
         instance_ids=views.instance_ids[row].to(torch.int32).cpu().numpy(),
         class_ids=views.class_ids[row].to(torch.int32).cpu().numpy(),
-        frame_names=[f"{i:06d}" for i in range(len(cameras.intrinsic))],
+        frame_names=[f"{i:06d}" for i in (range(len(cameras.intrinsic)) if view_indices is None else view_indices)],
         instances=dict(layout.instances),
         class_names={i + 1: name for i, name in enumerate(CLASS_NAMES)},
         metadata={
@@ -63,8 +65,14 @@ def render_scenes(
     render_config: RenderConfig | None = None,
     device: torch.device | str = "cpu",
     scenes_per_batch: int = 4,
+    view_indices: Sequence[int] | None = None,
 ) -> Iterator[Scene]:
-    """Render one Scene per seed, ``scenes_per_batch`` at a time, in the order of ``seeds``."""
+    """Render one Scene per seed, ``scenes_per_batch`` at a time, in the order of ``seeds``.
+
+    ``view_indices`` renders only those of each scene's ``num_views`` cameras (frames keep their
+    index in the names): each pixel depends on its own camera alone, so they come out as in the
+    full render, for a fraction of its time.
+    """
     scene_config = scene_config or SceneConfig()
     render_config = render_config or RenderConfig()
     for begin in range(0, len(seeds), scenes_per_batch):
@@ -72,6 +80,8 @@ def render_scenes(
             prepare_scene(SceneRequest(seed, num_views, image_size), scene_config)
             for seed in seeds[begin : begin + scenes_per_batch]
         ]
+        if view_indices is not None:
+            prepared = [(layout, cameras.select(view_indices)) for layout, cameras in prepared]
         views = render_prepared(prepared, image_size, render_config, device)
         for row, (layout, cameras) in enumerate(prepared):
-            yield _to_scene(layout, cameras, views, row)
+            yield _to_scene(layout, cameras, views, row, view_indices)
