@@ -111,3 +111,21 @@ def test_attention_with_the_kernel_matches_it_without():
         fused = attn(x, positions).float()
     assert (fused - eager).abs().max() <= 2e-2 * eager.abs().max()
     assert (fused - eager).abs().mean() <= 2e-3 * eager.abs().mean() + 1e-6
+
+
+@cuda
+def test_the_kernel_addresses_tokens_beyond_int32_offsets():
+    """1,000 frames at 336 x 504 are 869 k tokens: their qkv offsets pass 2 ** 31 elements (4.4 GB here)."""
+    pytest.importorskip("triton")
+    torch.manual_seed(0)
+    tokens = 2**31 // 3072 + 4096
+    attn = Attention(1024, 16, qk_norm=True, rope=RotaryPositionEmbedding2D()).cuda()
+    positions = torch.randint(0, 64, (1, tokens, 2), device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        qkv = torch.randn(1, tokens, 3072, device="cuda", dtype=torch.bfloat16)
+        fused = qk_norm_rope(qkv, positions, attn.q_norm, attn.k_norm, attn.rope, 16)
+        for window in (slice(0, 1024), slice(tokens - 8192, tokens)):  # before and past the int32 limit
+            eager = attn._split_norm_rotate(qkv[:, window], positions[:, window])
+            for reference, result in zip(eager, fused, strict=True):
+                error = (result[:, window].float() - reference.float()).abs()
+                assert (error <= reference.float().abs() * 2**-8 + 1e-3).all(), f"tokens {window}"

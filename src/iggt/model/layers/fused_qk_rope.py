@@ -62,7 +62,9 @@ def _kernel():
         tokens, heads, qk_out_stride, position_batch_stride, position_token_stride, eps,
         HEADS_BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr,
     ):  # fmt: skip
-        row = tl.program_id(0)  # batch * tokens + token
+        # batch * tokens + token, in int64: row * 3 * dim passes 2 ** 31 beyond 699 k tokens of
+        # width 1024 (1,000 frames at 336 x 504 are 869 k), and int32 offsets would wrap there.
+        row = tl.program_id(0).to(tl.int64)
         batch, token = row // tokens, row % tokens
         head = tl.arange(0, HEADS_BLOCK)[:, None]
         channel = tl.arange(0, HEAD_DIM)[None, :]
