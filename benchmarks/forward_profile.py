@@ -1,0 +1,164 @@
+"""Where `large`'s exact forward spends its GPU time: by stage, and the trunk's kernels by kind.
+
+Protocol as fast_forward.py (random weights and frames, bf16 trunk autocast, ``inference_mode``,
+one warm-up). Stages are timed one after another with a device synchronisation between them, in
+the order ``IGGT.forward`` runs them (trunk, camera head, then per chunk of ``--chunk`` frames the
+depth head, point head, part adaptor and part head), so they add up to about the full forward.
+The trunk is then run once under torch.profiler and its CUDA kernel time is grouped by kind
+(attention, matrix products, the fused QK-norm + RoPE kernel, layer norms, other element-wise
+passes); that says which lever is left once attention runs at its kernel's rate.
+
+Usage:
+    python benchmarks/forward_profile.py [--case 100x518x518] [--attention fa3] [--head-dtype bfloat16]
+Prints two tables and writes benchmarks/results/forward_profile_<gpu>.json (one entry per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gpu_results import gpu_result_path  # noqa: E402
+from trunk_floor import floor_seconds  # noqa: E402
+
+from iggt.device import dtype_name, parse_dtype  # noqa: E402
+from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
+from iggt.model.iggt import IGGT  # noqa: E402
+from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
+from iggt.model.layers.fused_qk_rope import fusion_enabled  # noqa: E402
+
+KERNEL_KINDS = (
+    ("attention", ("flash", "fmha", "attn", "cudnn", "sdpa")),
+    ("fused QK-norm + RoPE", ("qk_norm_rope",)),
+    ("matrix products", ("gemm", "cutlass", "sm90_xmma", "nvjet", "cublas", "wgmma")),
+    ("layer norm", ("layer_norm", "layernorm")),
+    ("convolution", ("conv", "implicit", "winograd")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    """The kind a CUDA kernel's name says it is (first match in KERNEL_KINDS), else element-wise."""
+    lowered = name.lower()
+    for kind, needles in KERNEL_KINDS:
+        if any(needle in lowered for needle in needles):
+            return kind
+    return "other element-wise"
+
+
+class StageClock:
+    """Adds up synchronised wall time per stage name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        yield
+        torch.cuda.synchronize()
+        self.seconds[name] += time.perf_counter() - start
+
+
+def staged_forward(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chunk: int) -> dict[str, float]:
+    """IGGT.forward's steps, each timed (exact mode, no track head)."""
+    clock = StageClock()
+    with clock.stage("trunk"), torch.autocast("cuda", dtype=torch.bfloat16):
+        layers, start_index = model.aggregator(images)
+    with clock.stage("camera head"), torch.autocast("cuda", enabled=False):
+        model.camera_head(layers[model.config.depth - 1][:, :, :1].float(), model.config.camera_iterations)
+    with torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32):
+        for begin in range(0, images.shape[1], chunk):
+            frames = images[:, begin : begin + chunk]
+            with clock.stage("head inputs"):
+                tokens = model._head_tokens(layers, begin, begin + chunk)
+            with clock.stage("depth head"):
+                model.depth_head(tokens, frames, start_index)
+            with clock.stage("point head"):
+                _, _, geometry = model.point_head(tokens, frames, start_index, return_features=True)
+            with clock.stage("part adaptor"):
+                adaptor = model.part_adaptor(tokens, frames, start_index)
+            with clock.stage("part head"):
+                model.part_head(adaptor, geometry, frames)
+    return dict(clock.seconds)
+
+
+def trunk_kernels(model: IGGT, images: torch.Tensor) -> dict[str, float]:
+    """CUDA kernel seconds of one trunk pass, grouped by :func:`kernel_kind`."""
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model.aggregator(images)
+        torch.cuda.synchronize()
+    kinds: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kinds[kernel_kind(event.key)] += event.self_device_time_total / 1e6
+    return dict(sorted(kinds.items(), key=lambda item: -item[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", default="100x518x518", help="FRAMESxHxW")
+    parser.add_argument("--attention", default="auto", help="auto, sdpa or fa3")
+    parser.add_argument("--head-dtype", default="bfloat16")
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--repeats", type=int, default=2, help="staged runs; the fastest is kept")
+    parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/forward_profile_<gpu>.json)")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("forward_profile.py measures GPU time; no CUDA device is available")
+    frames, height, width = (int(x) for x in args.case.split("x"))
+    head_dtype = parse_dtype(args.head_dtype)
+    gpu = torch.cuda.get_device_name()
+    out = args.out or gpu_result_path("forward_profile", gpu)
+    model = IGGT.from_preset("large", enable_track=False).cuda().eval()
+    with torch.inference_mode(), attention_backend(args.attention):
+        images = torch.rand(1, frames, 3, height, width, device="cuda")
+        staged_forward(model, images, head_dtype, args.chunk)  # warm-up
+        runs = [staged_forward(model, images, head_dtype, args.chunk) for _ in range(args.repeats)]
+        stages = min(runs, key=lambda run: sum(run.values()))
+        kinds = trunk_kernels(model, images)
+    floor = floor_seconds(model.config, frames, height, width)
+    row = {
+        "preset": "large",
+        "frames": frames,
+        "height": height,
+        "width": width,
+        "attention": args.attention,
+        "fused_qk_rope": fusion_enabled(),
+        "head_dtype": dtype_name(head_dtype),
+        "frames_chunk_size": args.chunk,
+        "stage_seconds": stages,
+        "seconds": sum(stages.values()),
+        "floor_s": floor,
+        "trunk_floor_ratio": stages["trunk"] / floor,
+        "trunk_kernel_seconds": kinds,
+        "device": gpu,
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    print(f"{frames} x {height} x {width}, attention {args.attention}, heads {row['head_dtype']}")
+    print(f"{'stage':>22} {'seconds':>8}")
+    for name, seconds in stages.items():
+        print(f"{name:>22} {seconds:8.3f}")
+    print(f"{'total':>22} {row['seconds']:8.3f}   (trunk {row['trunk_floor_ratio']:.2f} x its floor {floor:.3f} s)")
+    print(f"{'trunk kernels':>22} {'seconds':>8}")
+    for name, seconds in kinds.items():
+        print(f"{name:>22} {seconds:8.3f}")
+    entries = json.loads(out.read_text()) if out.exists() else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([*entries, row], indent=1))
+
+
+if __name__ == "__main__":
+    main()
