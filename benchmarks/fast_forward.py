@@ -32,8 +32,8 @@ from trunk_floor import floor_seconds  # noqa: E402
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
+from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
-from iggt.model.layers.fused_qk_rope import fusion_enabled  # noqa: E402
 
 DEFAULT_CASES = "12x336x504,48x336x504,100x336x504,100x518x518"
 DEFAULT_VARIANTS = "sdpa/float32,fa3/float32,sdpa/bfloat16,fa3/bfloat16"
@@ -63,7 +63,8 @@ def measure(model, frames, height, width, part, attention, head_dtype, repeats, 
         "height": height,
         "width": width,
         "attention": attention,
-        "fused_qk_rope": fusion_enabled(),
+        "fused_qk_rope": fused_qk_rope.SWITCH.enabled(),
+        "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
         "trunk_dtype": "bfloat16",
         "head_dtype": dtype_name(head_dtype) if part == "full" else None,
         "frames_chunk_size": chunk if part == "full" else None,

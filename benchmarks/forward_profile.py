@@ -34,12 +34,13 @@ from trunk_floor import floor_seconds  # noqa: E402
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
+from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
-from iggt.model.layers.fused_qk_rope import fusion_enabled  # noqa: E402
 
 KERNEL_KINDS = (
     ("attention", ("flash", "fmha", "attn", "cudnn", "sdpa")),
     ("fused QK-norm + RoPE", ("qk_norm_rope",)),
+    ("fused residual + norm", ("residual_norm",)),
     ("matrix products", ("gemm", "cutlass", "sm90_xmma", "nvjet", "cublas", "wgmma")),
     ("layer norm", ("layer_norm", "layernorm")),
     ("convolution", ("conv", "implicit", "winograd")),
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--head-dtype", default="bfloat16")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--repeats", type=int, default=2, help="staged runs; the fastest is kept")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="the heads' convolution weights in channels-last memory format"
+    )
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/forward_profile_<gpu>.json)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -122,6 +126,9 @@ def main() -> None:
     gpu = torch.cuda.get_device_name()
     out = args.out or gpu_result_path("forward_profile", gpu)
     model = IGGT.from_preset("large", enable_track=False).cuda().eval()
+    if args.channels_last:
+        for head in (model.depth_head, model.point_head, model.part_adaptor, model.part_head):
+            head.to(memory_format=torch.channels_last)
     with torch.inference_mode(), attention_backend(args.attention):
         images = torch.rand(1, frames, 3, height, width, device="cuda")
         staged_forward(model, images, head_dtype, args.chunk)  # warm-up
@@ -135,9 +142,11 @@ def main() -> None:
         "height": height,
         "width": width,
         "attention": args.attention,
-        "fused_qk_rope": fusion_enabled(),
+        "fused_qk_rope": fused_qk_rope.SWITCH.enabled(),
+        "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
         "head_dtype": dtype_name(head_dtype),
         "frames_chunk_size": args.chunk,
+        "heads_channels_last": args.channels_last,
         "stage_seconds": stages,
         "seconds": sum(stages.values()),
         "floor_s": floor,

@@ -16,35 +16,27 @@ importable. ``IGGT_FUSED_QK_ROPE=0`` or :func:`fused_qk_rope` (False) turns it o
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
-import os
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
+from iggt.model.layers.kernel_switch import KernelSwitch
 from iggt.model.layers.rope import RotaryPositionEmbedding2D
 
 FUSED_DTYPES = (torch.bfloat16, torch.float16)
 
-_enabled: contextvars.ContextVar[bool | None] = contextvars.ContextVar("iggt_fused_qk_rope", default=None)
+SWITCH = KernelSwitch("IGGT_FUSED_QK_ROPE")
 
 
-@contextlib.contextmanager
-def fused_qk_rope(enabled: bool) -> Iterator[None]:
+def fused_qk_rope(enabled: bool) -> contextlib.AbstractContextManager[None]:
     """Allow (True) or forbid (False) the fused kernel for the enclosed calls."""
-    token = _enabled.set(enabled)
-    try:
-        yield
-    finally:
-        _enabled.reset(token)
+    return SWITCH.override(enabled)
 
 
 def fusion_enabled() -> bool:
     """The innermost :func:`fused_qk_rope`, else ``IGGT_FUSED_QK_ROPE`` (default on)."""
-    enabled = _enabled.get()
-    return enabled if enabled is not None else os.environ.get("IGGT_FUSED_QK_ROPE", "1") != "0"
+    return SWITCH.enabled()
 
 
 @functools.cache

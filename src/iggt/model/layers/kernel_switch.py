@@ -1,0 +1,37 @@
+"""On/off switches of the fused inference kernels, for comparisons against the eager path.
+
+A kernel's environment variable set to ``0`` or ``1`` turns it off or on for a process (unset: its
+default), and :meth:`KernelSwitch.override` sets it for the enclosed calls (innermost wins).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+
+
+class KernelSwitch:
+    """Whether one fused kernel may run: ``override`` if inside one, else ``env``, else ``default``."""
+
+    def __init__(self, env: str, default: bool = True) -> None:
+        self.env = env
+        self.default = default
+        self._override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(env, default=None)
+
+    def enabled(self) -> bool:
+        override = self._override.get()
+        if override is not None:
+            return override
+        value = os.environ.get(self.env)
+        return self.default if value is None else value != "0"
+
+    @contextlib.contextmanager
+    def override(self, enabled: bool) -> Iterator[None]:
+        """Allow (True) or forbid (False) the kernel for the enclosed calls."""
+        token = self._override.set(enabled)
+        try:
+            yield
+        finally:
+            self._override.reset(token)
