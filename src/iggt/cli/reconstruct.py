@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     from iggt.export import check_formats
+    from iggt.inference.host_allocator import keep_freed_memory
     from iggt.inference.reconstruct import reconstruct
 
     check_formats(args.formats or ())  # export checks again; here a typo costs no model run
@@ -76,6 +77,8 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     frames = frame_options(args)
     windows = window_options(args)
     instance_settings = instance_config(args, compute.device)
+    if windows.store is None:  # this process ends after one run: faulting its temporaries in once pays
+        keep_freed_memory()
     start = time.perf_counter()
     reconstruction = reconstruct(
         inputs,
