@@ -9,6 +9,7 @@ from PIL import Image
 
 from iggt.assets import make_example_scene as example
 from iggt.cli.main import main
+from iggt.errors import InputError
 from iggt.model.iggt import IGGT
 from iggt.synth.config import RenderConfig
 from iggt.synth.generate import GENERATOR_VERSION, render_scenes
@@ -104,6 +105,8 @@ def test_a_subset_of_views_renders_the_pixels_of_the_full_render():
     np.testing.assert_array_equal(part.extrinsic, full.extrinsic[[3, 1]])
     assert render_mismatches(part.images, full.images[[3, 1]]) == []
     np.testing.assert_allclose(part.depth, full.depth[[3, 1]], atol=1e-4)
+    with pytest.raises(InputError, match="must each be in 0..3"):
+        next(render_scenes([example.SEED], 4, (24, 32), render_config=config, view_indices=[4]))
 
 
 def test_example_flag_reconstructs_the_shipped_scene(tmp_path, capsys):

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from iggt.errors import InputError
 from iggt.structures.scene import Scene
 from iggt.synth.cameras import CameraSet
 from iggt.synth.catalog import CLASS_NAMES
@@ -75,6 +76,8 @@ def render_scenes(
     """
     scene_config = scene_config or SceneConfig()
     render_config = render_config or RenderConfig()
+    if view_indices is not None and not all(0 <= index < num_views for index in view_indices):
+        raise InputError(f"view_indices {list(view_indices)} must each be in 0..{num_views - 1}, one per view kept")
     for begin in range(0, len(seeds), scenes_per_batch):
         prepared = [
             prepare_scene(SceneRequest(seed, num_views, image_size), scene_config)
