@@ -60,9 +60,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    owns_process = argv is None  # the `iggt` command, not a caller's main([...]) inside its own process
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args.owns_process = owns_process
     if args.version:
         from iggt import __version__
 

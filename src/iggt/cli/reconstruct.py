@@ -77,7 +77,9 @@ def _reconstruct(args: argparse.Namespace, inputs: list[str]) -> int:
     frames = frame_options(args)
     windows = window_options(args)
     instance_settings = instance_config(args, compute.device)
-    if windows.store is None:  # this process ends after one run: faulting its temporaries in once pays
+    # Process-wide, so only where `iggt` is the process (it ends after this run), never inside a
+    # caller's process such as a test session; a run with a store keeps its memory flat instead.
+    if args.owns_process and windows.store is None:
         keep_freed_memory()
     start = time.perf_counter()
     reconstruction = reconstruct(
