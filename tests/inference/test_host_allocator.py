@@ -9,18 +9,23 @@ import pytest
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
-# A child process: the setting is process-wide, so it must not reach the test session.
-CHILD = textwrap.dedent(
+# Child processes: the settings are process-wide, so they must not reach the test session.
+ANONYMOUS = textwrap.dedent(
     """
-    import sys
     from pathlib import Path
-    import numpy as np
-    from iggt.inference.host_allocator import fix_mmap_threshold
 
     def anonymous():
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("RssAnon:"):
                 return int(line.split()[1]) * 1024
+    """
+)
+CHILD = ANONYMOUS + textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from iggt.inference.host_allocator import fix_mmap_threshold
+
 
     if sys.argv[1] == "fixed":
         assert fix_mmap_threshold()
@@ -47,17 +52,12 @@ def test_a_freed_window_sized_block_goes_back_to_the_system_once_the_threshold_i
     assert retained_mb("fixed") <= 1
 
 
-KEEP_CHILD = textwrap.dedent(
+KEEP_CHILD = ANONYMOUS + textwrap.dedent(
     """
     import sys
-    from pathlib import Path
     import numpy as np
     from iggt.inference.host_allocator import keep_freed_memory
 
-    def anonymous():
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
 
     if sys.argv[1] == "kept":
         assert keep_freed_memory()

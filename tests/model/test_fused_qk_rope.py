@@ -5,17 +5,13 @@ interpreter's own bf16 conversion plays no part); where it applies is checked on
 GPU the compiled kernel is checked in bf16 and inside the trunk's attention.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from iggt.model.layers.attention import Attention
 from iggt.model.layers.fused_qk_rope import fused_qk_rope, fusion_applies, qk_norm_rope
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
+from triton_interpreter import run_interpreted
 
 INTERPRETED = r"""
 import json, sys, torch
@@ -48,10 +44,7 @@ print(json.dumps(report))
 
 def test_kernel_arithmetic_matches_the_eager_path_in_the_interpreter():
     pytest.importorskip("triton")
-    environment = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run([sys.executable, "-c", INTERPRETED], env=environment, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_interpreted(INTERPRETED)
     assert [row["shape"] for row in report] == [[2, 20, 6, 64], [2, 20, 4, 32], [2, 20, 1, 16]]
     for row in report:
         assert row["contiguous"] and row["value_equal"]

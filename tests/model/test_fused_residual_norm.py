@@ -5,11 +5,6 @@ single calls and for a whole block; on a CUDA GPU the compiled kernels are check
 block, past int32 offsets, and in the whole model.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -22,6 +17,7 @@ from iggt.model.layers.fused_residual_norm import (
     layer_norm,
 )
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
+from triton_interpreter import run_interpreted
 
 INTERPRETED = r"""
 import json, torch
@@ -62,10 +58,7 @@ print(json.dumps(report))
 
 def test_kernel_arithmetic_matches_the_eager_path_in_the_interpreter():
     pytest.importorskip("triton")
-    environment = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run([sys.executable, "-c", INTERPRETED], env=environment, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_interpreted(INTERPRETED)
     assert [row["dim"] for row in report] == [64, 96, 384]
     for row in report:
         errors = {key: value for key, value in row.items() if key != "dim"}

@@ -96,7 +96,7 @@ def _kernel():
     return qk_norm_rope_kernel
 
 
-def _affine_layer_norm(norm: nn.Module) -> bool:
+def affine_layer_norm(norm: nn.Module) -> bool:
     """A LayerNorm with weight and bias: the only QK-norm the kernel computes."""
     return isinstance(norm, nn.LayerNorm) and norm.weight is not None and norm.bias is not None
 
@@ -120,8 +120,8 @@ def fusion_applies(
         and torch.get_autocast_dtype(device_type) == qkv.dtype
         and rope is not None
         and positions is not None
-        and _affine_layer_norm(q_norm)
-        and _affine_layer_norm(k_norm)
+        and affine_layer_norm(q_norm)
+        and affine_layer_norm(k_norm)
         and q_norm.eps == k_norm.eps
         and head_dim >= 4
         and head_dim & (head_dim - 1) == 0

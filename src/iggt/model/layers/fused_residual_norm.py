@@ -32,6 +32,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from iggt.model.layers.fused_qk_rope import affine_layer_norm
 from iggt.model.layers.kernel_switch import KernelSwitch
 
 FUSED_DTYPES = (torch.bfloat16, torch.float16)
@@ -83,10 +84,6 @@ def _kernel():
     return residual_norm_kernel
 
 
-def _affine_layer_norm(norm: nn.Module) -> bool:
-    return isinstance(norm, nn.LayerNorm) and norm.weight is not None and norm.bias is not None
-
-
 def fusion_applies(x: Tensor, *norms: nn.Module) -> bool:
     """True where the kernels compute what the eager block does to the (..., dim) stream ``x``."""
     device_type = x.device.type
@@ -99,7 +96,7 @@ def fusion_applies(x: Tensor, *norms: nn.Module) -> bool:
         and x.dtype == torch.float32
         and x.is_contiguous()
         and x.shape[-1] <= MAX_DIM
-        and all(_affine_layer_norm(norm) and tuple(norm.normalized_shape) == (x.shape[-1],) for norm in norms)
+        and all(affine_layer_norm(norm) and tuple(norm.normalized_shape) == (x.shape[-1],) for norm in norms)
         and _kernel() is not None
     )
 
