@@ -239,11 +239,27 @@ def test_library_refuses_a_folder_that_is_no_result(tmp_path):
         ResultLibrary().add(tmp_path)
 
 
+# Starts a command as a shell starts a background job: SIGINT ignored (and here also blocked),
+# which the exec'd process inherits.
+AS_BACKGROUND_JOB = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}); os.execv(sys.executable, sys.argv[1:])"
+)
+
+
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cli_serve_prints_its_address_and_stops_cleanly(planar, tmp_path, stop, code):
+    serve_then_stop(planar, tmp_path, stop, code, launcher=[])
+
+
+def test_cli_serve_stops_on_ctrl_c_when_started_as_a_background_job(planar, tmp_path):
+    serve_then_stop(planar, tmp_path, signal.SIGINT, 130, launcher=[sys.executable, "-c", AS_BACKGROUND_JOB])
+
+
+def serve_then_stop(planar, tmp_path, stop, code, launcher):
     environment = {**os.environ, "TMPDIR": str(tmp_path)}  # where its upload folder goes
     process = subprocess.Popen(
-        [sys.executable, "-m", "iggt.cli.main", "serve", str(planar), "--port", "0"],
+        [*launcher, sys.executable, "-m", "iggt.cli.main", "serve", str(planar), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

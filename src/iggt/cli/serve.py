@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import tempfile
-import threading
+import time
 from pathlib import Path
 
 from iggt.cli.backend_options import backend_name
@@ -65,15 +66,31 @@ def run(args: argparse.Namespace) -> int:
         if args.results_dir is not None:
             app.library.add_children(args.results_dir)
         server = start_server(app, args.host, args.port)
+        if args.owns_process:
+            _take_ctrl_c()
         print(f"iggt serve: open {server.url} in a browser (Ctrl-C to stop)", flush=True)
         try:
-            threading.Event().wait()  # until Ctrl-C or SIGTERM (raised by iggt.cli.main)
+            while True:  # until Ctrl-C or SIGTERM (raised by iggt.cli.main)
+                # Woken each second: a signal the kernel hands to one of the server's threads is
+                # only raised in the main thread once it runs again, never in an untimed wait.
+                time.sleep(1)
         finally:
             stop_server(server)
             print("iggt serve: stopped", flush=True)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 0
+
+
+def _take_ctrl_c() -> None:
+    """Ctrl-C (SIGINT) stops the server even where the process was started with it ignored or blocked.
+
+    A shell starts a background job (``iggt serve &`` in a script) with SIGINT ignored, and a child
+    inherits ignored and blocked signals across exec, so Python's own Ctrl-C handler is never
+    installed there; a server whose way to stop is Ctrl-C takes it back, as uvicorn does.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _check(args: argparse.Namespace) -> None:
