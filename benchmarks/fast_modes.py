@@ -44,6 +44,7 @@ from trunk_floor import DENSE_BF16_FLOPS  # noqa: E402
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name  # noqa: E402
 from iggt.model.config import IGGTConfig  # noqa: E402
 from iggt.model.fast_mode import FAST_MODES, FastMode, get_fast_mode  # noqa: E402
+from iggt.model.layers.attention_kernels import fa3_machine_reason  # noqa: E402
 from iggt.model.layers.key_value_subsampling import grid_indices  # noqa: E402
 
 WALK_SEED = 5  # benchmarks/long_capture.py's walk
@@ -268,8 +269,8 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         nargs="+",
-        default=list(FAST_MODES),
-        help="preset names or FastMode field=value,... specs; exact first: the others are compared with it",
+        help="preset names or FastMode field=value,... specs; exact first: the others are compared with it "
+        "(default: every preset that runs on --device; fp8 needs FlashAttention-3 on a Hopper GPU)",
     )
     parser.add_argument("--preset", default="large", help="speed: the random-weight preset")
     parser.add_argument("--model", default="iggt-small", help="accuracy: the trained model")
@@ -282,6 +283,9 @@ def main() -> None:
     args.size = args.size or ([518, 518] if args.part == "speed" else [168, 224])
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device is available; pass --device cpu to check the script")
+    if args.modes is None:
+        fp8_runs = fa3_machine_reason(torch.device(args.device)) is None
+        args.modes = [name for name, mode in FAST_MODES.items() if fp8_runs or not mode.fp8_attention]
     (speed if args.part == "speed" else accuracy)(args)
 
 

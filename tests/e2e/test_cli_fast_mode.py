@@ -21,8 +21,19 @@ def test_an_unknown_fast_mode_is_one_line_naming_the_choices(capsys, tmp_path, p
     assert code != 0 and len(lines) == 1, err
     assert lines[0] == (
         "iggt reconstruct: error: unknown fast mode 'fastest'; "
-        "choose one of ['exact', 'avggt', 'kv-subsample', 'merge']"
+        "choose one of ['exact', 'avggt', 'kv-subsample', 'merge', 'fp8']"
     )
+
+
+def test_fp8_where_fa3_cannot_run_is_one_line_and_writes_nothing(capsys, tmp_path, photos, tiny_weights):
+    code, _, err = reconstruct(capsys, photos, tiny_weights, tmp_path / "out", "--fast-mode", "fp8")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("iggt reconstruct: error: fast mode 'fp8' needs FlashAttention-3, which cannot run here")
+    assert not (tmp_path / "out").exists()
+    code = main(["eval", "--data", str(tmp_path), "--out", str(tmp_path / "report"), "--fast-mode", "fp8"])
+    assert code == 2 and "fast mode 'fp8' needs FlashAttention-3" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
 
 
 def test_the_fast_mode_runs_and_is_recorded_beside_the_exact_default(capsys, tmp_path, photos, tiny_weights):
@@ -44,4 +55,4 @@ def test_eval_refuses_an_unknown_fast_mode_before_reading_the_data(capsys, tmp_p
     code = main(["eval", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "report"), "--fast-mode", "x"])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code != 0 and len(lines) == 1
-    assert lines[0].endswith("unknown fast mode 'x'; choose one of ['exact', 'avggt', 'kv-subsample', 'merge']")
+    assert lines[0].endswith("unknown fast mode 'x'; choose one of ['exact', 'avggt', 'kv-subsample', 'merge', 'fp8']")

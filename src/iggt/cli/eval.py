@@ -79,7 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     compute = compute_options(args)
-    fast_mode_option(args)  # a bad name costs no data scan or model load
+    if fast_mode_option(args).fp8_attention:  # a bad name, or fp8 where it cannot run, costs no data scan
+        from iggt.model.layers.fp8_attention import check_fp8_runs
+
+        check_fp8_runs(compute.device)
     if not args.data.is_dir():
         raise InputError(f"--data {args.data} is not a folder; pass a folder of scenes")
     # Checked and locked before the model is loaded, so a long run never fails at the end on --out.

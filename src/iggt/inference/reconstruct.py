@@ -40,6 +40,7 @@ from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, e
 from iggt.io.images import ImageStream, LoadedImages, open_images, views_to_keep
 from iggt.model.fast_mode import FastMode, fast_mode_name, get_fast_mode
 from iggt.model.hub import DEFAULT_MODEL
+from iggt.model.layers.fp8_attention import check_fp8_runs
 from iggt.structures.instances import Instances
 from iggt.structures.predictions import Predictions
 
@@ -205,7 +206,8 @@ def reconstruct(
             memory aside for the result; a run in one pass keeps its result in memory. A windowed
             run with a store also fixes glibc's mmap threshold (:func:`reconstruct_windows`).
         fast_mode: "exact" (None, the default) or an approximate preset of
-            :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "kv-subsample", "merge"), faster on long inputs.
+            :data:`iggt.model.fast_mode.FAST_MODES` ("avggt", "kv-subsample", "merge"; "fp8" on
+            Hopper with FlashAttention-3), faster on long inputs.
     """
     # Every option is checked before the slow stages, so a typo never costs a model load.
     target = resolve_device(device)
@@ -220,6 +222,8 @@ def reconstruct(
     if store is not None:
         store = check_store(store)
     global_attention = get_fast_mode(fast_mode)
+    if global_attention.fp8_attention:
+        check_fp8_runs(target)
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         loaded = _open_inputs(images_or_paths, fps, frames, max_frames, progress)

@@ -13,6 +13,7 @@ from iggt.model.config import IGGTConfig
 from iggt.model.fast_mode import FastMode, get_fast_mode
 from iggt.model.layers.block import Block, TokenMixer
 from iggt.model.layers.dinov2 import DinoV2Encoder
+from iggt.model.layers.fp8_attention import FP8GlobalAttention, check_fp8_runs
 from iggt.model.layers.key_value_subsampling import SubsampledKeyValues, kept_key_indices
 from iggt.model.layers.rope import RotaryPositionEmbedding2D, grid_positions
 from iggt.model.layers.token_merging import MergedTokens
@@ -124,6 +125,9 @@ class Aggregator(nn.Module):
             return MergedTokens(
                 frames, self.patch_start_idx, grid, mode.merge_stride, mode.merge_fraction, mode.keep_first_frame
             )
+        if mode.fp8_attention:
+            check_fp8_runs(device)  # before the trunk's blocks: a CPU run is refused at once
+            return FP8GlobalAttention()
         return None
 
     def _run_block(

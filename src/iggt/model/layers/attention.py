@@ -27,20 +27,23 @@ class Attention(nn.Module):
         self.rope = rope
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        return self.output(attend(*self.heads(x, positions)))
+
+    def heads(self, x: Tensor, positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, N, dim) tokens -> queries, keys and values (B, N, heads, head_dim), through the fused
+        QK-norm + RoPE kernel where it applies (fused_qk_rope), else eagerly."""
         qkv = self.qkv(x)
         if fusion_applies(qkv, self.q_norm, self.k_norm, self.rope, positions, self.head_dim):
-            query, key, value = qk_norm_rope(qkv, positions, self.q_norm, self.k_norm, self.rope, self.num_heads)
-        else:
-            query, key, value = self._split_norm_rotate(qkv, positions)
-        return self.output(attend(query, key, value))
+            return qk_norm_rope(qkv, positions, self.q_norm, self.k_norm, self.rope, self.num_heads)
+        return self._split_norm_rotate(qkv, positions)
 
     def project(self, x: Tensor, positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """(B, N, dim) tokens -> queries, keys and values (B, N, heads, head_dim), normed and rotated.
 
         Split from :meth:`forward` so the approximate global attentions
         (:mod:`iggt.model.layers.key_value_subsampling`) can choose which keys and values to attend to.
-        Always the eager float32 path: those modes average keys, so they keep its precision; exact
-        attention in :meth:`forward` takes the fused kernel where it applies (fused_qk_rope).
+        Always the eager float32 path: those modes average keys, so they keep its precision;
+        :meth:`heads` (exact and FP8 attention) takes the fused kernel where it applies.
         """
         return self._split_norm_rotate(self.qkv(x), positions)
 

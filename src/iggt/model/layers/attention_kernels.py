@@ -64,7 +64,7 @@ def attention_backend(name: str) -> Iterator[None]:
 
 
 @functools.cache
-def _fa3_function():
+def fa3_function():
     """``flash_attn_interface.flash_attn_func``, or None when the package does not import."""
     try:
         from flash_attn_interface import flash_attn_func
@@ -75,10 +75,10 @@ def _fa3_function():
 
 def fa3_installed() -> bool:
     """True when FlashAttention-3's Python interface imports."""
-    return _fa3_function() is not None
+    return fa3_function() is not None
 
 
-def _fa3_machine_reason(device: torch.device) -> str | None:
+def fa3_machine_reason(device: torch.device) -> str | None:
     """Why FA3 cannot run on ``device`` at all (None when it can)."""
     if device.type != "cuda":
         return f"it runs on CUDA GPUs only, not {device.type}"
@@ -106,7 +106,7 @@ def select_backend(device: torch.device, dtype: torch.dtype, head_dim: int = 64,
     requested = requested_backend()
     if requested == "sdpa":
         return "sdpa"
-    machine = _fa3_machine_reason(torch.device(device))
+    machine = fa3_machine_reason(torch.device(device))
     if machine is not None and requested == "fa3":
         raise InputError(f"FlashAttention-3 was asked for but cannot run here: {machine}")
     if machine is None and _fa3_call_reason(dtype, head_dim, needs_grad) is None:
@@ -123,7 +123,7 @@ def attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
         dtype = torch.get_autocast_dtype(query.device.type)
     if select_backend(query.device, dtype, query.shape[-1], needs_grad) == "fa3":
         query, key, value = (t.to(dtype).contiguous() for t in (query, key, value))
-        return _fa3_function()(query, key, value)
+        return fa3_function()(query, key, value)
     output = F.scaled_dot_product_attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2))
     return output.transpose(1, 2)
 
