@@ -1,8 +1,9 @@
 """`iggt reconstruct` end to end on a GPU, split by stage: reading, network, instance step, export.
 
-Renders one engine walk-through (seed 5) on the device at --size, writes its frames as JPEG files,
-and reconstructs the folder with :func:`iggt.reconstruct` (what the command runs) and
-``Reconstruction.save`` (its export of every format), after one warm-up run of 8 frames. The model
+Renders one engine walk-through (seed 5) on the device at --size, writes its frames as JPEG files
+(or, with --video, as one H.264 .mp4 read back through imageio's ffmpeg, every frame kept), and
+reconstructs them with :func:`iggt.reconstruct` (what the command runs) and ``Reconstruction.save``
+(its export of every format), after one warm-up run of 8 frames. The model
 is a randomly initialised --preset (seed 0; time does not depend on the weights' values, but the
 instance step's does on the clusters found, so say which), or --model (a shipped name or a path).
 The table shows each stage's seconds and its share of the total, the instance step split into its
@@ -12,6 +13,7 @@ parts below it (``instance_parts_s``: points, clustering, assignment, majority f
 Usage:
     python benchmarks/reconstruct_gpu.py --frames 100 --preset large --size 336 504 --out $OUT/reconstruct_gpu.json
     python benchmarks/reconstruct_gpu.py --frames 1000 --preset large --store /tmp/store --out $OUT/r1000.json
+    python benchmarks/reconstruct_gpu.py --frames 1000 --preset large --video --store /tmp/store --out $OUT/v1000.json
     python benchmarks/reconstruct_gpu.py --frames 4 --preset small --size 56 84 --device cpu --out /tmp/r.json
 Prints a table and writes benchmarks/results/reconstruct_<device>.json (or --out).
 """
@@ -50,9 +52,22 @@ def write_frames(folder: Path, frames: int, size: tuple[int, int], device: str) 
     return folder
 
 
+def write_video(folder: Path, path: Path, fps: float = 30.0) -> Path:
+    """The JPEG frames of ``folder`` as one H.264 .mp4 at ``path`` (what a phone's capture gives)."""
+    import imageio.v2 as imageio
+    from PIL import Image
+
+    # macro_block_size=1: keep the frames' size (imageio would pad 504 to 512)
+    writer = imageio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264", quality=9, macro_block_size=1)
+    with writer:
+        for frame in sorted(folder.iterdir()):
+            writer.append_data(np.asarray(Image.open(frame).convert("RGB")))
+    return path
+
+
 def run_once(folder: Path, model, device: str, out: Path, formats=None, **options) -> dict:
     """One reconstruction of ``folder`` and its export; ``options`` go to :func:`iggt.reconstruct`
-    (window, overlap, store, fast_mode)."""
+    (window, overlap, store, fast_mode; frames for a video)."""
     from iggt.inference.reconstruct import reconstruct
     from iggt.instances.profile import instance_profile
 
@@ -87,9 +102,12 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=4)
     parser.add_argument("--store", type=Path, help="an empty folder for the windows' result and the network input")
     parser.add_argument("--fast-mode", help="an approximate preset (avggt, kv-subsample, merge); default exact")
+    parser.add_argument("--video", action="store_true", help="reconstruct the frames as one .mp4, every frame kept")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     options = {"window": args.window, "overlap": args.overlap, "store": args.store, "fast_mode": args.fast_mode}
+    if args.video:
+        options["frames"] = args.frames
 
     from iggt.model.hub import load_model
     from iggt.model.iggt import IGGT
@@ -109,7 +127,9 @@ def main() -> None:
         for path in sorted(frames.iterdir())[:8]:
             (warm / path.name).symlink_to(path)
         run_once(warm, model, args.device, scratch / "out-warm", args.formats)
-        row = run_once(frames, model, args.device, scratch / "out", args.formats, **options)
+        source = write_video(frames, scratch / "walk.mp4") if args.video else frames
+        row = run_once(source, model, args.device, scratch / "out", args.formats, **options)
+        row["input"] = "H.264 .mp4" if args.video else "JPEG folder"
         row["formats"] = args.formats or "all"
         row["options"] = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
     if torch.cuda.is_available() and args.device != "cpu":
