@@ -2,12 +2,22 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from iggt.errors import InputError
 from iggt.inference import window_size
 from iggt.inference.preprocess import MappedViews, map_to_original
 from iggt.inference.reconstruct import reconstruct
-from iggt.inference.window_size import FRAME_MEMORY, FrameMemory, choose_window, frame_memory, free_memory
+from iggt.inference.window_size import (
+    FRAME_MEMORY,
+    FrameMemory,
+    balanced_window,
+    choose_window,
+    frame_memory,
+    free_memory,
+)
+from iggt.inference.windows import plan_windows
 
 PIXELS = (100, 100)
 """1e4 pixels: at 100 bytes a pixel, one frame is 1 MB, so the expected K can be counted by hand."""
@@ -19,32 +29,60 @@ def test_a_capture_that_fits_runs_in_one_pass():
     assert choice.window is None and "40 frames fit in one pass" in choice.note
 
 
-def test_the_window_is_the_largest_that_fits_the_usable_memory():
-    # 70 % of 50 MB is 35 MB: 35 frames of 1 MB
-    choice = choose_window(200, PIXELS, 50e6, FLAT, chunk=12, result_on_device=False)
-    assert (choice.window, choice.overlap) == (35, 4)
+def test_the_largest_window_is_the_most_that_fits_the_usable_memory():
+    # 70 % of 50 MB is 35 MB: 35 frames of 1 MB; 128 frames are 4 windows of 35 sharing 4 exactly
+    choice = choose_window(128, PIXELS, 50e6, FLAT, chunk=12, result_on_device=False)
+    assert (choice.largest, choice.window, choice.overlap) == (35, 35, 4)
     assert choice.note.startswith("windows of 35 frames sharing 4, chosen from the free memory (at 100x100, 0.1 GB")
+    assert "at most 35 frames a pass" in choice.note
+
+
+def test_the_windows_are_the_fewest_that_fit_all_of_one_size():
+    # 35 fit; 200 frames need 7 windows sharing 4 (6 cover only 6 x 31 + 4 = 190): of 32 frames, not
+    # 6 of 35 and a seventh moved back over frames already seen
+    choice = choose_window(200, PIXELS, 50e6, FLAT, chunk=12, result_on_device=False)
+    assert (choice.largest, choice.window, choice.overlap) == (35, 32, 4)
+    plan = plan_windows(200, choice.window, choice.overlap)
+    assert len(plan.windows) == 7 and {len(w) for w in plan.windows} == {32}
+
+
+@settings(deadline=None)
+@given(
+    frames=st.integers(min_value=7, max_value=5000),
+    largest=st.integers(min_value=6, max_value=2000),
+    overlap=st.integers(min_value=2, max_value=8),
+)
+def test_balanced_windows_cover_the_capture_with_the_fewest_passes(frames, largest, overlap):
+    assume(overlap < largest < frames)
+    window = balanced_window(frames, largest, overlap)
+    plan = plan_windows(frames, window, overlap)
+    fewest = -(-(frames - overlap) // (largest - overlap))  # n windows of `largest` cover n (K - M) + M frames
+    assert window <= largest and len(plan.windows) == fewest
+    assert plan.windows[0].start == 0 and plan.windows[-1].stop == frames
+    shared = [len(plan.shared(i)) for i in range(1, len(plan.windows))]
+    # the last window moves back by fewer than n frames: the passes see at most n - 1 frames twice beyond M
+    assert min(shared) >= overlap and sum(shared) < (fewest - 1) * overlap + fewest
 
 
 def test_the_dense_heads_chunk_counts_once_per_window():
     heads = FrameMemory(per_frame=100.0, per_chunk_frame=200.0, result=0.0)
     # 70 MB: the heads' 12 chunk frames of 2 MB (24 MB) and 46 frames of 1 MB
-    assert choose_window(200, PIXELS, 100e6, heads, chunk=12, result_on_device=False).window == 46
+    assert choose_window(200, PIXELS, 100e6, heads, chunk=12, result_on_device=False).largest == 46
     # below the chunk each frame costs 1 + 2 MB: 11 frames in 35 MB (12 would need 12 + 24)
-    assert choose_window(200, PIXELS, 50e6, heads, chunk=12, result_on_device=False).window == 11
+    assert choose_window(200, PIXELS, 50e6, heads, chunk=12, result_on_device=False).largest == 11
 
 
 def test_on_the_cpu_the_result_of_every_frame_is_set_aside_first():
     host = FrameMemory(per_frame=100.0, per_chunk_frame=0.0, result=100.0)
     # 70 % of 300 MB = 210 MB, less 200 frames x 1 MB of result: 10 frames
-    assert choose_window(200, PIXELS, 300e6, host, chunk=12, result_on_device=True).window == 10
+    assert choose_window(200, PIXELS, 300e6, host, chunk=12, result_on_device=True).largest == 10
     # on a GPU the result goes to the host: the whole 210 MB is the window's
-    assert choose_window(300, PIXELS, 300e6, host, chunk=12, result_on_device=False).window == 210
+    assert choose_window(300, PIXELS, 300e6, host, chunk=12, result_on_device=False).largest == 210
 
 
 def test_a_small_window_shares_fewer_frames():
     choice = choose_window(200, PIXELS, 10e6, FLAT, chunk=12, result_on_device=False)
-    assert (choice.window, choice.overlap) == (7, 2)
+    assert (choice.largest, choice.overlap) == (7, 2)
 
 
 def test_too_little_memory_is_one_clear_line():

@@ -162,7 +162,10 @@ def test_the_kernels_address_rows_beyond_int32_offsets():
 
 
 @cuda
-def test_the_model_with_the_kernels_matches_it_without():
+def test_the_model_with_the_kernels_is_as_close_to_float32_as_without():
+    """Both bf16 runs round differently (the kernels keep float32 in registers where eager writes a
+    tensor), so they are compared with the float32 model, not with each other: the kernels' error
+    is eager's own. On an H100 the two runs differed by 0.0040 mean in pose_enc, 0.3 % of its range."""
     pytest.importorskip("triton")
     from iggt.model.iggt import IGGT
 
@@ -170,11 +173,14 @@ def test_the_model_with_the_kernels_matches_it_without():
     model = IGGT.from_preset("small").cuda().eval()
     images = torch.rand(1, 4, 3, 224, 224, device="cuda")
     with torch.inference_mode():
+        reference = model(images, trunk_dtype=torch.float32)
         with fused_residual_norm(False):
             eager = model(images, trunk_dtype=torch.bfloat16)
         with fused_residual_norm(True):
             fused = model(images, trunk_dtype=torch.bfloat16)
     for key in ("pose_enc", "depth", "world_points", "instance_feat"):
-        scale = eager[key].abs().max()
-        assert (fused[key] - eager[key]).abs().max() <= 3e-2 * scale, key
-        assert (fused[key] - eager[key]).abs().mean() <= 3e-3 * scale, key
+        eager_error = (eager[key] - reference[key]).abs()
+        fused_error = (fused[key] - reference[key]).abs()
+        print(f"{key}: mean error {fused_error.mean():.3e} fused, {eager_error.mean():.3e} eager")
+        assert fused_error.mean() <= 1.5 * eager_error.mean(), key
+        assert fused_error.max() <= 3 * eager_error.max(), key

@@ -73,7 +73,9 @@ class Reconstruction:
         intrinsic: (S, 3, 3) float64 intrinsics in each input's pixels.
         timings: seconds per stage ("read": the input checked, files' headers and a video's frame
             count; "load model"; "preprocess": the views decoded and brought to the network's size;
-            "model", "instances", "map to original resolution", then "export" once saved).
+            "model", "instances", "map to original resolution", then "export" once saved). A windowed
+            run has "windows" instead of "model" and "instances", and "windows: network", the part
+            of it its network passes took (on a GPU they overlap the windows' instance step).
         notes: facts the user should know (sampling, single view, ...).
         model_name: what the network was loaded from.
         device, dtype, head_dtype: where and in which precision (trunk, heads) the network ran.
@@ -260,6 +262,7 @@ def reconstruct(
                 network, tensor, plan, settings, device=target, dtype=compute_dtype, chunk_size=chunk_size,
                 head_dtype=heads_dtype, progress=progress, store=store, fast_mode=global_attention,
             )  # fmt: skip
+        timings["windows: network"] = run.network_s
         predictions, instances = run.predictions, run.instances
         notes += run.notes + ([f"the windows' result is stored in {store}"] if store is not None else [])
     else:

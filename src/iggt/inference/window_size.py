@@ -2,8 +2,10 @@
 
 When ``window`` is not given and the whole input does not fit in one pass, :func:`choose_window`
 picks K (and M) from a per-frame memory model of the preset (:data:`FRAME_MEMORY`), measured by
-``benchmarks/long_capture.py`` and ``benchmarks/fast_forward.py``. A pass of K frames of P
-network pixels needs, beyond the weights,
+``benchmarks/long_capture.py`` and ``benchmarks/fast_forward.py``: the fewest windows of at most the
+largest K that fits, all of one size (:func:`balanced_window`), so that no pass is wasted on a last
+window moved back over frames already seen (1,000 frames where 919 fit: two windows of 502, not of
+919). A pass of K frames of P network pixels needs, beyond the weights,
 
     P * (K * per_frame + min(K, chunk) * per_chunk_frame)
 
@@ -68,11 +70,20 @@ class WindowChoice:
         window: K frames per pass, or None when all frames fit in one pass.
         overlap: M frames shared by consecutive windows.
         note: one line for the log and the summary saying why.
+        largest: the most frames one pass may hold (K is at most this); None when all frames fit.
     """
 
     window: int | None
     overlap: int
     note: str
+    largest: int | None = None
+
+
+def balanced_window(num_frames: int, largest: int, overlap: int) -> int:
+    """The K of the fewest windows of at most ``largest`` frames, sharing ``overlap``, that cover
+    ``num_frames`` frames, all of one size: n = ceil((S - M) / (largest - M)), K = ceil((S + (n - 1) M) / n)."""
+    count = -(-(num_frames - overlap) // (largest - overlap))
+    return -(-(num_frames + (count - 1) * overlap) // count)
 
 
 def frame_memory(embed_dim: int) -> tuple[str, FrameMemory]:
@@ -129,13 +140,15 @@ def choose_window(
         middle = (low + high) // 2
         low, high = (middle, high) if needed(middle) <= budget else (low, middle)
     overlap = min(overlap, max(MIN_OVERLAP, low // 4))
+    window = balanced_window(num_frames, low, overlap)
     per_frame = pixels * memory.per_frame
     result = ", the result of all frames set aside" if result_on_device else ""
     return WindowChoice(
-        low,
+        window,
         overlap,
-        f"windows of {low} frames sharing {overlap}, chosen from the free memory ({about}; about "
-        f"{per_frame / 2**20:.1f} MB a frame in a pass{result})",
+        f"windows of {window} frames sharing {overlap}, chosen from the free memory ({about}: at most {low} "
+        f"frames a pass, about {per_frame / 2**20:.1f} MB a frame{result})",
+        largest=low,
     )
 
 

@@ -10,6 +10,7 @@ frames and instances are kept for the next.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class WindowedRun:
         inliers: per window, the point pairs of its shared frames that agree with its fit (0 for the first).
         notes: one line per window its shared frames do not tie to the previous one (placed by the
             unconfirmed fit; the frames from its first own frame on are named).
+        network_s: wall seconds of the windows' network passes, added up (with ``prefetch`` they
+            overlap the alignment, clustering and merging of the window before).
     """
 
     predictions: Predictions
@@ -67,6 +70,7 @@ class WindowedRun:
     similarities: list[Similarity]
     inliers: list[int]
     notes: list[str]
+    network_s: float = 0.0
 
 
 def run_windowed(
@@ -121,6 +125,15 @@ def reconstruct_windows(
     aligned, clustered and merged (worth it when ``predict`` runs on a GPU; on the CPU the two
     would share the cores and both windows' memory)."""
     logger.info("windowed reconstruction: %s", plan.describe())
+    passes: list[float] = []
+
+    def timed_predict(frames: range) -> Predictions:
+        start = time.perf_counter()
+        try:
+            return predict(frames)
+        finally:
+            passes.append(time.perf_counter() - start)
+
     if store is not None:  # the run whose host memory must not grow with the capture
         fix_mmap_threshold()
     previous: Predictions | None = None
@@ -129,11 +142,11 @@ def reconstruct_windows(
     similarities, inliers, notes = [], [], []
     bar = tqdm(plan.windows, desc="windows", unit="window", disable=not progress, leave=False)
     with ThreadPoolExecutor(1) as ahead:
-        upcoming = ahead.submit(predict, plan.windows[0]) if prefetch else None
+        upcoming = ahead.submit(timed_predict, plan.windows[0]) if prefetch else None
         for index, frames in enumerate(bar):
-            local = upcoming.result() if prefetch else predict(frames)
+            local = upcoming.result() if prefetch else timed_predict(frames)
             if prefetch and index + 1 < len(plan.windows):
-                upcoming = ahead.submit(predict, plan.windows[index + 1])
+                upcoming = ahead.submit(timed_predict, plan.windows[index + 1])
             if previous is None:
                 similarity, agreeing = Similarity.identity(), 0
             else:
@@ -173,7 +186,7 @@ def reconstruct_windows(
         features, percentile = merged.instance_feat, instance_config.box_percentile
         instances = tracks.finish(points, confidence, features, percentile, device=table_device(instance_config))
     predictions = merged
-    return WindowedRun(predictions, instances, plan, similarities, inliers, notes)
+    return WindowedRun(predictions, instances, plan, similarities, inliers, notes, sum(passes))
 
 
 def _pair_label(plan: WindowPlan, index: int) -> str:

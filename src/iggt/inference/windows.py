@@ -104,10 +104,10 @@ def plan_windows(num_frames: int, window: int, overlap: int) -> WindowPlan:
     step = window - overlap
     starts = list(range(0, num_frames - window, step)) + [num_frames - window]
     windows = tuple(range(start, start + window) for start in starts)
-    centres = np.array([start + (window - 1) / 2 for start in starts])
-    frames = np.arange(num_frames)
-    inside = np.array([[f in w for w in windows] for f in frames])
-    distance = np.where(inside, np.abs(frames[:, None] - centres[None]), np.inf)
+    first = np.array(starts)
+    frames = np.arange(num_frames)[:, None]
+    inside = (frames >= first) & (frames < first + window)
+    distance = np.where(inside, np.abs(frames - (first + (window - 1) / 2)), np.inf)
     return WindowPlan(num_frames, windows, distance.argmin(1))
 
 
