@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gpu_results import RESULTS, gpu_result_path  # noqa: E402
 from trunk_floor import DENSE_BF16_FLOPS  # noqa: E402
 
+from iggt.errors import IGGTError  # noqa: E402
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name  # noqa: E402
 from iggt.model.config import IGGTConfig  # noqa: E402
 from iggt.model.fast_mode import FAST_MODES, FastMode, get_fast_mode  # noqa: E402
@@ -286,7 +287,10 @@ def main() -> None:
     if args.modes is None:
         fp8_runs = fa3_machine_reason(torch.device(args.device)) is None
         args.modes = [name for name, mode in FAST_MODES.items() if fp8_runs or not mode.fp8_attention]
-    (speed if args.part == "speed" else accuracy)(args)
+    try:
+        (speed if args.part == "speed" else accuracy)(args)
+    except IGGTError as error:  # e.g. fp8 asked where FlashAttention-3 cannot run: its one line
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == "__main__":
