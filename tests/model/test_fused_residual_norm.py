@@ -73,19 +73,19 @@ def test_fusion_applies_only_where_it_computes_the_same_thing():
         assert not fusion_applies(x, torch.nn.Identity())
 
 
-def test_the_switch_is_off_unless_asked_and_the_environment_and_context_turn_it_on(monkeypatch):
+def test_the_switch_is_on_unless_the_environment_or_context_turn_it_off(monkeypatch):
     from iggt.model.layers.fused_residual_norm import SWITCH
 
     monkeypatch.delenv(SWITCH.env, raising=False)
-    assert not SWITCH.enabled()
-    monkeypatch.setenv(SWITCH.env, "1")
     assert SWITCH.enabled()
-    with fused_residual_norm(False):
-        assert not SWITCH.enabled()
     monkeypatch.setenv(SWITCH.env, "0")
+    assert not SWITCH.enabled()
     with fused_residual_norm(True):
         assert SWITCH.enabled()
-    assert not SWITCH.enabled()
+    monkeypatch.setenv(SWITCH.env, "1")
+    with fused_residual_norm(False):
+        assert not SWITCH.enabled()
+    assert SWITCH.enabled()
 
 
 def test_mismatched_branch_is_refused():

@@ -18,10 +18,10 @@ normed values are within one bf16 rounding step of eager's. It runs only where i
 (:func:`fusion_applies`): CUDA, no gradients, bf16 or fp16 autocast, an affine LayerNorm, float32
 contiguous rows, Triton importable.
 
-Opt-in for now (``IGGT_FUSED_RESIDUAL_NORM=1`` or :func:`fused_residual_norm` (True)): its arithmetic
-is checked in Triton's CPU interpreter, but the compiled kernel's GPU tests and its speed have not
-been run on a GPU yet (tests/model/test_fused_residual_norm.py; docs/performance.md). It becomes the
-default once they pass and it pays.
+On by default (``IGGT_FUSED_RESIDUAL_NORM=0`` or :func:`fused_residual_norm` (False) turns it off):
+its GPU tests passed on an H100 and an H200 (2026-12-06; the whole model's error against float32
+is eager's own), and on the H100 it took the trunk at 100 frames at 518 x 518 from 4.25 to 4.09 s
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ FUSED_DTYPES = (torch.bfloat16, torch.float16)
 MAX_DIM = 8192
 """Widest row one program holds in registers; every preset is at most 1024."""
 
-SWITCH = KernelSwitch("IGGT_FUSED_RESIDUAL_NORM", default=False)
+SWITCH = KernelSwitch("IGGT_FUSED_RESIDUAL_NORM")
 
 
 def fused_residual_norm(enabled: bool) -> contextlib.AbstractContextManager[None]:
