@@ -6,7 +6,9 @@ depend on their values), random frames, bf16 trunk autocast, ``torch.inference_m
 warm-up at 8 frames, since one run takes minutes); peak = ``torch.cuda.max_memory_allocated()``
 over the timed runs, weights included. Heads see ``--chunk`` frames at a time (the runner's
 default). Variants: the attention kernel (``sdpa``: torch's best, ``fa3``: FlashAttention-3) and
-the heads' dtype. Part ``trunk`` times the patch embedding + aggregator alone.
+the heads' dtype. Part ``trunk`` times the patch embedding + aggregator alone. The trunk's matrix
+weights are held in ``--trunk-weights`` (bfloat16 by default, as ``iggt reconstruct`` holds them:
+the same outputs, 1.8 GB less; float32 measures the model as loaded).
 
 Usage:
     python benchmarks/fast_forward.py [--cases 12x336x504,100x518x518] [--variants fa3/bfloat16,sdpa/float32]
@@ -66,6 +68,7 @@ def measure(model, frames, height, width, part, attention, head_dtype, repeats, 
         "fused_qk_rope": fused_qk_rope.SWITCH.enabled(),
         "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
         "trunk_dtype": "bfloat16",
+        "trunk_weights": dtype_name(model.trunk_weight_dtype),
         "head_dtype": dtype_name(head_dtype) if part == "full" else None,
         "frames_chunk_size": chunk if part == "full" else None,
     }
@@ -101,6 +104,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=int, default=200, help="cases above this many frames are timed once")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--trunk-weights", default="bfloat16", help="dtype the trunk's matrix weights are held in")
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/fast_forward_<gpu>.json)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -108,7 +112,10 @@ def main() -> None:
     gpu = torch.cuda.get_device_name()
     out = args.out or gpu_result_path("fast_forward", gpu)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model = IGGT.from_preset("large", enable_track=False).cuda().eval()
+    model = IGGT.from_preset("large", enable_track=False).eval()
+    if parse_dtype(args.trunk_weights) != torch.float32:
+        model.store_trunk_weights(parse_dtype(args.trunk_weights))
+    model.cuda()
     variants = [(a, parse_dtype(d)) for a, d in (v.split("/") for v in args.variants.split(","))]
     result = {
         "device": gpu,

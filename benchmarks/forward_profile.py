@@ -107,6 +107,51 @@ def trunk_kernels(model: IGGT, images: torch.Tensor) -> dict[str, float]:
     return dict(sorted(kinds.items(), key=lambda item: -item[1]))
 
 
+HEADS = ("depth_head", "point_head", "part_adaptor", "part_head")
+
+
+def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chunk: int, top: int) -> dict:
+    """CUDA kernel seconds of each head over the first ``chunk`` frames: by kind, and its ``top`` kernels."""
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        layers, start_index = model.aggregator(images[:, :chunk])
+    frames = images[:, :chunk]
+    tokens = model._head_tokens(layers, 0, chunk)
+    calls = {
+        "depth_head": lambda: model.depth_head(tokens, frames, start_index),
+        "point_head": lambda: model.point_head(tokens, frames, start_index, return_features=True),
+        "part_adaptor": lambda: model.part_adaptor(tokens, frames, start_index),
+    }
+    with torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32):
+        geometry = calls["point_head"]()[2]
+        adaptor = calls["part_adaptor"]()
+        calls["part_head"] = lambda: model.part_head(adaptor, geometry, frames)
+        report = {}
+        for name in HEADS:
+            calls[name]()  # warm
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                calls[name]()
+                torch.cuda.synchronize()
+            kernels = [
+                (event.key, event.self_device_time_total / 1e6, event.count)
+                for event in prof.key_averages()
+                if event.device_type == torch.autograd.DeviceType.CUDA
+            ]
+            kinds: dict[str, float] = defaultdict(float)
+            for key, seconds, _ in kernels:
+                kinds[kernel_kind(key)] += seconds
+            kernels.sort(key=lambda item: -item[1])
+            report[name] = {
+                "kernel_seconds": sum(seconds for _, seconds, _ in kernels),
+                "launches": sum(count for _, _, count in kernels),
+                "by_kind": dict(sorted(kinds.items(), key=lambda item: -item[1])),
+                "top": [
+                    {"kernel": key[:120], "seconds": seconds, "calls": count} for key, seconds, count in kernels[:top]
+                ],
+            }
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="100x518x518", help="FRAMESxHxW")
@@ -117,6 +162,9 @@ def main() -> None:
     parser.add_argument(
         "--channels-last", action="store_true", help="the heads' convolution weights in channels-last memory format"
     )
+    parser.add_argument("--head-kernels", type=int, default=0, metavar="N", help="profile each head's N top kernels")
+    parser.add_argument("--compile-heads", action="store_true", help="torch.compile the heads (warm-up compiles)")
+    parser.add_argument("--trunk-weights", default="bfloat16", help="dtype the trunk's matrix weights are held in")
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/forward_profile_<gpu>.json)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -129,12 +177,20 @@ def main() -> None:
     if args.channels_last:
         for head in (model.depth_head, model.point_head, model.part_adaptor, model.part_head):
             head.to(memory_format=torch.channels_last)
+    if parse_dtype(args.trunk_weights) != torch.float32:
+        model.store_trunk_weights(parse_dtype(args.trunk_weights))
+    if args.compile_heads:
+        for name in HEADS:
+            getattr(model, name).compile()
     with torch.inference_mode(), attention_backend(args.attention):
         images = torch.rand(1, frames, 3, height, width, device="cuda")
+        start = time.perf_counter()
         staged_forward(model, images, head_dtype, args.chunk)  # warm-up
+        warmup_s = time.perf_counter() - start
         runs = [staged_forward(model, images, head_dtype, args.chunk) for _ in range(args.repeats)]
         stages = min(runs, key=lambda run: sum(run.values()))
         kinds = trunk_kernels(model, images)
+        heads = head_kernels(model, images, head_dtype, args.chunk, args.head_kernels) if args.head_kernels else None
     floor = floor_seconds(model.config, frames, height, width)
     row = {
         "preset": "large",
@@ -147,11 +203,15 @@ def main() -> None:
         "head_dtype": dtype_name(head_dtype),
         "frames_chunk_size": args.chunk,
         "heads_channels_last": args.channels_last,
+        "heads_compiled": args.compile_heads,
+        "trunk_weights": args.trunk_weights,
+        "warmup_s": warmup_s,
         "stage_seconds": stages,
         "seconds": sum(stages.values()),
         "floor_s": floor,
         "trunk_floor_ratio": stages["trunk"] / floor,
         "trunk_kernel_seconds": kinds,
+        "head_kernels": heads,
         "device": gpu,
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -164,6 +224,10 @@ def main() -> None:
     print(f"{'trunk kernels':>22} {'seconds':>8}")
     for name, seconds in kinds.items():
         print(f"{name:>22} {seconds:8.3f}")
+    for name, head in (heads or {}).items():
+        print(f"{name}: {head['kernel_seconds']:.4f} s in {head['launches']} launches; {head['by_kind']}")
+        for kernel in head["top"]:
+            print(f"    {kernel['seconds']:.4f} s x{kernel['calls']:<4} {kernel['kernel'][:90]}")
     entries = json.loads(out.read_text()) if out.exists() else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([*entries, row], indent=1))

@@ -119,6 +119,8 @@ def main() -> None:
     if args.video:
         options["frames"] = args.frames
 
+    from iggt.device import resolve_device, resolve_dtype
+    from iggt.inference.runner import store_weights_for_inference
     from iggt.model.hub import load_model
     from iggt.model.iggt import IGGT
 
@@ -129,6 +131,8 @@ def main() -> None:
         with torch.device(args.device):
             model = IGGT.from_preset(args.preset).eval()
         name = f"{args.preset} (random weights, seed 0)"
+    # As `iggt reconstruct` holds a model it loads (reconstruct() leaves a module it is handed alone).
+    store_weights_for_inference(model, resolve_device(args.device), resolve_dtype("auto", resolve_device(args.device)))
     with tempfile.TemporaryDirectory(prefix="iggt-reconstruct-gpu-") as scratch:
         scratch = Path(scratch)
         frames = write_frames(scratch / "frames", args.frames, tuple(args.size), args.device)

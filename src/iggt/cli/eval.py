@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     from iggt.eval.benchmark import BenchmarkConfig, run_benchmark
     from iggt.eval.report import write_reports
     from iggt.eval.run_info import run_metadata
-    from iggt.inference.runner import run_model
+    from iggt.inference.runner import run_model, store_weights_for_inference
     from iggt.model.hub import load_model
 
     config = BenchmarkConfig(
@@ -115,6 +115,7 @@ def _evaluate(args: argparse.Namespace, compute: ComputeOptions) -> int:
     labellers = _labellers(args.vl_backend, args.vl_device) if "semantic" in config.tasks else {}
     # Arguments (and the image-text backends) are checked above, before a possibly large model is loaded.
     model = load_model(args.model)
+    store_weights_for_inference(model, compute.device, compute.dtype)
     config = replace(config, img_size=args.img_size or model.config.img_size, patch_size=model.config.patch_size)
     instance_settings = instance_config(args, compute.device)
     segmenters = _segmenters(args.baseline, instance_settings, model_label=_model_label(args.model))

@@ -35,7 +35,13 @@ from iggt.inference.preprocess import (
     preprocess_views,
 )
 from iggt.inference.progress import stage_progress
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name, check_chunk_size, run_model
+from iggt.inference.runner import (
+    DEFAULT_CHUNK_SIZE,
+    attention_backend_name,
+    check_chunk_size,
+    run_model,
+    store_weights_for_inference,
+)
 from iggt.inference.windows import DEFAULT_OVERLAP, check_store, check_window, empty_array, plan_windows
 from iggt.io.images import ImageStream, LoadedImages, open_images, views_to_keep
 from iggt.model.fast_mode import FastMode, fast_mode_name, get_fast_mode
@@ -233,6 +239,8 @@ def reconstruct(
             check_visible_sizes(loaded.stored_sizes, loaded.names)
     with _timed(timings, "load model"), stage_progress("loading the model", progress):
         network, model_name = _resolve_model(model)
+        if not isinstance(model, torch.nn.Module):  # loaded here, so its weights are ours to store
+            store_weights_for_inference(network, target, compute_dtype)
     with _timed(timings, "preprocess"):
         # One view at a time at its own resolution; with a store the network's input lives there too.
         config, allocate = network.config, None if store is None else partial(_stored_input, store)

@@ -42,6 +42,21 @@ def check_chunk_size(chunk_size: int) -> int:
     return int(chunk_size)
 
 
+def store_weights_for_inference(model, device: str | torch.device, trunk_dtype: torch.dtype) -> int:
+    """Hold a loaded model's trunk weights in the trunk's autocast dtype where it runs under autocast
+    (CUDA, bf16 or fp16): the same outputs from half the weight memory (:meth:`IGGT.store_trunk_weights`).
+
+    For models this package loaded itself (``reconstruct`` and ``iggt eval`` given a name or path); a
+    module the caller passes in keeps its weights as they are. Returns the bytes freed.
+    """
+    target = torch.device(device) if isinstance(device, str) else device
+    if target.type != "cuda" or trunk_dtype == torch.float32 or not hasattr(model, "store_trunk_weights"):
+        return 0
+    freed = model.store_trunk_weights(trunk_dtype)
+    logger.info("trunk weights held in %s for inference (%.2f GB less)", dtype_name(trunk_dtype), freed / 1e9)
+    return freed
+
+
 def run_model(
     model,
     images: torch.Tensor,
