@@ -34,6 +34,7 @@ from iggt.model.heads.instance_adaptor import InstanceAdaptor
 from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.heads.track_head import TrackHead
 from iggt.model.hub import resolve_model_source
+from iggt.model.layers.head_matmul_precision import heads_matmuls_like_convolutions
 from iggt.model.weightless import skip_initialisation
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,9 @@ class IGGT(nn.Module):
                 computes everything in float32.
             head_dtype: autocast dtype of the dense, point and instance heads on CUDA (ignored on
                 the CPU); their last layer and output activations always run in float32, and the
-                camera head runs in float32 whatever is asked (nine numbers per view).
+                camera head runs in float32 whatever is asked (nine numbers per view). In float32
+                their matrix products use TF32 where their convolutions do
+                (:mod:`iggt.model.layers.head_matmul_precision`).
             fast_mode: an approximation of the trunk's global attention for long inputs, a
                 :class:`iggt.model.fast_mode.FastMode` or a preset name ("avggt", "kv-subsample", "merge"); None or
                 "exact" (the default) computes the network exactly.
@@ -266,7 +269,7 @@ class IGGT(nn.Module):
         with torch.autocast(images.device.type, enabled=False):
             camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
             pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)
-            with _cuda_autocast(images, head_dtype):
+            with _cuda_autocast(images, head_dtype), heads_matmuls_like_convolutions(images.device):
                 output = self._dense_outputs(layers, images, patch_start_idx, chunk)
             if query_points is not None:
                 output.update(self._track(layers, images, patch_start_idx, query_points, frames_chunk_size))
