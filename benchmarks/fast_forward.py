@@ -34,7 +34,7 @@ from trunk_floor import floor_seconds  # noqa: E402
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
 from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
-from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
+from iggt.model.layers import fused_qk_rope, fused_residual_norm, head_matmul_precision  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
 
 DEFAULT_CASES = "12x336x504,48x336x504,100x336x504,100x518x518"
@@ -69,6 +69,7 @@ def measure(model, frames, height, width, part, attention, head_dtype, repeats, 
         "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
         "trunk_dtype": "bfloat16",
         "trunk_weights": dtype_name(model.trunk_weight_dtype),
+        "heads_tf32_matmuls": head_matmul_precision.SWITCH.enabled(),
         "head_dtype": dtype_name(head_dtype) if part == "full" else None,
         "frames_chunk_size": chunk if part == "full" else None,
     }

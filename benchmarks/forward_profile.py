@@ -36,14 +36,15 @@ from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
+from iggt.model.layers.head_matmul_precision import heads_matmuls_like_convolutions  # noqa: E402
 
-KERNEL_KINDS = (
-    ("attention", ("flash", "fmha", "attn", "cudnn", "sdpa")),
+KERNEL_KINDS = (  # first match wins: cuDNN's convolutions are implicit GEMMs and its SDPA is cuDNN too
+    ("attention", ("flash", "fmha", "attn", "sdpa")),
     ("fused QK-norm + RoPE", ("qk_norm_rope",)),
     ("fused residual + norm", ("residual_norm",)),
+    ("convolution", ("fprop", "dgrad", "wgrad", "nhwckrsc", "conv", "winograd")),
     ("matrix products", ("gemm", "cutlass", "sm90_xmma", "nvjet", "cublas", "wgmma")),
     ("layer norm", ("layer_norm", "layernorm")),
-    ("convolution", ("conv", "implicit", "winograd")),
 )
 
 
@@ -78,7 +79,10 @@ def staged_forward(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, c
         layers, start_index = model.aggregator(images)
     with clock.stage("camera head"), torch.autocast("cuda", enabled=False):
         model.camera_head(layers[model.config.depth - 1][:, :, :1].float(), model.config.camera_iterations)
-    with torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32):
+    with (
+        torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32),
+        heads_matmuls_like_convolutions(images.device),  # as IGGT.forward runs the heads
+    ):
         for begin in range(0, images.shape[1], chunk):
             frames = images[:, begin : begin + chunk]
             with clock.stage("head inputs"):
@@ -121,7 +125,10 @@ def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chu
         "point_head": lambda: model.point_head(tokens, frames, start_index, return_features=True),
         "part_adaptor": lambda: model.part_adaptor(tokens, frames, start_index),
     }
-    with torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32):
+    with (
+        torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32),
+        heads_matmuls_like_convolutions(images.device),  # as IGGT.forward runs the heads
+    ):
         geometry = calls["point_head"]()[2]
         adaptor = calls["part_adaptor"]()
         calls["part_head"] = lambda: model.part_head(adaptor, geometry, frames)

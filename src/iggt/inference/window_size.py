@@ -2,7 +2,7 @@
 
 When ``window`` is not given and the whole input does not fit in one pass, :func:`choose_window`
 picks K (and M) from a per-frame memory model of the preset (:data:`FRAME_MEMORY`), measured by
-``benchmarks/long_capture.py`` and ``benchmarks/fast_forward.py``: the fewest windows of at most the
+``benchmarks/long_capture.py`` and ``benchmarks/largest_pass.py``: the fewest windows of at most the
 largest K that fits, all of one size (:func:`balanced_window`), so that no pass is wasted on a last
 window moved back over frames already seen (1,000 frames where 919 fit: two windows of 502, not of
 919). A pass of K frames of P network pixels needs, beyond the weights,
@@ -49,9 +49,13 @@ class FrameMemory:
 
 
 FRAME_MEMORY = {
-    # large: the H200 rows of benchmarks/results/fast_forward_h200.json (336 x 504, bf16 trunk,
-    # float32 heads, chunks of 12): 10.94 GB at 12 frames, 14.42 GB at 100, weights 5.20 GB.
-    "large": FrameMemory(per_frame=233.0, per_chunk_frame=2590.0, result=95.0),
+    # large: benchmarks/results/largest_pass_h100.json (bf16 trunk and its weights, float32 heads,
+    # chunks of 12). Up to a few hundred frames the peak is in the heads; beyond, in the trunk, where
+    # it grows 55.4 MB a frame at 336 x 504 (500 -> 1,000 frames: 30.9 -> 58.6 GB allocated), i.e.
+    # 327 B/px; the heads' chunk takes up to 2,680 B/px a frame (518 x 518: 11.7 GB at no frames, of
+    # which 3.1 GB are the weights). The fraction left unplanned covers the allocator's fragmentation
+    # (reserved / allocated 1.22 at 1,000 frames).
+    "large": FrameMemory(per_frame=330.0, per_chunk_frame=2680.0, result=95.0),
     # small: one pass of iggt-small on the CPU at 168 x 224 grew 198 B/px a frame (32 -> 64
     # frames, long_capture_cpu.json of 2026-12-02 00:52); the result and the linking take 94 of
     # them (long_capture_standin_cpu.json); per_chunk_frame is an allowance, not measured.
