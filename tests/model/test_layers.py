@@ -80,3 +80,35 @@ def test_camera_head_returns_each_refinement_with_nonnegative_fov():
     assert all(e.shape == (2, 3, 9) for e in encodings)
     assert encodings[-1][..., 7:].min() >= 0
     assert not torch.equal(encodings[0], encodings[1])
+
+
+def test_feed_forward_in_slices_equals_one_pass_and_keeps_gradients(monkeypatch):
+    from iggt.model.layers.hat_blocks import FeedForward
+
+    torch.manual_seed(0)
+    mlp = FeedForward(8, 32)
+    x = torch.randn(2, 37, 8, requires_grad=True)
+    whole = mlp(x)
+    whole.sum().backward()
+    grad_whole = x.grad.clone()
+    x.grad = None
+    monkeypatch.setattr(FeedForward, "max_hidden_elements", 32 * 10)  # 10 rows a slice: 8 slices, the last of 4
+    sliced = mlp(x)
+    torch.testing.assert_close(sliced, whole, rtol=1e-6, atol=1e-7)
+    sliced.sum().backward()
+    torch.testing.assert_close(x.grad, grad_whole, rtol=1e-6, atol=1e-7)
+
+
+def test_uv_embedding_is_added_in_place_only_without_gradients():
+    from iggt.model.layers.uv_embedding import add_uv_embedding
+
+    x = torch.randn(2, 8, 5, 7)
+    expected = add_uv_embedding(x.clone().requires_grad_(), 70, 50).detach()
+    with torch.no_grad():
+        target = x.clone()
+        out = add_uv_embedding(target, 70, 50)
+    assert out.data_ptr() == target.data_ptr()
+    assert torch.equal(out, expected)
+    kept = x.clone().requires_grad_()
+    add_uv_embedding(kept, 70, 50)
+    assert torch.equal(kept.detach(), x)

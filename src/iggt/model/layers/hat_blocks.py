@@ -37,7 +37,16 @@ class DropPath(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Two-layer GELU MLP on the last dimension."""
+    """Two-layer GELU MLP on the last dimension, over at most ``max_hidden_elements`` hidden values at once.
+
+    The instance head runs it on every pixel of an 8x grid (12 frames at 336 x 504: 663 k tokens, a
+    512-wide hidden layer of 1.4 GB twice over, before and after the GELU): the largest transient of
+    the whole forward pass. Each token's output depends on that token alone, so the rows go through
+    in slices whose hidden layer holds at most ``max_hidden_elements`` values.
+    """
+
+    max_hidden_elements = 2**27
+    """Hidden values of one slice (0.5 GB in float32)."""
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
@@ -45,7 +54,17 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        rows = x.reshape(-1, x.shape[-1])
+        step = max(1, self.max_hidden_elements // self.fc1.out_features)
+        if rows.shape[0] <= step:
+            return self.fc2(F.gelu(self.fc1(x)))
+        out = None
+        for start in range(0, rows.shape[0], step):
+            piece = self.fc2(F.gelu(self.fc1(rows[start : start + step])))
+            if out is None:  # the dtype autocast gives the products
+                out = piece.new_empty(rows.shape[0], piece.shape[1])
+            out[start : start + step] = piece
+        return out.view(*x.shape[:-1], out.shape[1])
 
 
 class ChannelAttention(nn.Module):
@@ -131,7 +150,9 @@ class HybridAttentionBlock(nn.Module):
         normed = self.norm1(tokens).view(batch, height, width, channels)
         conv = self.conv_block(normed.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(tokens.shape)
         attended = self._window_attention(normed).reshape(tokens.shape)
+        del normed  # each is a full grid of features: freed before the MLP, the block's largest step
         tokens = tokens + self.drop_path(attended) + conv * self.conv_scale
+        del attended, conv
         return tokens + self.drop_path(self.mlp(self.norm2(tokens)))
 
     def _window_attention(self, grid: torch.Tensor) -> torch.Tensor:

@@ -25,11 +25,18 @@ def sincos_embedding(positions: Tensor, dim: int, omega_0: float = 100.0) -> Ten
 
 
 def add_uv_embedding(x: Tensor, image_width: int, image_height: int, ratio: float = 0.1) -> Tensor:
-    """(N, C, h, w) feature map plus ratio * the (C, h, w) embedding of its uv grid (u half, v half)."""
+    """(N, C, h, w) feature map plus ratio * the (C, h, w) embedding of its uv grid (u half, v half).
+
+    Where no gradient is recorded the sum is written into ``x`` (the dense heads call this on a
+    full-resolution map of 128 channels they own; a second one would be the forward pass's peak).
+    """
     channels, height, width = x.shape[1:]
     grid = uv_grid(width, height, image_width / image_height, x.device, x.dtype).reshape(-1, 2)
     embedding = torch.cat(
         [sincos_embedding(grid[:, 0], channels // 2), sincos_embedding(grid[:, 1], channels // 2)], dim=-1
     )
-    embedding = embedding.reshape(height, width, channels).permute(2, 0, 1).to(x.dtype)
-    return x + ratio * embedding
+    scaled = ratio * embedding.reshape(height, width, channels).permute(2, 0, 1).to(x.dtype)
+    del embedding
+    if torch.is_grad_enabled():
+        return x + scaled
+    return x.add_(scaled)
