@@ -1,7 +1,7 @@
 """Where the dense and instance heads of `large` peak in memory: live tensor bytes through one chunk, on any device.
 
 The heads' working set, not the weights or the trunk, sets the full model's peak at a dozen frames
-(12 frames at 336 x 504 on an H100: 9.1 GB, of which 3.1 GB weights and 3.8 GB the trunk's peak).
+(12 frames at 336 x 504 on an H100: 9.1 GB at the peak, 3.8 GB at the trunk's, weights included).
 A TorchDispatchMode counts the bytes of every tensor storage an operation creates until it is
 freed, so the peak, the operation at it, the call stack inside iggt and the largest live tensors
 there come out on the CPU as on the GPU, for a few frames in seconds (the working set is
