@@ -1,5 +1,7 @@
-"""Building blocks: 2D RoPE, the DINOv2 patch embedding, DPT and camera heads."""
+"""Building blocks: 2D RoPE, the DINOv2 patch embedding, DPT and camera heads, the instance head's sliced MLP and
+window attention, the uv embedding."""
 
+import pytest
 import torch
 
 from iggt.model.heads.camera_head import CameraHead
@@ -112,3 +114,18 @@ def test_uv_embedding_is_added_in_place_only_without_gradients():
     kept = x.clone().requires_grad_()
     add_uv_embedding(kept, 70, 50)
     assert torch.equal(kept.detach(), x)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_window_attention_in_slices_equals_one_pass(monkeypatch, masked):
+    from iggt.model.layers.hat_blocks import WindowMultiHeadAttention
+
+    torch.manual_seed(0)
+    attention = WindowMultiHeadAttention(16, num_heads=4).eval()
+    windows = torch.randn(11, 9, 16)
+    mask = torch.rand(11, 1, 1, 9) > 0.3 if masked else None
+    if mask is not None:
+        mask[..., 0] = True  # every query keeps a key
+    whole = attention(windows, mask)
+    monkeypatch.setattr(WindowMultiHeadAttention, "max_qkv_elements", 3 * 9 * 16 * 4)  # 4 windows a slice
+    torch.testing.assert_close(attention(windows, mask), whole, rtol=1e-6, atol=1e-7)

@@ -109,8 +109,26 @@ class WindowMultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
+    max_qkv_elements = 2**27
+    """Query, key and value values computed at once (0.5 GB in float32): windows go through in slices,
+    each attending within itself, so that the projections of a whole 8x grid never coexist."""
+
     def forward(self, windows: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(N, L, C) windows, optional (N, 1, 1, L) bool key mask (True = attend) -> (N, L, C)."""
+        count, length, channels = windows.shape
+        step = max(1, self.max_qkv_elements // (3 * length * channels))
+        if count <= step:
+            return self._attend(windows, key_mask)
+        out = None
+        for start in range(0, count, step):
+            mask = key_mask if key_mask is None or key_mask.shape[0] != count else key_mask[start : start + step]
+            piece = self._attend(windows[start : start + step], mask)
+            if out is None:  # the dtype autocast gives the products
+                out = piece.new_empty(count, length, piece.shape[-1])
+            out[start : start + step] = piece
+        return out
+
+    def _attend(self, windows: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         count, length, channels = windows.shape
         qkv = self.qkv(windows).view(count, length, 3, self.num_heads, channels // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
