@@ -45,8 +45,8 @@ class FeedForward(nn.Module):
     in slices whose hidden layer holds at most ``max_hidden_elements`` values.
     """
 
-    max_hidden_elements = 2**27
-    """Hidden values of one slice (0.5 GB in float32)."""
+    max_hidden_elements = 2**26
+    """Hidden values of one slice (0.27 GB in float32)."""
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
@@ -109,8 +109,8 @@ class WindowMultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    max_qkv_elements = 2**27
-    """Query, key and value values computed at once (0.5 GB in float32): windows go through in slices,
+    max_qkv_elements = 2**26
+    """Query, key and value values computed at once (0.27 GB in float32): windows go through in slices,
     each attending within itself, so that the projections of a whole 8x grid never coexist."""
 
     def forward(self, windows: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -166,9 +166,11 @@ class HybridAttentionBlock(nn.Module):
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         batch, _, channels = tokens.shape
         normed = self.norm1(tokens).view(batch, height, width, channels)
-        conv = self.conv_block(normed.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(tokens.shape)
+        # Attention before the conv branch (they are independent): its peak then does not hold the
+        # branch's grid. Each of these is a full grid of features, freed as soon as it is used.
         attended = self._window_attention(normed).reshape(tokens.shape)
-        del normed  # each is a full grid of features: freed before the MLP, the block's largest step
+        conv = self.conv_block(normed.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(tokens.shape)
+        del normed
         tokens = tokens + self.drop_path(attended) + conv * self.conv_scale
         del attended, conv
         return tokens + self.drop_path(self.mlp(self.norm2(tokens)))
