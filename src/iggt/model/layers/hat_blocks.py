@@ -41,8 +41,9 @@ class FeedForward(nn.Module):
 
     The instance head runs it on every pixel of an 8x grid (12 frames at 336 x 504: 663 k tokens, a
     512-wide hidden layer of 1.4 GB twice over, before and after the GELU): the largest transient of
-    the whole forward pass. Each token's output depends on that token alone, so the rows go through
-    in slices whose hidden layer holds at most ``max_hidden_elements`` values.
+    the whole forward pass. Each token's output depends on that token alone, so where no gradient
+    is recorded the rows go through in slices whose hidden layer holds at most ``max_hidden_elements``
+    values (in training every slice's hidden layer would be kept for the backward pass anyway).
     """
 
     max_hidden_elements = 2**26
@@ -56,7 +57,7 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1])
         step = max(1, self.max_hidden_elements // self.fc1.out_features)
-        if rows.shape[0] <= step:
+        if rows.shape[0] <= step or torch.is_grad_enabled():
             return self.fc2(F.gelu(self.fc1(x)))
         out = None
         for start in range(0, rows.shape[0], step):
@@ -110,14 +111,15 @@ class WindowMultiHeadAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     max_qkv_elements = 2**26
-    """Query, key and value values computed at once (0.27 GB in float32): windows go through in slices,
-    each attending within itself, so that the projections of a whole 8x grid never coexist."""
+    """Query, key and value values computed at once (0.27 GB in float32): where no gradient is
+    recorded, windows go through in slices, each attending within itself, so that the projections
+    of a whole 8x grid never coexist."""
 
     def forward(self, windows: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(N, L, C) windows, optional (N, 1, 1, L) bool key mask (True = attend) -> (N, L, C)."""
         count, length, channels = windows.shape
         step = max(1, self.max_qkv_elements // (3 * length * channels))
-        if count <= step:
+        if count <= step or torch.is_grad_enabled():
             return self._attend(windows, key_mask)
         out = None
         for start in range(0, count, step):
