@@ -49,7 +49,7 @@ def store_weights_for_inference(model, device: str | torch.device, trunk_dtype: 
     For models this package loaded itself (``reconstruct`` and ``iggt eval`` given a name or path); a
     module the caller passes in keeps its weights as they are. Returns the bytes freed.
     """
-    target = torch.device(device) if isinstance(device, str) else device
+    target = torch.device(device)
     if target.type != "cuda" or trunk_dtype == torch.float32 or not hasattr(model, "store_trunk_weights"):
         return 0
     freed = model.store_trunk_weights(trunk_dtype)

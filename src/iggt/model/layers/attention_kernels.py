@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iggt.errors import InputError
+from iggt.model.layers.row_slices import map_row_slices
 
 BACKENDS = ("auto", "sdpa", "fa3")
 FA3_DTYPES = (torch.bfloat16, torch.float16)
@@ -132,13 +133,8 @@ def batched_sdpa(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | 
     """``F.scaled_dot_product_attention`` of (N, heads, L, D) inputs in slices of at most
     :data:`SDPA_MAX_BATCH` along N (a mask with N rows is sliced with them; one of a single row is
     shared), so that every kernel SDPA may pick can take each slice. Same result as one call."""
-    count = query.shape[0]
-    if count <= SDPA_MAX_BATCH:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
-    per_row = attn_mask is not None and attn_mask.dim() == query.dim() and attn_mask.shape[0] == count
-    parts = []
-    for start in range(0, count, SDPA_MAX_BATCH):
-        rows = slice(start, start + SDPA_MAX_BATCH)
-        mask = attn_mask[rows] if per_row else attn_mask
-        parts.append(F.scaled_dot_product_attention(query[rows], key[rows], value[rows], attn_mask=mask))
-    return torch.cat(parts)
+    per_row = attn_mask is not None and attn_mask.dim() == query.dim() and attn_mask.shape[0] == query.shape[0]
+    if per_row:
+        return map_row_slices(F.scaled_dot_product_attention, SDPA_MAX_BATCH, query, key, value, attn_mask)
+    shared = functools.partial(F.scaled_dot_product_attention, attn_mask=attn_mask)
+    return map_row_slices(shared, SDPA_MAX_BATCH, query, key, value)

@@ -5,6 +5,8 @@ and an overlapping-window cross-attention block.
 Attribute names follow the official IGGT checkpoint (`atten_block.conv_block.cab...`).
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +21,7 @@ from iggt.model.layers.hat_windows import (
     unfold_overlapping_windows,
     window_key_mask,
 )
+from iggt.model.layers.row_slices import map_row_slices
 
 
 class DropPath(nn.Module):
@@ -55,17 +58,14 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1])
+        if torch.is_grad_enabled():
+            return self._mlp(x)
         step = max(1, self.max_hidden_elements // self.fc1.out_features)
-        if rows.shape[0] <= step or torch.is_grad_enabled():
-            return self.fc2(F.gelu(self.fc1(x)))
-        out = None
-        for start in range(0, rows.shape[0], step):
-            piece = self.fc2(F.gelu(self.fc1(rows[start : start + step])))
-            if out is None:  # the dtype autocast gives the products
-                out = piece.new_empty(rows.shape[0], piece.shape[1])
-            out[start : start + step] = piece
-        return out.view(*x.shape[:-1], out.shape[1])
+        out = map_row_slices(self._mlp, step, x.reshape(-1, x.shape[-1]))
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class ChannelAttention(nn.Module):
@@ -104,33 +104,26 @@ class ChannelAttentionBlock(nn.Module):
 class WindowMultiHeadAttention(nn.Module):
     """Multi-head self-attention inside each window (no position bias, as in the reference)."""
 
+    max_qkv_elements = 2**26
+    """Query, key and value values computed at once (0.27 GB in float32): where no gradient is
+    recorded, windows go through in slices, each attending within itself, so that the projections
+    of a whole 8x grid never coexist."""
+
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    max_qkv_elements = 2**26
-    """Query, key and value values computed at once (0.27 GB in float32): where no gradient is
-    recorded, windows go through in slices, each attending within itself, so that the projections
-    of a whole 8x grid never coexist."""
-
     def forward(self, windows: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(N, L, C) windows, optional (N, 1, 1, L) bool key mask (True = attend) -> (N, L, C)."""
         count, length, channels = windows.shape
-        step = max(1, self.max_qkv_elements // (3 * length * channels))
-        if count <= step or torch.is_grad_enabled():
-            return self._attend(windows, key_mask)
-        out = None
-        for start in range(0, count, step):
-            mask = key_mask if key_mask is None or key_mask.shape[0] != count else key_mask[start : start + step]
-            piece = self._attend(windows[start : start + step], mask)
-            if out is None:  # the dtype autocast gives the products
-                out = piece.new_empty(count, length, piece.shape[-1])
-            out[start : start + step] = piece
-        return out
+        step = count if torch.is_grad_enabled() else max(1, self.max_qkv_elements // (3 * length * channels))
+        if key_mask is None or key_mask.shape[0] != count:  # none, or one mask shared by every window
+            return map_row_slices(functools.partial(self._attend, key_mask=key_mask), step, windows)
+        return map_row_slices(self._attend, step, windows, key_mask)
 
-    def _attend(self, windows: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    def _attend(self, windows: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         count, length, channels = windows.shape
         qkv = self.qkv(windows).view(count, length, 3, self.num_heads, channels // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
