@@ -32,7 +32,7 @@ from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
+from iggt.inference.runner import DEFAULT_CHUNK_SIZE, store_weights_for_inference  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm, head_matmul_precision  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
@@ -114,8 +114,7 @@ def main() -> None:
     out = args.out or gpu_result_path("fast_forward", gpu)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = IGGT.from_preset("large", enable_track=False).eval()
-    if parse_dtype(args.trunk_weights) != torch.float32:
-        model.store_trunk_weights(parse_dtype(args.trunk_weights))
+    store_weights_for_inference(model, "cuda", parse_dtype(args.trunk_weights))
     model.cuda()
     variants = [(a, parse_dtype(d)) for a, d in (v.split("/") for v in args.variants.split(","))]
     result = {

@@ -32,7 +32,7 @@ from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
+from iggt.inference.runner import DEFAULT_CHUNK_SIZE, store_weights_for_inference  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
@@ -72,6 +72,16 @@ class StageClock:
         self.seconds[name] += time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def heads_context(head_dtype: torch.dtype):
+    """The heads' autocast and matrix-product precision, as IGGT.forward runs them."""
+    with (
+        torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32),
+        heads_matmuls_like_convolutions(torch.device("cuda")),
+    ):
+        yield
+
+
 def staged_forward(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chunk: int) -> dict[str, float]:
     """IGGT.forward's steps, each timed (exact mode, no track head)."""
     clock = StageClock()
@@ -79,10 +89,7 @@ def staged_forward(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, c
         layers, start_index = model.aggregator(images)
     with clock.stage("camera head"), torch.autocast("cuda", enabled=False):
         model.camera_head(layers[model.config.depth - 1][:, :, :1].float(), model.config.camera_iterations)
-    with (
-        torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32),
-        heads_matmuls_like_convolutions(images.device),  # as IGGT.forward runs the heads
-    ):
+    with heads_context(head_dtype):
         for begin in range(0, images.shape[1], chunk):
             frames = images[:, begin : begin + chunk]
             with clock.stage("head inputs"):
@@ -125,10 +132,7 @@ def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chu
         "point_head": lambda: model.point_head(tokens, frames, start_index, return_features=True),
         "part_adaptor": lambda: model.part_adaptor(tokens, frames, start_index),
     }
-    with (
-        torch.autocast("cuda", dtype=head_dtype, enabled=head_dtype != torch.float32),
-        heads_matmuls_like_convolutions(images.device),  # as IGGT.forward runs the heads
-    ):
+    with heads_context(head_dtype):
         geometry = calls["point_head"]()[2]
         adaptor = calls["part_adaptor"]()
         calls["part_head"] = lambda: model.part_head(adaptor, geometry, frames)
@@ -184,8 +188,7 @@ def main() -> None:
     if args.channels_last:
         for head in (model.depth_head, model.point_head, model.part_adaptor, model.part_head):
             head.to(memory_format=torch.channels_last)
-    if parse_dtype(args.trunk_weights) != torch.float32:
-        model.store_trunk_weights(parse_dtype(args.trunk_weights))
+    store_weights_for_inference(model, "cuda", parse_dtype(args.trunk_weights))
     if args.compile_heads:
         for name in HEADS:
             getattr(model, name).compile()
