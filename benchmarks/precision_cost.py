@@ -29,11 +29,12 @@ from gpu_results import gpu_result_path  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
 
-F32, BF16 = torch.float32, torch.bfloat16
+F32, BF16, F16 = torch.float32, torch.bfloat16, torch.float16
 SETTINGS = {  # attention, trunk dtype, head dtype, TF32 for the heads' convolutions (and matrix products)
     "float32": ("sdpa", F32, F32, False),
     "bf16 trunk, float32 heads (TF32 off)": ("sdpa", BF16, F32, False),
     "bf16 trunk, float32 heads on TF32 (default), FA3": ("fa3", BF16, F32, True),
+    "bf16 trunk, float16 heads, FA3": ("fa3", BF16, F16, False),
     "bf16 trunk and heads": ("sdpa", BF16, BF16, False),
     "bf16 trunk and heads, FA3 attention": ("fa3", BF16, BF16, False),
 }
