@@ -121,8 +121,31 @@ def trunk_kernels(model: IGGT, images: torch.Tensor) -> dict[str, float]:
 HEADS = ("depth_head", "point_head", "part_adaptor", "part_head")
 
 
-def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chunk: int, top: int) -> dict:
-    """CUDA kernel seconds of each head over the first ``chunk`` frames: by kind, and its ``top`` kernels."""
+def top_ops(prof, top: int) -> list[dict]:
+    """The ``top`` aten operators by the device time of the kernels each launches itself, with their
+    input shapes and the matmul precision in force (which op, at which shape, a kernel serves)."""
+    ops = [
+        event
+        for event in prof.key_averages(group_by_input_shape=True)
+        if event.device_type == torch.autograd.DeviceType.CPU and event.self_device_time_total > 0
+    ]
+    ops.sort(key=lambda event: -event.self_device_time_total)
+    return [
+        {
+            "op": event.key,
+            "shapes": str(event.input_shapes)[:160],
+            "seconds": event.self_device_time_total / 1e6,
+            "calls": event.count,
+        }
+        for event in ops[:top]
+    ]
+
+
+def head_kernels(
+    model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chunk: int, top: int, ops: int = 0
+) -> dict:
+    """CUDA kernel seconds of each head over the first ``chunk`` frames: by kind, and its ``top`` kernels
+    (with ``ops``, also its ``ops`` costliest aten operators and their input shapes)."""
     with torch.autocast("cuda", dtype=torch.bfloat16):
         layers, start_index = model.aggregator(images[:, :chunk])
     frames = images[:, :chunk]
@@ -140,7 +163,8 @@ def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chu
         for name in HEADS:
             calls[name]()  # warm
             torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            activities = [ProfilerActivity.CUDA, ProfilerActivity.CPU] if ops else [ProfilerActivity.CUDA]
+            with profile(activities=activities, record_shapes=bool(ops)) as prof:
                 calls[name]()
                 torch.cuda.synchronize()
             kernels = [
@@ -159,7 +183,10 @@ def head_kernels(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, chu
                 "top": [
                     {"kernel": key[:120], "seconds": seconds, "calls": count} for key, seconds, count in kernels[:top]
                 ],
+                "matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
             }
+            if ops:
+                report[name]["ops"] = top_ops(prof, ops)
     return report
 
 
@@ -174,6 +201,9 @@ def main() -> None:
         "--channels-last", action="store_true", help="the heads' convolution weights in channels-last memory format"
     )
     parser.add_argument("--head-kernels", type=int, default=0, metavar="N", help="profile each head's N top kernels")
+    parser.add_argument(
+        "--head-ops", type=int, default=0, metavar="N", help="with --head-kernels, each head's N top ops"
+    )
     parser.add_argument("--compile-heads", action="store_true", help="torch.compile the heads (warm-up compiles)")
     parser.add_argument("--trunk-weights", default="bfloat16", help="dtype the trunk's matrix weights are held in")
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/forward_profile_<gpu>.json)")
@@ -200,7 +230,11 @@ def main() -> None:
         runs = [staged_forward(model, images, head_dtype, args.chunk) for _ in range(args.repeats)]
         stages = min(runs, key=lambda run: sum(run.values()))
         kinds = trunk_kernels(model, images)
-        heads = head_kernels(model, images, head_dtype, args.chunk, args.head_kernels) if args.head_kernels else None
+        heads = (
+            head_kernels(model, images, head_dtype, args.chunk, args.head_kernels, args.head_ops)
+            if args.head_kernels
+            else None
+        )
     floor = floor_seconds(model.config, frames, height, width)
     row = {
         "preset": "large",
@@ -238,6 +272,8 @@ def main() -> None:
         print(f"{name}: {head['kernel_seconds']:.4f} s in {head['launches']} launches; {head['by_kind']}")
         for kernel in head["top"]:
             print(f"    {kernel['seconds']:.4f} s x{kernel['calls']:<4} {kernel['kernel'][:90]}")
+        for op in head.get("ops", []):
+            print(f"    {op['seconds']:.4f} s x{op['calls']:<4} {op['op']} {op['shapes'][:100]}")
     entries = json.loads(out.read_text()) if out.exists() else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([*entries, row], indent=1))

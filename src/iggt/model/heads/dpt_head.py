@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iggt.errors import ConfigError
+from iggt.model.layers.fused_conv_epilogue import conv2d, pointwise_conv2d
 from iggt.model.layers.fusion import interpolate_bilinear, make_scratch
-from iggt.model.layers.uv_embedding import add_uv_embedding
+from iggt.model.layers.uv_embedding import add_uv_embedding, uv_embedding
 
 
 def inverse_log(x: Tensor) -> Tensor:
@@ -115,9 +116,10 @@ class DPTHead(nn.Module):
             grid[0] * self.patch_size // self.down_ratio,
             grid[1] * self.patch_size // self.down_ratio,
         )
-        out = interpolate_bilinear(fused, out_size)
+        embedding = None
         if self.pos_embed:
-            out = add_uv_embedding(out, width, height)
+            embedding = uv_embedding(fused.shape[1], *out_size, width, height, fused.device, fused.dtype)
+        out = interpolate_bilinear(fused, out_size, add=embedding)
         if self.feature_only:
             return out.reshape(batch, frames, *out.shape[1:])
         values, confidence = self._activate(self._output_layers(out))
@@ -139,7 +141,7 @@ class DPTHead(nn.Module):
         patches = layer[:, :, patch_start_idx:]
         patches = self.norm(patches.reshape(-1, *patches.shape[2:]))
         x = patches.transpose(1, 2).reshape(patches.shape[0], patches.shape[2], *grid)
-        x = self.projects[index](x)
+        x = pointwise_conv2d(x, self.projects[index])
         if self.pos_embed:
             x = add_uv_embedding(x, image_size[1], image_size[0])
         return self.resize_layers[index](x)
@@ -159,8 +161,9 @@ class DPTHead(nn.Module):
     def _output_layers(self, features: Tensor) -> Tensor:
         """The last convolutions in float32 whatever the autocast: exp-like activations follow, and
         a bfloat16 input to them would cost 0.4 % relative error in depth and points."""
+        hidden, _, last = self.scratch.output_conv2
         with torch.autocast(features.device.type, enabled=False):
-            return self.scratch.output_conv2(features.float())
+            return last(conv2d(features.float(), hidden, activation="relu"))
 
     def _activate(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """(N, C, H, W) -> (values (N, H, W, C - 1), confidence (N, H, W))."""

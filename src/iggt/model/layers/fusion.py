@@ -10,18 +10,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from iggt.model.layers.fused_conv_epilogue import conv2d, pointwise_conv2d
+from iggt.model.layers.fused_upsample import upsample_applies, upsample_bilinear
+
 # F.interpolate indexes with 32-bit integers: split larger outputs along the batch.
 _MAX_INTERPOLATE_ELEMENTS = 1_610_612_736
 
 
-def interpolate_bilinear(x: Tensor, size: Sequence[int]) -> Tensor:
-    """(N, C, h, w) -> (N, C, *size), bilinear with aligned corners, safe for huge outputs."""
+def interpolate_bilinear(x: Tensor, size: Sequence[int], add: Tensor | None = None) -> Tensor:
+    """(N, C, h, w) -> (N, C, *size), bilinear with aligned corners, safe for huge outputs, plus
+    ``add`` ((C, *size), the same for every map) if given.
+
+    Channels-last maps on CUDA inference resize (and add) in one pass (:mod:`fused_upsample`).
+    """
     size = (int(size[0]), int(size[1]))
+    if upsample_applies(x, add):
+        return upsample_bilinear(x, size, add)
     elements = size[0] * size[1] * x.shape[0] * x.shape[1]
     if elements <= _MAX_INTERPOLATE_ELEMENTS:
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
-    pieces = x.chunk(elements // _MAX_INTERPOLATE_ELEMENTS + 1, dim=0)
-    return torch.cat([F.interpolate(p, size=size, mode="bilinear", align_corners=True) for p in pieces])
+        out = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+    else:
+        pieces = x.chunk(elements // _MAX_INTERPOLATE_ELEMENTS + 1, dim=0)
+        out = torch.cat([F.interpolate(p, size=size, mode="bilinear", align_corners=True) for p in pieces])
+    if add is None:
+        return out
+    # in place where no gradient is recorded: a second full-resolution map would be the peak
+    return out + add if torch.is_grad_enabled() else out.add_(add)
 
 
 class ResidualConvUnit(nn.Module):
@@ -37,8 +51,16 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(features, features, kernel_size=3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        activated = F.relu(x)
-        return activated + self.conv2(F.relu(self.conv1(activated)))
+        return self.forward_activated(F.relu(x))
+
+    def forward_activated(self, activated: Tensor, extra: Tensor | None = None, relu_out: bool = False) -> Tensor:
+        """The unit given relu(x); with ``extra``, ``extra + unit``, and with ``relu_out`` its ReLU.
+
+        Each convolution's bias, skip and ReLU are one pass on CUDA (:mod:`fused_conv_epilogue`).
+        """
+        hidden = conv2d(activated, self.conv1, activation="relu")
+        residuals = (activated,) if extra is None else (activated, extra)
+        return conv2d(hidden, self.conv2, residuals, activation="relu" if relu_out else None)
 
 
 class FeatureFusionBlock(nn.Module):
@@ -58,11 +80,14 @@ class FeatureFusionBlock(nn.Module):
 
     def forward(self, x: Tensor, skip: Tensor | None = None, size: Sequence[int] | None = None) -> Tensor:
         if self.has_residual:
-            x = x + self.resConfUnit1(skip)
-        x = self.resConfUnit2(x)
+            # x + resConfUnit1(skip), and resConfUnit2's ReLU of it, in unit 1's last epilogue.
+            activated = self.resConfUnit1.forward_activated(F.relu(skip), extra=x, relu_out=True)
+        else:
+            activated = F.relu(x)
+        x = self.resConfUnit2.forward_activated(activated)
         if size is None:
             size = (x.shape[-2] * 2, x.shape[-1] * 2)
-        return self.out_conv(interpolate_bilinear(x, size))
+        return pointwise_conv2d(interpolate_bilinear(x, size), self.out_conv)
 
 
 def make_scratch(in_channels: Sequence[int], features: int) -> nn.Module:

@@ -24,19 +24,32 @@ def sincos_embedding(positions: Tensor, dim: int, omega_0: float = 100.0) -> Ten
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
 
 
+def uv_embedding(
+    channels: int,
+    height: int,
+    width: int,
+    image_width: int,
+    image_height: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    ratio: float = 0.1,
+) -> Tensor:
+    """ratio * the (C, h, w) embedding of an h x w map's uv grid (u half, v half), in ``dtype``."""
+    grid = uv_grid(width, height, image_width / image_height, device, dtype).reshape(-1, 2)
+    embedding = torch.cat(
+        [sincos_embedding(grid[:, 0], channels // 2), sincos_embedding(grid[:, 1], channels // 2)], dim=-1
+    )
+    return ratio * embedding.reshape(height, width, channels).permute(2, 0, 1).to(dtype)
+
+
 def add_uv_embedding(x: Tensor, image_width: int, image_height: int, ratio: float = 0.1) -> Tensor:
-    """(N, C, h, w) feature map plus ratio * the (C, h, w) embedding of its uv grid (u half, v half).
+    """(N, C, h, w) feature map plus :func:`uv_embedding` of its size.
 
     Where no gradient is recorded the sum is written into ``x`` (the dense heads call this on a
     full-resolution map of 128 channels they own; a second one would be the forward pass's peak).
     """
     channels, height, width = x.shape[1:]
-    grid = uv_grid(width, height, image_width / image_height, x.device, x.dtype).reshape(-1, 2)
-    embedding = torch.cat(
-        [sincos_embedding(grid[:, 0], channels // 2), sincos_embedding(grid[:, 1], channels // 2)], dim=-1
-    )
-    scaled = ratio * embedding.reshape(height, width, channels).permute(2, 0, 1).to(x.dtype)
-    del embedding
+    scaled = uv_embedding(channels, height, width, image_width, image_height, x.device, x.dtype, ratio)
     if torch.is_grad_enabled():
         return x + scaled
     return x.add_(scaled)

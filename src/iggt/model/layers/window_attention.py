@@ -11,6 +11,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from iggt.model.layers.fused_conv_epilogue import conv2d
 from iggt.model.layers.hat_blocks import HybridAttentionBlock, OverlappingCrossAttentionBlock
 from iggt.model.layers.hat_windows import (
     overlapping_window_relative_position_index,
@@ -38,8 +39,10 @@ class _RefinerTail(nn.Module):
     def _finish(self, tokens: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         """Attention output tokens (B, H*W, C) and the input grid (B, C, H, W) -> (B, C_out, H, W)."""
         body = self.norm(tokens).transpose(1, 2).reshape(grid.shape)
-        refined = self.conv_after_body(body) + grid
-        return self.conv_last(self.conv_before_upsample(refined))
+        refined = conv2d(body, self.conv_after_body, (grid,))
+        conv, leaky_relu = self.conv_before_upsample
+        hidden = conv2d(refined, conv, activation="leaky_relu", negative_slope=leaky_relu.negative_slope)
+        return self.conv_last(hidden)
 
 
 class WindowSelfAttention(_RefinerTail):
