@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iggt.model.layers.kernel_switch import KernelSwitch
+from iggt.model.layers.kernel_switch import KernelSwitch, triton_can_run
 
 SWITCH = KernelSwitch("IGGT_FUSED_CONV_EPILOGUE")
 ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2}
@@ -89,15 +88,10 @@ def _dense_layout(x: Tensor) -> bool | None:
     return False if x.is_contiguous() else None
 
 
-def _kernel_device(x: Tensor) -> bool:
-    """CUDA, or the CPU under Triton's interpreter (``TRITON_INTERPRET=1``, which the tests use)."""
-    return x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
-
-
 def fusion_applies(out: Tensor, residuals: tuple[Tensor, ...], *weights: Tensor) -> bool:
     """True where the epilogue pass computes what the eager additions and activation do to ``out``."""
     return (
-        _kernel_device(out)
+        triton_can_run(out)
         and SWITCH.enabled()
         and not (torch.is_grad_enabled() and any(t.requires_grad for t in (out, *residuals, *weights)))
         and out.dim() == 4
@@ -159,7 +153,7 @@ def conv2d(
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown epilogue activation {activation!r}; choose from {sorted(map(str, ACTIVATIONS))}")
-    if not _kernel_device(x) or conv.padding_mode != "zeros" or not SWITCH.enabled():
+    if not triton_can_run(x) or conv.padding_mode != "zeros" or not SWITCH.enabled():
         return _eager_tail(conv(x), residuals, activation, negative_slope)
     out = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     weights = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
@@ -175,7 +169,7 @@ def pointwise_conv2d(x: Tensor, conv: nn.Conv2d) -> Tensor:
     """A 1x1 convolution (stride 1, no groups) of (N, C, H, W) ``x``; a channels-last ``x`` on CUDA
     inference goes through one matrix product with the bias in its epilogue, channels-last out."""
     eligible = (
-        _kernel_device(x)
+        triton_can_run(x)
         and SWITCH.enabled()
         and conv.kernel_size == (1, 1)
         and conv.stride == (1, 1)

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from iggt.model.layers.kernel_switch import KernelSwitch
+from iggt.model.layers.kernel_switch import KernelSwitch, triton_can_run
 
 SWITCH = KernelSwitch("IGGT_FUSED_UPSAMPLE")
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -93,14 +92,10 @@ def _kernel():
     return upsample_kernel
 
 
-def _kernel_device(x: Tensor) -> bool:
-    return x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
-
-
 def upsample_applies(x: Tensor, add: Tensor | None = None) -> bool:
     """True where the kernel computes what ``F.interpolate`` (and adding ``add``) does to ``x``."""
     return (
-        _kernel_device(x)
+        triton_can_run(x)
         and SWITCH.enabled()
         and not (torch.is_grad_enabled() and (x.requires_grad or (add is not None and add.requires_grad)))
         and x.dim() == 4

@@ -1,4 +1,5 @@
-"""On/off switches of the fused inference kernels, for comparisons against the eager path.
+"""On/off switches of the fused inference kernels, for comparisons against the eager path, and where
+Triton kernels can run.
 
 A kernel's environment variable set to ``0`` or ``1`` turns it off or on for a process (unset: its
 default), and :meth:`KernelSwitch.override` sets it for the enclosed calls (innermost wins).
@@ -10,6 +11,8 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Iterator
+
+from torch import Tensor
 
 
 class KernelSwitch:
@@ -35,3 +38,9 @@ class KernelSwitch:
             yield
         finally:
             self._override.reset(token)
+
+
+def triton_can_run(x: Tensor) -> bool:
+    """Whether a Triton kernel can take ``x``: on CUDA, or on the CPU under Triton's interpreter
+    (``TRITON_INTERPRET=1``, which the kernels' tests use)."""
+    return x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
