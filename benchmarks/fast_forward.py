@@ -36,6 +36,7 @@ from iggt.inference.runner import DEFAULT_CHUNK_SIZE, store_weights_for_inferenc
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm, head_matmul_precision  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
+from iggt.model.layers.kernel_switch import switch_states  # noqa: E402
 
 DEFAULT_CASES = "12x336x504,48x336x504,100x336x504,100x518x518"
 DEFAULT_VARIANTS = "sdpa/float32,fa3/float32,sdpa/bfloat16,fa3/bfloat16"
@@ -67,6 +68,7 @@ def measure(model, frames, height, width, part, attention, head_dtype, repeats, 
         "attention": attention,
         "fused_qk_rope": fused_qk_rope.SWITCH.enabled(),
         "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
+        "kernel_switches": switch_states(),
         "trunk_dtype": "bfloat16",
         "trunk_weights": dtype_name(model.trunk_weight_dtype),
         "heads_tf32_matmuls": head_matmul_precision.SWITCH.enabled(),

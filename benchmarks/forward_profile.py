@@ -37,6 +37,7 @@ from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
 from iggt.model.layers.head_matmul_precision import heads_matmuls_like_convolutions  # noqa: E402
+from iggt.model.layers.kernel_switch import switch_states  # noqa: E402
 
 KERNEL_KINDS = (  # first match wins: cuDNN's convolutions are implicit GEMMs and its SDPA is cuDNN too
     ("attention", ("flash", "fmha", "attn", "sdpa")),
@@ -244,6 +245,7 @@ def main() -> None:
         "attention": args.attention,
         "fused_qk_rope": fused_qk_rope.SWITCH.enabled(),
         "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
+        "kernel_switches": switch_states(),
         "head_dtype": dtype_name(head_dtype),
         "frames_chunk_size": args.chunk,
         "heads_channels_last": args.channels_last,

@@ -13,6 +13,7 @@ from torch import nn
 
 from iggt.errors import ConfigError
 from iggt.model.layers.attention_kernels import batched_sdpa
+from iggt.model.layers.fused_token_norm import add_and_normalize, normalize
 from iggt.model.layers.hat_windows import (
     merge_windows,
     overlapping_window_key_mask,
@@ -160,15 +161,15 @@ class HybridAttentionBlock(nn.Module):
 
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         batch, _, channels = tokens.shape
-        normed = self.norm1(tokens).view(batch, height, width, channels)
+        normed = normalize(tokens, self.norm1).view(batch, height, width, channels)
         # Attention before the conv branch (they are independent): its peak then does not hold the
         # branch's grid. Each of these is a full grid of features, freed as soon as it is used.
-        attended = self._window_attention(normed).reshape(tokens.shape)
+        attended = self.drop_path(self._window_attention(normed).reshape(tokens.shape))
         conv = self.conv_block(normed.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(tokens.shape)
         del normed
-        tokens = tokens + self.drop_path(attended) + conv * self.conv_scale
+        tokens, normed = add_and_normalize(tokens, attended, self.norm2, conv, self.conv_scale)
         del attended, conv
-        return tokens + self.drop_path(self.mlp(self.norm2(tokens)))
+        return tokens + self.drop_path(self.mlp(normed))
 
     def _window_attention(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
@@ -236,13 +237,13 @@ class OverlappingCrossAttentionBlock(nn.Module):
     ) -> torch.Tensor:
         """(B, H*W, C) query tokens and context tokens of the same H x W grid -> (B, H*W, C)."""
         batch, _, channels = tokens.shape
-        normed_context = self.norm1(context)
-        query = self.q(self.norm1(tokens)).view(batch, height, width, channels)
+        normed_context = normalize(context, self.norm1)
+        query = self.q(normalize(tokens, self.norm1)).view(batch, height, width, channels)
         key = self.k(normed_context).view(batch, height, width, channels)
         value = self.v(normed_context).view(batch, height, width, channels)
         attended = self._attend(query, key, value, relative_position_index).reshape(tokens.shape)
-        tokens = self.proj(attended) + tokens
-        return tokens + self.mlp(self.norm2(tokens))
+        tokens, normed = add_and_normalize(self.proj(attended), tokens, self.norm2)
+        return tokens + self.mlp(normed)
 
     def _attend(
         self,
@@ -259,10 +260,16 @@ class OverlappingCrossAttentionBlock(nn.Module):
         value_windows = self._split_heads(self._overlapping_windows(value))
         bias = self._position_bias(relative_position_index).unsqueeze(0)
         key_mask = overlapping_window_key_mask(height, width, self.window_size, self.overlap_size, query.device)
+        frames_per_call = batch
         if key_mask is not None:
+            # Padded keys masked per window: one frame's windows per call, all calls sharing one
+            # (windows, heads, L, L') bias, rather than that bias copied for every frame.
             mask_bias = torch.zeros(key_mask.shape, dtype=bias.dtype, device=bias.device)
-            bias = bias + mask_bias.masked_fill(~key_mask, float("-inf")).repeat(batch, 1, 1, 1)
-        attended = batched_sdpa(query_windows, key_windows, value_windows, attn_mask=bias.to(query_windows.dtype))
+            bias = bias + mask_bias.masked_fill(~key_mask, float("-inf"))
+            frames_per_call = 1
+        attend = functools.partial(batched_sdpa, attn_mask=bias.to(query_windows.dtype))
+        step = frames_per_call * (query_windows.shape[0] // batch)
+        attended = map_row_slices(attend, step, query_windows, key_windows, value_windows)
         attended = attended.transpose(1, 2).reshape(-1, self.window_size * self.window_size, channels)
         merged = merge_windows(attended, self.window_size, batch, padded_query.shape[1], padded_query.shape[2])
         return merged[:, :height, :width]

@@ -14,6 +14,14 @@ from collections.abc import Iterator
 
 from torch import Tensor
 
+SWITCHES: dict[str, KernelSwitch] = {}
+"""Every switch made, by environment variable (each kernel module makes its own when imported)."""
+
+
+def switch_states() -> dict[str, bool]:
+    """Whether each fused kernel may run here and now, by environment variable: what a benchmark records."""
+    return {env: switch.enabled() for env, switch in sorted(SWITCHES.items())}
+
 
 class KernelSwitch:
     """Whether one fused kernel may run: ``override`` if inside one, else ``env``, else ``default``."""
@@ -22,6 +30,7 @@ class KernelSwitch:
         self.env = env
         self.default = default
         self._override: contextvars.ContextVar[bool | None] = contextvars.ContextVar(env, default=None)
+        SWITCHES[env] = self
 
     def enabled(self) -> bool:
         override = self._override.get()

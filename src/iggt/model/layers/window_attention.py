@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from iggt.model.layers.fused_conv_epilogue import conv2d
+from iggt.model.layers.fused_token_norm import normalize
 from iggt.model.layers.hat_blocks import HybridAttentionBlock, OverlappingCrossAttentionBlock
 from iggt.model.layers.hat_windows import (
     overlapping_window_relative_position_index,
@@ -34,11 +35,12 @@ class _RefinerTail(nn.Module):
 
     def _to_tokens(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> normalised (B, H*W, C)."""
-        return self.patch_embed(grid.flatten(2).transpose(1, 2))
+        # Contiguous already for the channels-last maps of CUDA inference; eager LayerNorm copies otherwise too.
+        return normalize(grid.flatten(2).transpose(1, 2).contiguous(), self.patch_embed.norm)
 
     def _finish(self, tokens: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         """Attention output tokens (B, H*W, C) and the input grid (B, C, H, W) -> (B, C_out, H, W)."""
-        body = self.norm(tokens).transpose(1, 2).reshape(grid.shape)
+        body = normalize(tokens, self.norm).transpose(1, 2).reshape(grid.shape)
         refined = conv2d(body, self.conv_after_body, (grid,))
         conv, leaky_relu = self.conv_before_upsample
         hidden = conv2d(refined, conv, activation="leaky_relu", negative_slope=leaky_relu.negative_slope)
