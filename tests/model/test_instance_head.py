@@ -271,3 +271,12 @@ def _maps_offsets_one_to_one(offsets: torch.Tensor, index: torch.Tensor) -> bool
         if pairs.setdefault(offset, row) != row:
             return False
     return len(set(pairs.values())) == len(pairs)
+
+
+def test_the_cross_attention_bias_is_laid_out_for_the_fused_attention_kernels():
+    """SDPA's fused GPU kernels take only a mask whose last dimension has stride 1; any other layout
+    silently runs the math path (on the H100: 15 ms instead of 11 ms for 12 frames at 518 x 518)."""
+    block = OverlappingCrossAttentionBlock(16, 2, 4)
+    bias = block._position_bias(overlapping_window_relative_position_index(4, block.overlap_size))
+    assert bias.shape == (2, 16, block.overlap_size**2)
+    assert bias.is_contiguous()

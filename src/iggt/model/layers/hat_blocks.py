@@ -298,4 +298,5 @@ class OverlappingCrossAttentionBlock(nn.Module):
         """(heads, window_size**2, overlap_size**2) additive attention bias."""
         bias = self.relative_position_bias_table[relative_position_index.reshape(-1)]
         bias = bias.view(self.window_size**2, self.overlap_size**2, self.num_heads)
-        return bias.permute(2, 0, 1)
+        # Contiguous: SDPA's fused kernels need a mask whose last dimension has stride 1, else math runs.
+        return bias.permute(2, 0, 1).contiguous()
