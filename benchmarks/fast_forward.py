@@ -4,11 +4,12 @@ Protocol (as ../shared/reference/official_baseline.md): random weights (time and
 depend on their values), random frames, bf16 trunk autocast, ``torch.inference_mode``; best of
 ``--repeats`` timed runs after a warm-up (cases of more than ``--big`` frames: one timed run after a
 warm-up at 8 frames, since one run takes minutes); peak = ``torch.cuda.max_memory_allocated()``
-over the timed runs, weights included. Heads see ``--chunk`` frames at a time (the runner's
-default). Variants: the attention kernel (``sdpa``: torch's best, ``fa3``: FlashAttention-3) and
-the heads' dtype. Part ``trunk`` times the patch embedding + aggregator alone. The trunk's matrix
-weights are held in ``--trunk-weights`` (bfloat16 by default, as ``iggt reconstruct`` holds them:
-the same outputs, 1.8 GB less; float32 measures the model as loaded).
+over the timed runs, weights included. Heads see ``--chunk`` frames at a time (default: the
+runner's, ``iggt.inference.runner.head_chunk_size``). Variants: the attention kernel (``sdpa``:
+torch's best, ``fa3``: FlashAttention-3) and the heads' dtype. Part ``trunk`` times the patch
+embedding + aggregator alone. The trunk's matrix weights are held in ``--trunk-weights`` (bfloat16
+by default, as ``iggt reconstruct`` holds them: the same outputs, 1.8 GB less; float32 measures the
+model as loaded).
 
 Usage:
     python benchmarks/fast_forward.py [--cases 12x336x504,100x518x518] [--variants fa3/bfloat16,sdpa/float32]
@@ -32,7 +33,7 @@ from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE, store_weights_for_inference  # noqa: E402
+from iggt.inference.runner import head_chunk_size, store_weights_for_inference  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm, head_matmul_precision  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
@@ -59,6 +60,7 @@ def run_once(model: IGGT, images: torch.Tensor, part: str, head_dtype: torch.dty
 
 
 def measure(model, frames, height, width, part, attention, head_dtype, repeats, chunk, big) -> dict:
+    chunk = chunk or head_chunk_size(frames, height, width)
     row = {
         "preset": "large",
         "part": part,
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("--parts", default="full,trunk", help="full, trunk or both")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=int, default=200, help="cases above this many frames are timed once")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--chunk", type=int, help="frames per head pass (default: the runner's head_chunk_size)")
     parser.add_argument("--trunk-weights", default="bfloat16", help="dtype the trunk's matrix weights are held in")
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/fast_forward_<gpu>.json)")
     args = parser.parse_args()

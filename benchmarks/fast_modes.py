@@ -42,7 +42,7 @@ from gpu_results import RESULTS, gpu_result_path  # noqa: E402
 from trunk_floor import DENSE_BF16_FLOPS  # noqa: E402
 
 from iggt.errors import IGGTError  # noqa: E402
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE, attention_backend_name  # noqa: E402
+from iggt.inference.runner import attention_backend_name, head_chunk_size  # noqa: E402
 from iggt.model.config import IGGTConfig  # noqa: E402
 from iggt.model.fast_mode import FAST_MODES, FastMode, get_fast_mode  # noqa: E402
 from iggt.model.layers.attention_kernels import fa3_machine_reason  # noqa: E402
@@ -123,17 +123,19 @@ def time_forward(model, images: torch.Tensor, mode: FastMode, chunk: int) -> flo
 def speed_row(model, name: str, frames: int, size: tuple[int, int], args) -> dict:
     device, mode = torch.device(args.device), parse_mode(name)
     height, width = size
+    chunk = args.chunk or head_chunk_size(frames, height, width)
     row = {"preset": args.preset, "frames": frames, "height": height, "width": width, "mode": name}
+    row["frames_chunk_size"] = chunk
     try:
         with torch.inference_mode():
             warm_frames = min(frames, 8) if frames > args.big else frames
-            time_forward(model, torch.rand(1, warm_frames, 3, height, width, device=device), mode, args.chunk)
+            time_forward(model, torch.rand(1, warm_frames, 3, height, width, device=device), mode, chunk)
             images = torch.rand(1, frames, 3, height, width, device=device)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
             repeats = 1 if frames > args.big else args.repeats
-            seconds = min(time_forward(model, images, mode, args.chunk) for _ in range(repeats))
+            seconds = min(time_forward(model, images, mode, chunk) for _ in range(repeats))
             del images
     except torch.OutOfMemoryError:
         torch.cuda.empty_cache()
@@ -277,7 +279,7 @@ def main() -> None:
     parser.add_argument("--model", default="iggt-small", help="accuracy: the trained model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=int, default=200, help="speed: above this many frames, one timed run")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--chunk", type=int, help="frames per head pass (default: the runner's head_chunk_size)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.frames = args.frames or ([100] if args.part == "speed" else [64])

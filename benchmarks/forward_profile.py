@@ -32,7 +32,7 @@ from gpu_results import gpu_result_path  # noqa: E402
 from trunk_floor import floor_seconds  # noqa: E402
 
 from iggt.device import dtype_name, parse_dtype  # noqa: E402
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE, store_weights_for_inference  # noqa: E402
+from iggt.inference.runner import head_chunk_size, store_weights_for_inference  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers import fused_qk_rope, fused_residual_norm  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend  # noqa: E402
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--case", default="100x518x518", help="FRAMESxHxW")
     parser.add_argument("--attention", default="auto", help="auto, sdpa or fa3")
     parser.add_argument("--head-dtype", default="bfloat16")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--chunk", type=int, help="frames per head pass (default: the runner's head_chunk_size)")
     parser.add_argument("--repeats", type=int, default=2, help="staged runs; the fastest is kept")
     parser.add_argument(
         "--channels-last", action="store_true", help="the heads' convolution weights in channels-last memory format"
@@ -213,6 +213,7 @@ def main() -> None:
         raise SystemExit("forward_profile.py measures GPU time; no CUDA device is available")
     frames, height, width = (int(x) for x in args.case.split("x"))
     head_dtype = parse_dtype(args.head_dtype)
+    chunk = args.chunk or head_chunk_size(frames, height, width)
     gpu = torch.cuda.get_device_name()
     out = args.out or gpu_result_path("forward_profile", gpu)
     model = IGGT.from_preset("large", enable_track=False).cuda().eval()
@@ -226,13 +227,13 @@ def main() -> None:
     with torch.inference_mode(), attention_backend(args.attention):
         images = torch.rand(1, frames, 3, height, width, device="cuda")
         start = time.perf_counter()
-        staged_forward(model, images, head_dtype, args.chunk)  # warm-up
+        staged_forward(model, images, head_dtype, chunk)  # warm-up
         warmup_s = time.perf_counter() - start
-        runs = [staged_forward(model, images, head_dtype, args.chunk) for _ in range(args.repeats)]
+        runs = [staged_forward(model, images, head_dtype, chunk) for _ in range(args.repeats)]
         stages = min(runs, key=lambda run: sum(run.values()))
         kinds = trunk_kernels(model, images)
         heads = (
-            head_kernels(model, images, head_dtype, args.chunk, args.head_kernels, args.head_ops)
+            head_kernels(model, images, head_dtype, chunk, args.head_kernels, args.head_ops)
             if args.head_kernels
             else None
         )
@@ -247,7 +248,7 @@ def main() -> None:
         "fused_residual_norm": fused_residual_norm.SWITCH.enabled(),
         "kernel_switches": switch_states(),
         "head_dtype": dtype_name(head_dtype),
-        "frames_chunk_size": args.chunk,
+        "frames_chunk_size": chunk,
         "heads_channels_last": args.channels_last,
         "heads_compiled": args.compile_heads,
         "trunk_weights": args.trunk_weights,

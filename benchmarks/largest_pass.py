@@ -8,7 +8,8 @@ starts), read from the reserved peaks, which include the allocator's fragmentati
 is then checked at ``--check`` frames when given (a longer pass, one run).
 
 Protocol as fast_forward.py: random `large` weights with the trunk's matrix weights held in bf16
-(as ``iggt reconstruct`` holds them), bf16 trunk autocast, float32 heads in chunks of 12,
+(as ``iggt reconstruct`` holds them), bf16 trunk autocast, float32 heads in passes of
+``iggt.inference.runner.max_head_chunk`` frames (the most the runner's default gives a pass),
 FlashAttention-3 where it runs, ``torch.inference_mode``, one run per pass after a warm-up at the
 smallest frame count; peaks are ``torch.cuda.max_memory_allocated`` and
 ``max_memory_reserved`` with the weights.
@@ -32,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gpu_results import gpu_result_path  # noqa: E402
 
-from iggt.inference.runner import DEFAULT_CHUNK_SIZE  # noqa: E402
+from iggt.inference.runner import HEAD_CHUNK_PIXELS, max_head_chunk  # noqa: E402
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers.attention_kernels import select_backend  # noqa: E402
 
@@ -46,7 +47,7 @@ def one_pass(model: IGGT, frames: int, height: int, width: int) -> dict:
             images = torch.rand(1, frames, 3, height, width, device="cuda")
             torch.cuda.synchronize()
             start = time.perf_counter()
-            model(images, frames_chunk_size=DEFAULT_CHUNK_SIZE, trunk_dtype=torch.bfloat16)
+            model(images, frames_chunk_size=max_head_chunk(height, width), trunk_dtype=torch.bfloat16)
             torch.cuda.synchronize()
             seconds = time.perf_counter() - start
             del images
@@ -98,7 +99,7 @@ def main() -> None:
         "attention": select_backend(torch.device("cuda"), torch.bfloat16),
         "trunk_weights": "bfloat16",
         "head_dtype": "float32",
-        "frames_chunk_size": DEFAULT_CHUNK_SIZE,
+        "head_chunk_pixels": HEAD_CHUNK_PIXELS,
         "reachable_gb": reachable / 1e9,
         "protocol": __doc__.split("\n\n")[2].replace("\n", " "),
         "sizes": [],

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from iggt.errors import InputError
-from iggt.inference.runner import _forward_progress, run_model
+from iggt.inference import runner
+from iggt.inference.runner import HEAD_CHUNK_PIXELS, _forward_progress, head_chunk_size, max_head_chunk, run_model
 from iggt.model.config import get_config
 
 
@@ -29,6 +30,40 @@ def test_chunked_and_unchunked_runs_agree_and_the_config_is_untouched(tiny_model
     for name in ("depth", "depth_conf", "world_points", "world_points_conf", "instance_feat", "pose_enc"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-5, atol=1e-5)
     assert tiny_model.config is config and config == get_config("tiny")
+
+
+def test_default_head_passes_keep_to_the_pixel_budget_in_as_few_even_passes_as_it_allows():
+    rng = np.random.default_rng(0)
+    for frames, height, width in [(48, 336, 504), (100, 518, 518), (30, 336, 504), (1, 2058, 2058), (8, 224, 224)]:
+        most = max_head_chunk(height, width)
+        chunk = head_chunk_size(frames, height, width)
+        passes = -(-frames // chunk)
+        assert 1 <= chunk <= most and (most == 1 or most * height * width <= HEAD_CHUNK_PIXELS)
+        assert passes == -(-frames // most)  # no more passes than the budget needs
+        assert chunk == -(-frames // passes)  # and those as even as they can be
+    assert [head_chunk_size(*case) for case in [(48, 336, 504), (100, 518, 518), (30, 336, 504)]] == [24, 15, 15]
+    for frames, height, width in zip(
+        rng.integers(1, 2000, 200), rng.integers(1, 80, 200) * 14, rng.integers(1, 80, 200) * 14, strict=True
+    ):
+        chunk, most = head_chunk_size(frames, height, width), max_head_chunk(height, width)
+        passes = -(-frames // chunk)
+        assert chunk <= most and passes == -(-frames // most) and passes * chunk - frames < passes
+
+
+def test_run_model_gives_the_heads_the_default_chunk_unless_told(tiny_model, monkeypatch):
+    monkeypatch.setattr(runner, "HEAD_CHUNK_PIXELS", 2 * 28 * 28)  # two 28 x 28 frames a pass
+    seen = []
+    forward = tiny_model.forward
+
+    def recording_forward(*args, **kwargs):
+        seen.append(kwargs["frames_chunk_size"])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "forward", recording_forward)
+    images = torch.rand(5, 3, 28, 28, generator=torch.Generator().manual_seed(4))
+    run_model(tiny_model, images, device="cpu")
+    run_model(tiny_model, images, device="cpu", chunk_size=4)
+    assert seen == [2, 4]  # 5 frames, at most 2 a pass: three passes of 2
 
 
 def test_progress_bar_leaves_the_outputs_unchanged(tiny_model):

@@ -36,9 +36,9 @@ from iggt.inference.preprocess import (
 )
 from iggt.inference.progress import stage_progress
 from iggt.inference.runner import (
-    DEFAULT_CHUNK_SIZE,
     attention_backend_name,
     check_chunk_size,
+    max_head_chunk,
     run_model,
     store_weights_for_inference,
 )
@@ -254,8 +254,8 @@ def reconstruct(
     if window is None and loaded.num_views > 1:
         from iggt.inference.window_size import automatic_window
 
-        chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
         size, on_disk = tuple(tensor.shape[-2:]), store is not None
+        chunk = max_head_chunk(*size) if chunk_size is None else chunk_size  # any window's passes fit it
         choice = automatic_window(network, target, loaded.num_views, size, chunk, overlap, result_on_disk=on_disk)
         logger.info("window: %s", choice.note)
         if choice.window is not None:

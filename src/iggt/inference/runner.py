@@ -30,9 +30,24 @@ from iggt.structures.predictions import Predictions
 logger = logging.getLogger(__name__)
 
 MEMORY_ERROR_MARKERS = ("can't allocate memory", "not enough memory", "out of memory", "ALLOC_FAILED")
-DEFAULT_CHUNK_SIZE = 12
-"""Frames per dense-head pass unless the caller says otherwise (the official release's value, with which
-the figures in benchmarks/results were measured): bounds head memory, never changes the output."""
+HEAD_CHUNK_PIXELS = 24 * 336 * 504
+"""Pixels the dense and instance heads see in one pass unless the caller says otherwise (4.06 M: 24
+frames at 336 x 504, 15 at 518 x 518). The heads' working set grows with the pixels of a pass, so a
+pixel budget keeps it bounded at every resolution; the output never depends on it. Fewer, larger
+passes are faster (docs/performance.md: 48 frames at 336 x 504 in two passes rather than four of 12)."""
+
+
+def max_head_chunk(height: int, width: int) -> int:
+    """Most frames of ``height`` x ``width`` one head pass takes by default (:data:`HEAD_CHUNK_PIXELS`)."""
+    return max(1, HEAD_CHUNK_PIXELS // (height * width))
+
+
+def head_chunk_size(frames: int, height: int, width: int) -> int:
+    """Default frames per head pass for ``frames`` frames of ``height`` x ``width``: as few passes as
+    :func:`max_head_chunk` allows, split evenly (30 frames at 336 x 504: two of 15, not 24 and 6), so
+    that the peak is no higher than the passes need."""
+    passes = -(-frames // max_head_chunk(height, width))
+    return max(1, -(-frames // passes))
 
 
 def check_chunk_size(chunk_size: int) -> int:
@@ -75,7 +90,7 @@ def run_model(
         device: "auto", "cpu", "cuda" or "cuda:N" (:func:`iggt.device.resolve_device`).
         dtype: trunk precision, "auto" or a name in ``iggt.device.DTYPES``.
         head_dtype: precision of the dense and instance heads; "auto" is float32.
-        chunk_size: frames per pass of the dense heads (None: ``DEFAULT_CHUNK_SIZE``). Lower it
+        chunk_size: frames per pass of the dense heads (None: :func:`head_chunk_size`). Lower it
             when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.
         fast_mode: a preset name of :data:`iggt.model.fast_mode.FAST_MODES` or a FastMode; None is
@@ -85,7 +100,8 @@ def run_model(
         Predictions at the network resolution (H x W).
     """
     _check_scene(images)
-    chunk = DEFAULT_CHUNK_SIZE if chunk_size is None else check_chunk_size(chunk_size)
+    frames, _, height, width = images.shape
+    chunk = head_chunk_size(frames, height, width) if chunk_size is None else check_chunk_size(chunk_size)
     target = resolve_device(device)
     compute_dtype = resolve_dtype(dtype, target)
     heads_dtype = resolve_head_dtype(head_dtype, target)
