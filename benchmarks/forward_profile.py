@@ -106,17 +106,22 @@ def staged_forward(model: IGGT, images: torch.Tensor, head_dtype: torch.dtype, c
     return dict(clock.seconds)
 
 
-def trunk_kernels(model: IGGT, images: torch.Tensor) -> dict[str, float]:
-    """CUDA kernel seconds of one trunk pass, grouped by :func:`kernel_kind`."""
+def trunk_kernels(model: IGGT, images: torch.Tensor, top: int = 0) -> tuple[dict[str, float], list[dict]]:
+    """CUDA kernel seconds of one trunk pass, grouped by :func:`kernel_kind`, and its ``top`` kernels."""
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         with torch.autocast("cuda", dtype=torch.bfloat16):
             model.aggregator(images)
         torch.cuda.synchronize()
     kinds: dict[str, float] = defaultdict(float)
+    kernels = []
     for event in prof.key_averages():
         if event.device_type == torch.autograd.DeviceType.CUDA:
             kinds[kernel_kind(event.key)] += event.self_device_time_total / 1e6
-    return dict(sorted(kinds.items(), key=lambda item: -item[1]))
+            kernels.append(
+                {"kernel": event.key[:120], "seconds": event.self_device_time_total / 1e6, "calls": event.count}
+            )
+    kernels.sort(key=lambda kernel: -kernel["seconds"])
+    return dict(sorted(kinds.items(), key=lambda item: -item[1])), kernels[:top]
 
 
 HEADS = ("depth_head", "point_head", "part_adaptor", "part_head")
@@ -201,6 +206,7 @@ def main() -> None:
     parser.add_argument(
         "--channels-last", action="store_true", help="the heads' convolution weights in channels-last memory format"
     )
+    parser.add_argument("--trunk-kernels", type=int, default=0, metavar="N", help="list the trunk's N top kernels")
     parser.add_argument("--head-kernels", type=int, default=0, metavar="N", help="profile each head's N top kernels")
     parser.add_argument(
         "--head-ops", type=int, default=0, metavar="N", help="with --head-kernels, each head's N top ops"
@@ -231,7 +237,7 @@ def main() -> None:
         warmup_s = time.perf_counter() - start
         runs = [staged_forward(model, images, head_dtype, chunk) for _ in range(args.repeats)]
         stages = min(runs, key=lambda run: sum(run.values()))
-        kinds = trunk_kernels(model, images)
+        kinds, trunk_top = trunk_kernels(model, images, args.trunk_kernels)
         heads = (
             head_kernels(model, images, head_dtype, chunk, args.head_kernels, args.head_ops)
             if args.head_kernels
@@ -258,6 +264,7 @@ def main() -> None:
         "floor_s": floor,
         "trunk_floor_ratio": stages["trunk"] / floor,
         "trunk_kernel_seconds": kinds,
+        "trunk_top_kernels": trunk_top,
         "head_kernels": heads,
         "device": gpu,
         "torch": torch.__version__,
@@ -271,6 +278,8 @@ def main() -> None:
     print(f"{'trunk kernels':>22} {'seconds':>8}")
     for name, seconds in kinds.items():
         print(f"{name:>22} {seconds:8.3f}")
+    for kernel in trunk_top:
+        print(f"    {kernel['seconds']:.4f} s x{kernel['calls']:<5} {kernel['kernel'][:90]}")
     for name, head in (heads or {}).items():
         print(f"{name}: {head['kernel_seconds']:.4f} s in {head['launches']} launches; {head['by_kind']}")
         for kernel in head["top"]:
