@@ -131,3 +131,27 @@ def test_a_load_in_a_process_with_used_memory_finishes_and_matches_a_fresh_one(t
         images = torch.linspace(0, 1, 2 * 3 * 56 * 56).reshape(1, 2, 3, 56, 56)
         expected = float(tiny(images)["depth"].sum())
     assert result["depth_sum"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_initialisers_op_by_op_stay_off_torchs_python_meta_kernels():
+    """Some torch versions (2.11) hand nn.init.trunc_normal_ to the mode as its ops, not whole:
+    uniform_, erfinv_, mul_, add_, clamp_ on a meta parameter must not reach the Python reference
+    kernels, whose first call imports torch._dynamo."""
+    script = """
+import sys, torch
+from iggt.model.weightless import skip_initialisation
+with skip_initialisation():
+    weight = torch.nn.Parameter(torch.empty(4, 8))
+    with torch.no_grad():
+        weight.uniform_(-0.9, 0.9)
+        weight.erfinv_()
+        weight.mul_(0.028)
+        weight.add_(0.0)
+        weight.clamp_(min=-2.0, max=2.0)
+print(weight.is_meta, weight.shape == (4, 8), "torch._dynamo" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "False"]

@@ -60,10 +60,13 @@ ELEMENTWISE = (
     | _functions(Tensor, [f"__{name}__" for name in _DUNDERS] + [f"__r{name}__" for name in _DUNDERS])
 )
 """Out-of-place elementwise arithmetic; on meta tensors its result comes from shapes and dtypes."""
-ELEMENTWISE_IN_PLACE = _functions(Tensor, [f"{name}_" for name in (*_ARITHMETIC, "neg")]) | _functions(
+_UNARY = ("neg", "erfinv", "clamp", "clamp_min", "clamp_max", "sqrt", "exp", "log", "abs", "tanh", "sigmoid")
+ELEMENTWISE_IN_PLACE = _functions(Tensor, [f"{name}_" for name in (*_ARITHMETIC, *_UNARY)]) | _functions(
     Tensor, [f"__i{name}__" for name in _DUNDERS]
 )
-"""In-place elementwise arithmetic; on a meta tensor it returns it as it is."""
+"""In-place elementwise functions; on a meta tensor they return it as it is. The unary ones include
+what ``nn.init.trunc_normal_`` runs after its draw (``erfinv_``, ``clamp_``), for the torch versions
+whose initialisers reach the mode op by op rather than whole (2.11 does; 2.13 does not)."""
 
 
 class _SkipInitialisation(TorchFunctionMode):
