@@ -24,13 +24,12 @@ turns both off.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from iggt.model.layers.kernel_switch import KernelSwitch, triton_can_run
+from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel, triton_can_run
 
 SWITCH = KernelSwitch("IGGT_FUSED_CONV_EPILOGUE")
 ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2}
@@ -43,14 +42,9 @@ def fused_conv_epilogue(enabled: bool) -> contextlib.AbstractContextManager[None
     return SWITCH.override(enabled)
 
 
-@functools.cache
-def _kernel():
-    """The Triton kernel, or None where Triton does not import."""
-    try:
-        import triton
-        import triton.language as tl
-    except Exception:  # ImportError, or a Triton built for another torch
-        return None
+@lazy_triton_kernel
+def _kernel(triton, tl):
+    """The Triton kernel, built from the imported ``triton`` and ``triton.language``."""
 
     @triton.jit
     def conv_epilogue_kernel(

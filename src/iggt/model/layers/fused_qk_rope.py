@@ -16,12 +16,11 @@ importable. ``IGGT_FUSED_QK_ROPE=0`` or :func:`fused_qk_rope` (False) turns it o
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import torch
 from torch import Tensor, nn
 
-from iggt.model.layers.kernel_switch import KernelSwitch
+from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel
 from iggt.model.layers.rope import RotaryPositionEmbedding2D
 
 FUSED_DTYPES = (torch.bfloat16, torch.float16)
@@ -39,14 +38,9 @@ def fusion_enabled() -> bool:
     return SWITCH.enabled()
 
 
-@functools.cache
-def _kernel():
-    """The Triton kernel, or None where Triton does not import."""
-    try:
-        import triton
-        import triton.language as tl
-    except Exception:  # ImportError, or a Triton built for another torch
-        return None
+@lazy_triton_kernel
+def _kernel(triton, tl):
+    """The Triton kernel, built from the imported ``triton`` and ``triton.language``."""
 
     @triton.jit
     def qk_norm_rope_kernel(

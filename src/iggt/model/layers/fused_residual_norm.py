@@ -27,13 +27,12 @@ is eager's own), and on the H100 it took the trunk at 100 frames at 518 x 518 fr
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import torch
 from torch import Tensor, nn
 
 from iggt.model.layers.fused_qk_rope import affine_layer_norm
-from iggt.model.layers.kernel_switch import KernelSwitch
+from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel
 
 FUSED_DTYPES = (torch.bfloat16, torch.float16)
 MAX_DIM = 8192
@@ -47,14 +46,9 @@ def fused_residual_norm(enabled: bool) -> contextlib.AbstractContextManager[None
     return SWITCH.override(enabled)
 
 
-@functools.cache
-def _kernel():
-    """The Triton kernel, or None where Triton does not import."""
-    try:
-        import triton
-        import triton.language as tl
-    except Exception:  # ImportError, or a Triton built for another torch
-        return None
+@lazy_triton_kernel
+def _kernel(triton, tl):
+    """The Triton kernel, built from the imported ``triton`` and ``triton.language``."""
 
     @triton.jit
     def residual_norm_kernel(

@@ -25,13 +25,12 @@ dimension) and the eager modules elsewhere. On by default; ``IGGT_FUSED_TOKEN_NO
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import torch
 from torch import Tensor, nn
 
 from iggt.model.layers.fused_qk_rope import affine_layer_norm
-from iggt.model.layers.kernel_switch import KernelSwitch, triton_can_run
+from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel, triton_can_run
 
 SWITCH = KernelSwitch("IGGT_FUSED_TOKEN_NORM")
 ROW_ELEMENTS = 4096
@@ -45,14 +44,9 @@ def fused_token_norm(enabled: bool) -> contextlib.AbstractContextManager[None]:
     return SWITCH.override(enabled)
 
 
-@functools.cache
-def _kernel():
-    """The Triton kernel, or None where Triton does not import."""
-    try:
-        import triton
-        import triton.language as tl
-    except Exception:  # ImportError, or a Triton built for another torch
-        return None
+@lazy_triton_kernel
+def _kernel(triton, tl):
+    """The Triton kernel, built from the imported ``triton`` and ``triton.language``."""
 
     @triton.jit
     def token_norm_kernel(

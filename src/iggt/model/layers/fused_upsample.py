@@ -19,14 +19,13 @@ importable; elsewhere ``F.interpolate`` (and the add) run. On by default;
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from iggt.model.layers.kernel_switch import KernelSwitch, triton_can_run
+from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel, triton_can_run
 
 SWITCH = KernelSwitch("IGGT_FUSED_UPSAMPLE")
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -38,14 +37,9 @@ def fused_upsample(enabled: bool) -> contextlib.AbstractContextManager[None]:
     return SWITCH.override(enabled)
 
 
-@functools.cache
-def _kernel():
-    """The Triton kernel, or None where Triton does not import."""
-    try:
-        import triton
-        import triton.language as tl
-    except Exception:  # ImportError, or a Triton built for another torch
-        return None
+@lazy_triton_kernel
+def _kernel(triton, tl):
+    """The Triton kernel, built from the imported ``triton`` and ``triton.language``."""
 
     @triton.jit
     def upsample_kernel(

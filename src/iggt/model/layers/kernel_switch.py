@@ -1,5 +1,5 @@
-"""On/off switches of the fused inference kernels, for comparisons against the eager path, and where
-Triton kernels can run.
+"""On/off switches of the fused inference kernels, for comparisons against the eager path, where
+Triton kernels can run, and how each kernel module builds its kernel.
 
 A kernel's environment variable set to ``0`` or ``1`` turns it off or on for a process (unset: its
 default), and :meth:`KernelSwitch.override` sets it for the enclosed calls (innermost wins).
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from torch import Tensor
 
@@ -53,3 +54,20 @@ def triton_can_run(x: Tensor) -> bool:
     """Whether a Triton kernel can take ``x``: on CUDA, or on the CPU under Triton's interpreter
     (``TRITON_INTERPRET=1``, which the kernels' tests use)."""
     return x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def lazy_triton_kernel(build: Callable) -> Callable:
+    """``build(triton, triton.language)`` -> a jitted kernel, turned into a function that builds it on
+    its first call and returns it, or None where Triton does not import (the fused paths then stand
+    aside), so that no kernel module imports Triton before one of its kernels is asked for."""
+
+    @functools.cache
+    def kernel():
+        try:
+            import triton
+            import triton.language as tl
+        except Exception:  # ImportError, or a Triton built for another torch
+            return None
+        return build(triton, tl)
+
+    return functools.wraps(build)(kernel)
