@@ -7,7 +7,9 @@ code's float32 outputs for those weights and images. For each setting the table 
 max |ours - official| / max |official| (as tests/model/test_large.py measures parity), and for the
 instance features the smallest and mean cosine to the official (unit-normalised) features. Runs on
 CUDA (reduced precision needs it); TF32 is off except in the row that says it is on (PyTorch's
-default for convolutions, which the heads' matrix products follow: iggt.model.layers.head_matmul_precision).
+default for convolutions, which the heads' matrix products follow: iggt.model.layers.head_matmul_precision);
+the trunk's MLPs take GELU in their first product's epilogue (iggt.model.layers.gelu_epilogue) except in
+the rows that say "exact GELU".
 Writes benchmarks/results/precision_cost_<gpu>.json.
 """
 
@@ -28,15 +30,18 @@ from gpu_results import gpu_result_path  # noqa: E402
 
 from iggt.model.iggt import IGGT  # noqa: E402
 from iggt.model.layers.attention_kernels import attention_backend, select_backend  # noqa: E402
+from iggt.model.layers.gelu_epilogue import gelu_epilogue  # noqa: E402
 
 F32, BF16, F16 = torch.float32, torch.bfloat16, torch.float16
-SETTINGS = {  # attention, trunk dtype, head dtype, TF32 for the heads' convolutions (and matrix products)
-    "float32": ("sdpa", F32, F32, False),
-    "bf16 trunk, float32 heads (TF32 off)": ("sdpa", BF16, F32, False),
-    "bf16 trunk, float32 heads on TF32 (default), FA3": ("fa3", BF16, F32, True),
-    "bf16 trunk, float16 heads, FA3": ("fa3", BF16, F16, False),
-    "bf16 trunk and heads": ("sdpa", BF16, BF16, False),
-    "bf16 trunk and heads, FA3 attention": ("fa3", BF16, BF16, False),
+SETTINGS = {  # attention, trunk dtype, head dtype, TF32 for the heads' convolutions (and products), GELU epilogue
+    "float32": ("sdpa", F32, F32, False, True),
+    "bf16 trunk, float32 heads (TF32 off)": ("sdpa", BF16, F32, False, True),
+    "bf16 trunk, float32 heads (TF32 off), exact GELU": ("sdpa", BF16, F32, False, False),
+    "bf16 trunk, float32 heads on TF32 (default), FA3": ("fa3", BF16, F32, True, True),
+    "bf16 trunk, float32 heads on TF32, FA3, exact GELU": ("fa3", BF16, F32, True, False),
+    "bf16 trunk, float16 heads, FA3": ("fa3", BF16, F16, False, True),
+    "bf16 trunk and heads": ("sdpa", BF16, BF16, False, True),
+    "bf16 trunk and heads, FA3 attention": ("fa3", BF16, BF16, False, True),
 }
 GEOMETRY = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf")
 
@@ -90,12 +95,12 @@ def main() -> None:
         "rows": [],
     }
     print(f"{'setting':<64} " + " ".join(f"{k:>10}" for k in GEOMETRY) + "  cos min  cos mean")
-    for name, (attention, trunk, heads, tf32) in SETTINGS.items():
+    for name, (attention, trunk, heads, tf32, epilogue) in SETTINGS.items():
         torch.backends.cudnn.allow_tf32 = tf32
         if attention == "fa3" and select_backend(images.device, BF16) != "fa3":
             print(f"{name:<64} skipped: FlashAttention-3 is not usable here")
             continue
-        with torch.inference_mode(), attention_backend(attention):
+        with torch.inference_mode(), attention_backend(attention), gelu_epilogue(epilogue):
             output = model(images, trunk_dtype=trunk, head_dtype=heads)
         row = {
             "setting": name,
@@ -103,6 +108,7 @@ def main() -> None:
             "trunk_dtype": str(trunk),
             "head_dtype": str(heads),
             "tf32": tf32,
+            "gelu_epilogue": epilogue,
         }
         row.update(compare(output, official))
         result["rows"].append(row)

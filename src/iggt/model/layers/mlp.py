@@ -2,6 +2,8 @@
 
 from torch import Tensor, nn
 
+from iggt.model.layers.gelu_epilogue import epilogue_dtype, linear_gelu
+
 
 class Mlp(nn.Module):
     """fc1 -> GELU -> fc2 on the last dimension: (..., in_features) -> (..., out_features)."""
@@ -14,4 +16,6 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_features, out_features or in_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        dtype = epilogue_dtype(x, self.fc1)
+        hidden = self.act(self.fc1(x)) if dtype is None else linear_gelu(x, self.fc1, dtype)
+        return self.fc2(hidden)
