@@ -15,6 +15,8 @@ from iggt.model.heads.instance_head import InstanceHead
 from iggt.model.layers.hat_blocks import HybridAttentionBlock, OverlappingCrossAttentionBlock
 from iggt.model.layers.hat_windows import (
     overlapping_window_relative_position_index,
+    pad_to_window_multiple,
+    unfold_overlapping_windows,
     window_relative_position_index,
 )
 from shared_reference import REFERENCE, requires_reference
@@ -246,6 +248,19 @@ def test_overlapping_cross_attention_on_any_grid_equals_a_plain_loop(height, wid
             atol=1e-5,
             rtol=1e-4,
         )
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "window_size", "overlap_size"), [(16, 24, 8, 12), (11, 14, 4, 6), (5, 3, 4, 8)]
+)
+def test_overlapping_windows_are_im2col_patches_of_the_padded_grid(height, width, window_size, overlap_size):
+    """The strided gather is F.unfold's computation (each enlarged window, zeros outside), value for value."""
+    grid = torch.randn(2, height, width, 5)
+    padded = pad_to_window_multiple(grid, window_size).permute(0, 3, 1, 2)
+    border = (overlap_size - window_size) // 2
+    columns = F.unfold(padded, overlap_size, padding=border, stride=window_size)
+    expected = columns.view(2, 5, overlap_size**2, -1).permute(0, 3, 2, 1).reshape(-1, overlap_size**2, 5)
+    assert torch.equal(unfold_overlapping_windows(grid, window_size, overlap_size), expected)
 
 
 @pytest.mark.parametrize("window_size", [4, 8])

@@ -256,8 +256,8 @@ class OverlappingCrossAttentionBlock(nn.Module):
         batch, height, width, channels = query.shape
         padded_query = pad_to_window_multiple(query, self.window_size)
         query_windows = self._split_heads(self._query_windows(padded_query))
-        key_windows = self._split_heads(self._overlapping_windows(key))
-        value_windows = self._split_heads(self._overlapping_windows(value))
+        key_windows = self._split_heads(unfold_overlapping_windows(key, self.window_size, self.overlap_size))
+        value_windows = self._split_heads(unfold_overlapping_windows(value, self.window_size, self.overlap_size))
         bias = self._position_bias(relative_position_index).unsqueeze(0)
         key_mask = overlapping_window_key_mask(height, width, self.window_size, self.overlap_size, query.device)
         frames_per_call = batch
@@ -283,11 +283,6 @@ class OverlappingCrossAttentionBlock(nn.Module):
         channels = padded_query.shape[-1]
         scrambled = partition_windows(padded_query.permute(0, 3, 1, 2), self.window_size)
         return scrambled.reshape(-1, self.window_size * self.window_size, channels)
-
-    def _overlapping_windows(self, grid: torch.Tensor) -> torch.Tensor:
-        return unfold_overlapping_windows(
-            pad_to_window_multiple(grid, self.window_size), self.window_size, self.overlap_size
-        )
 
     def _split_heads(self, windows: torch.Tensor) -> torch.Tensor:
         """(N, L, C) -> (N, heads, L, C / heads)."""

@@ -36,16 +36,19 @@ def merge_windows(windows: torch.Tensor, window_size: int, batch: int, height: i
 
 
 def unfold_overlapping_windows(x: torch.Tensor, window_size: int, overlap_size: int) -> torch.Tensor:
-    """(B, H, W, C), H and W multiples of window_size -> (B * windows, overlap_size**2, C).
+    """(B, H, W, C) -> (B * windows, overlap_size**2, C), one window per window of `partition_windows`
+    of the grid zero-padded to a multiple of window_size.
 
     Each window_size x window_size window is enlarged to overlap_size x overlap_size around its
     centre; outside the grid the enlarged window reads zeros. Same window order as `partition_windows`.
     """
-    batch, _, _, channels = x.shape
+    batch, height, width, channels = x.shape
     border = (overlap_size - window_size) // 2
-    columns = F.unfold(x.permute(0, 3, 1, 2), overlap_size, padding=border, stride=window_size)
-    columns = columns.view(batch, channels, overlap_size * overlap_size, -1)
-    return columns.permute(0, 3, 2, 1).reshape(-1, overlap_size * overlap_size, channels)
+    # One zero-padded copy (the border, plus the padding to a multiple), then one gather of strided
+    # windows of it: F.unfold's im2col would add a channels-first copy and a transpose of its columns.
+    padded = F.pad(x, (0, 0, border, border + (-width) % window_size, border, border + (-height) % window_size))
+    windows = padded.unfold(1, overlap_size, window_size).unfold(2, overlap_size, window_size)
+    return windows.permute(0, 1, 2, 4, 5, 3).reshape(-1, overlap_size * overlap_size, channels)
 
 
 def window_key_mask(height: int, width: int, window_size: int, device: torch.device) -> torch.Tensor | None:
