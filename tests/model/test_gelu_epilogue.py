@@ -63,10 +63,8 @@ def test_the_epilogue_mlp_is_as_close_to_float32_as_eager_bf16():
             with gelu_epilogue(True):
                 fused, fused_hidden = mlp(x), linear_gelu(x, mlp.fc1, torch.bfloat16)
     assert fused.dtype == eager.dtype == torch.bfloat16
-    # The hidden layer: within a bf16 step (2 ** -8 relative) of the float32 exact GELU, as eager's is.
-    bound = hidden_reference.abs() * 2**-7 + 1e-3
-    assert ((eager_hidden.float() - hidden_reference).abs() <= bound).all()
-    assert ((fused_hidden.float() - hidden_reference).abs() <= bound).all()
+    # bf16 inputs to the product already move the hidden layer by more than the tanh form does.
+    assert _error(fused_hidden, hidden_reference) <= 1.25 * _error(eager_hidden, hidden_reference) + 1e-4
     assert _error(fused, reference) <= 1.25 * _error(eager, reference) + 1e-4
 
 
