@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iggt.errors import InputError
+from iggt.model.layers.kernel_switch import compute_dtype
 from iggt.model.layers.row_slices import map_row_slices
 
 BACKENDS = ("auto", "sdpa", "fa3")
@@ -119,9 +120,7 @@ def attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     """Softmax attention (scale 1 / sqrt(head_dim)) of (B, L, heads, D) inputs -> (B, L, heads, D)."""
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value))
     # Under autocast QK-norm hands over float32 queries and keys; SDPA would run in the autocast dtype.
-    dtype = query.dtype
-    if torch.is_autocast_enabled(query.device.type):
-        dtype = torch.get_autocast_dtype(query.device.type)
+    dtype = compute_dtype(query)
     if select_backend(query.device, dtype, query.shape[-1], needs_grad) == "fa3":
         query, key, value = (t.to(dtype).contiguous() for t in (query, key, value))
         return fa3_function()(query, key, value)

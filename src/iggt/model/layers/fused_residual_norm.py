@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from iggt.model.layers.fused_qk_rope import affine_layer_norm
-from iggt.model.layers.kernel_switch import KernelSwitch, lazy_triton_kernel
+from iggt.model.layers.kernel_switch import KernelSwitch, compute_dtype, lazy_triton_kernel
 
 FUSED_DTYPES = (torch.bfloat16, torch.float16)
 MAX_DIM = 8192
@@ -122,13 +122,9 @@ def _launch(
     return x_out, normed
 
 
-def _autocast_dtype(x: Tensor) -> torch.dtype:
-    return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-
-
 def layer_norm(x: Tensor, norm: nn.LayerNorm, out_dtype: torch.dtype | None = None) -> Tensor:
     """``norm(x)`` of (..., dim) float32 ``x``, in ``out_dtype`` (default: the autocast dtype)."""
-    return _launch(x, None, None, norm, out_dtype or _autocast_dtype(x))[1]
+    return _launch(x, None, None, norm, out_dtype or compute_dtype(x))[1]
 
 
 def add_scaled_then_norm(
@@ -136,7 +132,7 @@ def add_scaled_then_norm(
 ) -> tuple[Tensor, Tensor]:
     """``x + gamma * y`` (float32; ``gamma`` None: ``x + y``) and its ``norm`` in ``out_dtype``
     (default: the autocast dtype); ``x`` (..., dim) float32, ``y`` the same shape in any float dtype."""
-    return _launch(x, y, gamma, norm, out_dtype or _autocast_dtype(x))
+    return _launch(x, y, gamma, norm, out_dtype or compute_dtype(x))
 
 
 def add_scaled(x: Tensor, y: Tensor, gamma: Tensor | None) -> Tensor:

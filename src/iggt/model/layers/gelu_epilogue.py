@@ -25,7 +25,7 @@ import contextlib
 import torch
 from torch import Tensor, nn
 
-from iggt.model.layers.kernel_switch import KernelSwitch
+from iggt.model.layers.kernel_switch import KernelSwitch, compute_dtype
 
 EPILOGUE_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -43,7 +43,7 @@ def epilogue_dtype(x: Tensor, linear: nn.Linear) -> torch.dtype | None:
         return None
     if torch.is_grad_enabled() and (x.requires_grad or linear.weight.requires_grad):
         return None
-    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    dtype = compute_dtype(x)
     if dtype not in EPILOGUE_DTYPES or (not torch.is_autocast_enabled("cuda") and linear.weight.dtype != dtype):
         return None
     return dtype

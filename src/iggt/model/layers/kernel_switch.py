@@ -1,5 +1,5 @@
 """On/off switches of the fused inference kernels, for comparisons against the eager path, where
-Triton kernels can run, and how each kernel module builds its kernel.
+Triton kernels can run, the dtype an op computes in, and how each kernel module builds its kernel.
 
 A kernel's environment variable set to ``0`` or ``1`` turns it off or on for a process (unset: its
 default), and :meth:`KernelSwitch.override` sets it for the enclosed calls (innermost wins).
@@ -13,6 +13,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
+import torch
 from torch import Tensor
 
 SWITCHES: dict[str, KernelSwitch] = {}
@@ -54,6 +55,12 @@ def triton_can_run(x: Tensor) -> bool:
     """Whether a Triton kernel can take ``x``: on CUDA, or on the CPU under Triton's interpreter
     (``TRITON_INTERPRET=1``, which the kernels' tests use)."""
     return x.device.type == "cuda" or (x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype an autocast-eligible op on ``x`` computes in: autocast's for ``x``'s device where it is
+    on, else ``x``'s own (what decides whether a bf16 / fp16 kernel may stand in for it)."""
+    return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
 
 
 def lazy_triton_kernel(build: Callable) -> Callable:
