@@ -141,6 +141,22 @@ def test_fa3_matches_sdpa_within_bf16_tolerance_on_every_trunk_shape(preset, fra
 
 
 @needs_fa3
+def test_fa3_takes_the_unfused_blocks_views_into_the_qkv_product_without_copies():
+    """The patch embedding's q, k and v are strided views of one (B, L, 3, heads, D) product; FA3
+    reads them in place and gives what it gives for contiguous copies."""
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    qkv = torch.randn(3, 1370, 3, 16, 64, device="cuda", generator=generator, dtype=torch.bfloat16)
+    views = qkv.unbind(2)
+    assert not views[0].is_contiguous()
+    with attention_backend("fa3"):
+        strided = attend(*views)
+        copied = attend(*(view.contiguous() for view in views))
+    torch.testing.assert_close(strided, copied, rtol=0, atol=0)
+    exact = softmax_attention(*views)
+    assert (strided.double() - exact).abs().max().item() < 2e-2
+
+
+@needs_fa3
 def test_the_model_under_fa3_matches_sdpa_within_bf16_tolerance():
     torch.manual_seed(0)
     from iggt.model.iggt import IGGT
