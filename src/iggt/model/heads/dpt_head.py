@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iggt.errors import ConfigError
-from iggt.model.layers.fused_conv_epilogue import conv2d, pointwise_conv2d
+from iggt.model.layers.fused_conv_epilogue import pointwise_conv2d
 from iggt.model.layers.fusion import interpolate_bilinear, make_scratch
+from iggt.model.layers.output_convolutions import output_convolutions
 from iggt.model.layers.uv_embedding import add_uv_embedding, uv_embedding
 
 
@@ -159,11 +160,9 @@ class DPTHead(nn.Module):
         return scratch.output_conv1(fused1), [fused2, fused3, fused4]
 
     def _output_layers(self, features: Tensor) -> Tensor:
-        """The last convolutions in float32 whatever the autocast: exp-like activations follow, and
-        a bfloat16 input to them would cost 0.4 % relative error in depth and points."""
+        """The output convolutions, float32 out (:mod:`iggt.model.layers.output_convolutions`)."""
         hidden, _, last = self.scratch.output_conv2
-        with torch.autocast(features.device.type, enabled=False):
-            return last(conv2d(features.float(), hidden, activation="relu"))
+        return output_convolutions(features, hidden, last)
 
     def _activate(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """(N, C, H, W) -> (values (N, H, W, C - 1), confidence (N, H, W))."""

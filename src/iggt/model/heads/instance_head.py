@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from iggt.errors import InputError
-from iggt.model.layers.fused_conv_epilogue import conv2d
 from iggt.model.layers.fusion import interpolate_bilinear, make_scratch
+from iggt.model.layers.output_convolutions import output_convolutions
 from iggt.model.layers.window_attention import OverlappingWindowCrossAttention, WindowSelfAttention
 
 
@@ -169,8 +169,7 @@ class InstanceHead(nn.Module):
         fused = self.window_self_atten(self._fuse_levels(adaptor_features, geometry_features))
         fused = interpolate_bilinear(fused, images.shape[-2:])
         hidden, _, last = self.scratch.output_conv2
-        with torch.autocast(fused.device.type, enabled=False):  # the output layer in float32, as in DPTHead
-            return last(conv2d(fused.float(), hidden, activation="relu"))
+        return output_convolutions(fused, hidden, last)
 
     def _fuse_levels(self, adaptor_features: list[torch.Tensor], geometry_features: list[torch.Tensor]) -> torch.Tensor:
         """Four adaptor levels + three geometry levels -> (B*S, F/2, 8h, 8w)."""
