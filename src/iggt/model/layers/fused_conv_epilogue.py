@@ -67,7 +67,7 @@ def _kernel(triton, tl):
         if RESIDUALS >= 2:
             value = value + tl.load(second_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
         if ACTIVATION == 1:
-            value = tl.where(value > 0.0, value, 0.0)
+            value = tl.where(value < 0.0, 0.0, value)  # NaN stays NaN, as in torch.relu
         elif ACTIVATION == 2:
             value = tl.where(value > 0.0, value, value * negative_slope)
         tl.store(out_ptr + offsets, value.to(out_ptr.dtype.element_ty), mask=mask)
