@@ -92,11 +92,13 @@ def test_auto_dtype_on_a_gpu_follows_its_compute_capability(monkeypatch, capabil
     assert resolve_dtype("bf16", cuda) is torch.bfloat16  # an explicit choice is taken as given
 
 
-def test_heads_run_in_float32_unless_asked_and_reduced_precision_needs_cuda():
+def test_heads_run_in_float16_on_cuda_float32_on_the_cpu_and_reduced_precision_needs_cuda():
     from iggt.device import resolve_head_dtype
 
     cpu = torch.device("cpu")
     assert resolve_head_dtype("auto", cpu) == torch.float32
+    assert resolve_head_dtype("auto", torch.device("cuda")) == torch.float16
+    assert resolve_head_dtype("float32", torch.device("cuda")) == torch.float32  # an explicit choice is kept
     assert resolve_head_dtype("float32", cpu) == torch.float32
     with pytest.raises(InputError, match="dtype 'bfloat16' needs a CUDA device"):
         resolve_head_dtype("bfloat16", cpu)

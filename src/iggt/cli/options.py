@@ -62,7 +62,9 @@ def add_compute_options(container: Container) -> None:
     add_device_option(container)
     container.add_argument("--dtype", default="auto", help="trunk precision: auto, float32, bfloat16, float16")
     container.add_argument(
-        "--head-dtype", default="auto", help="precision of the dense and instance heads (auto: float32)"
+        "--head-dtype",
+        default="auto",
+        help="precision of the dense and instance heads (auto: float16 on CUDA, float32 on the CPU)",
     )
     container.add_argument(
         "--chunk", type=int, metavar="N", help="frames per dense-head pass; lower it if memory runs out"

@@ -4,8 +4,8 @@ These are decided here, per call, and handed to ``IGGT.forward``; the model's co
 architecture) is never touched. Precision: the trunk (patch embedding + aggregator) runs under
 autocast in ``dtype`` on CUDA, the dense and instance heads in ``head_dtype`` (their output layers
 and the camera head in float32); ``dtype="auto"`` picks bfloat16 on GPUs of compute capability
->= 8, float16 on older GPUs and float32 on the CPU; ``head_dtype="auto"`` is float32
-(:func:`iggt.device.resolve_head_dtype` says why). The
+>= 8, float16 on older GPUs and float32 on the CPU; ``head_dtype="auto"`` is float16 on CUDA
+and float32 on the CPU (:func:`iggt.device.resolve_head_dtype` says why). The
 attention kernel is chosen per call in :mod:`iggt.model.layers.attention_kernels`; the log says which.
 ``fast_mode`` (default "exact") may approximate the trunk's global attention for long inputs
 (:mod:`iggt.model.fast_mode`); the log says which mode ran.
@@ -89,7 +89,8 @@ def run_model(
         images: (S, 3, H, W) float RGB in [0, 1]; H and W multiples of the patch size.
         device: "auto", "cpu", "cuda" or "cuda:N" (:func:`iggt.device.resolve_device`).
         dtype: trunk precision, "auto" or a name in ``iggt.device.DTYPES``.
-        head_dtype: precision of the dense and instance heads; "auto" is float32.
+        head_dtype: precision of the dense and instance heads; "auto" is float16 on CUDA (a pass that
+            overflows is recomputed in float32), float32 on the CPU.
         chunk_size: frames per pass of the dense heads (None: :func:`head_chunk_size`). Lower it
             when memory runs out; outputs do not change.
         progress: show a progress bar of the forward pass (blocks and heads done) on stderr.

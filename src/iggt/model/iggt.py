@@ -243,7 +243,9 @@ class IGGT(nn.Module):
                 computes everything in float32.
             head_dtype: autocast dtype of the dense, point and instance heads on CUDA (ignored on
                 the CPU); their last layer and output activations always run in float32, and the
-                camera head runs in float32 whatever is asked (nine numbers per view). In float32
+                camera head runs in float32 whatever is asked (nine numbers per view). Under float16
+                a head pass whose outputs are not all finite (float16 overflowed) is recomputed in
+                float32 and a warning logged. In float32
                 their matrix products use TF32 where their convolutions do
                 (:mod:`iggt.model.layers.head_matmul_precision`).
             fast_mode: an approximation of the trunk's global attention for long inputs, a
@@ -270,7 +272,9 @@ class IGGT(nn.Module):
             camera_tokens = layers[self.config.depth - 1][:, :, :1].float()
             pose_enc_list = self.camera_head(camera_tokens, self.config.camera_iterations)
             with _cuda_autocast(images, head_dtype), heads_matmuls_like_convolutions(images.device):
-                output = self._dense_outputs(layers, images, patch_start_idx, chunk)
+                output = self._dense_outputs(
+                    layers, images, patch_start_idx, chunk, recheck=_overflows_possible(images, head_dtype)
+                )
             if query_points is not None:
                 output.update(self._track(layers, images, patch_start_idx, query_points, frames_chunk_size))
         pose_enc = pose_enc_list[-1]
@@ -310,14 +314,37 @@ class IGGT(nn.Module):
         return [layers[i][:, start:end].float() for i in self.config.intermediate_layer_idx]
 
     def _dense_outputs(
-        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int, chunk: int
+        self, layers: dict[int, Tensor], images: Tensor, patch_start_idx: int, chunk: int, recheck: bool = False
     ) -> dict[str, Tensor]:
-        """Run the per-frame heads ``chunk`` frames at a time and concatenate along S."""
+        """Run the per-frame heads ``chunk`` frames at a time and concatenate along S.
+
+        With ``recheck`` (float16 heads) a pass whose outputs are not all finite, which is how a value
+        beyond float16's 65,504 shows after the layers that follow it, runs again in float32, so an
+        overflow costs time, never a wrong output. The passes' checks are read once, after the last.
+        """
         pieces = defaultdict(list)
-        for start in range(0, images.shape[1], chunk):
+        starts = range(0, images.shape[1], chunk)
+        finite = []
+        for start in starts:
             tokens = self._head_tokens(layers, start, start + chunk)
-            for key, value in self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx).items():
+            outputs = self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx)
+            if recheck:
+                finite.append(torch.stack([torch.isfinite(value).all() for value in outputs.values()]).all())
+            for key, value in outputs.items():
                 pieces[key].append(value)
+        overflowed = [index for index, ok in enumerate(torch.stack(finite).tolist() if finite else []) if not ok]
+        for index in overflowed:
+            start = starts[index]
+            logger.warning(
+                "float16 heads overflowed on frames %d-%d; recomputed them in float32",
+                start,
+                min(start + chunk, images.shape[1]) - 1,
+            )
+            tokens = self._head_tokens(layers, start, start + chunk)
+            with torch.autocast(images.device.type, enabled=False):
+                outputs = self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx)
+            for key, value in outputs.items():
+                pieces[key][index] = value
         return {key: torch.cat(values, dim=1) for key, values in pieces.items()}
 
     def _dense_chunk(self, tokens: list[Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Tensor]:
@@ -356,6 +383,11 @@ class IGGT(nn.Module):
         if self.training:
             output["track_list"] = track_list
         return output
+
+
+def _overflows_possible(images: Tensor, head_dtype: torch.dtype) -> bool:
+    """True where the heads run under float16 autocast, whose range ends at 65,504 (bfloat16's is float32's)."""
+    return images.device.type == "cuda" and head_dtype == torch.float16
 
 
 def _cuda_autocast(images: Tensor, dtype: torch.dtype) -> contextlib.AbstractContextManager:
