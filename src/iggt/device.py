@@ -93,7 +93,7 @@ def resolve_head_dtype(spec: str | torch.dtype, device: torch.device) -> torch.d
     float16 keeps 10 mantissa bits, as the TF32 tensor cores that float32 heads run their convolutions
     and products on do: against the official float32 outputs on the parity weights it is as close as
     float32 heads (depth 4.5e-3 against 4.7e-3), no metric of ``iggt eval`` with the shipped model moved
-    beyond its interval, and it saves 5-12 % of the forward and 1-3 GB (docs/performance.md, H100). A
+    beyond its interval, and it saves 5-13 % of the forward and 1-3 GB (docs/performance.md, H100). A
     head pass that leaves float16's range (65,504) runs again in float32 (:meth:`iggt.model.iggt.IGGT.forward`).
     bfloat16 heads (7 mantissa bits) raise the error from 4e-3 to 2e-2 in depth and points, so they stay
     opt-in (``--head-dtype bfloat16``); ``--head-dtype float32`` gives the float32 heads.
