@@ -324,10 +324,14 @@ class IGGT(nn.Module):
         """
         pieces = defaultdict(list)
         starts = range(0, images.shape[1], chunk)
+
+        def run_pass(start: int) -> dict[str, Tensor]:
+            tokens = self._head_tokens(layers, start, start + chunk)
+            return self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx)
+
         finite = []
         for start in starts:
-            tokens = self._head_tokens(layers, start, start + chunk)
-            outputs = self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx)
+            outputs = run_pass(start)
             if recheck:
                 finite.append(torch.stack([torch.isfinite(value).all() for value in outputs.values()]).all())
             for key, value in outputs.items():
@@ -340,9 +344,8 @@ class IGGT(nn.Module):
                 start,
                 min(start + chunk, images.shape[1]) - 1,
             )
-            tokens = self._head_tokens(layers, start, start + chunk)
             with torch.autocast(images.device.type, enabled=False):
-                outputs = self._dense_chunk(tokens, images[:, start : start + chunk], patch_start_idx)
+                outputs = run_pass(start)
             for key, value in outputs.items():
                 pieces[key][index] = value
         return {key: torch.cat(values, dim=1) for key, values in pieces.items()}

@@ -122,16 +122,11 @@ def attend(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     # Under autocast QK-norm hands over float32 queries and keys; SDPA would run in the autocast dtype.
     dtype = compute_dtype(query)
     if select_backend(query.device, dtype, query.shape[-1], needs_grad) == "fa3":
-        # FA3 reads any strides with a contiguous last dimension: the unfused blocks' views into the
-        # QKV product (row stride 3 * dim) go in as they are, with no copy of each.
-        query, key, value = (_last_dim_contiguous(t.to(dtype)) for t in (query, key, value))
-        return fa3_function()(query, key, value)
+        # No .contiguous(): FA3 reads any strides with a contiguous last dimension (its interface copies
+        # only a tensor without one), so the unfused blocks' views into the QKV product go in as they are.
+        return fa3_function()(*(t.to(dtype) for t in (query, key, value)))
     output = F.scaled_dot_product_attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2))
     return output.transpose(1, 2)
-
-
-def _last_dim_contiguous(x: Tensor) -> Tensor:
-    return x if x.stride(-1) == 1 else x.contiguous()
 
 
 def batched_sdpa(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None) -> Tensor:
