@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from iggt.errors import ConfigError
 from iggt.model.layers.fused_conv_epilogue import pointwise_conv2d
+from iggt.model.layers.fused_token_norm import normalize
 from iggt.model.layers.fusion import interpolate_bilinear, make_scratch
 from iggt.model.layers.output_convolutions import output_convolutions
 from iggt.model.layers.uv_embedding import add_uv_embedding, uv_embedding
@@ -140,7 +141,7 @@ class DPTHead(nn.Module):
     ) -> Tensor:
         """(B, S, P, dim_in) trunk layer -> (B*S, out_channels[index], grid * scale) feature map."""
         patches = layer[:, :, patch_start_idx:]
-        patches = self.norm(patches.reshape(-1, *patches.shape[2:]))
+        patches = normalize(patches.reshape(-1, *patches.shape[2:]), self.norm, for_products=True)
         x = patches.transpose(1, 2).reshape(patches.shape[0], patches.shape[2], *grid)
         x = pointwise_conv2d(x, self.projects[index])
         if self.pos_embed:

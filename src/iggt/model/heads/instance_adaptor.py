@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from iggt.errors import InputError
+from iggt.model.layers.fused_token_norm import normalize
 
 
 class ConvResidualProjection(nn.Module):
@@ -82,8 +83,10 @@ class InstanceAdaptor(nn.Module):
         grid_height, grid_width = height // self.patch_size, width // self.patch_size
         levels = []
         for layer_tokens, project, resize in zip(tokens, self.projects, self.resize_layers, strict=True):
-            patches = self.norm(
-                layer_tokens[:, :, patch_start_idx:].reshape(batch * frames, -1, layer_tokens.shape[-1])
+            patches = normalize(
+                layer_tokens[:, :, patch_start_idx:].reshape(batch * frames, -1, layer_tokens.shape[-1]),
+                self.norm,
+                for_products=True,
             )
             patches = patches.transpose(1, 2).reshape(batch * frames, -1, grid_height, grid_width)
             levels.append(resize(project(patches)))

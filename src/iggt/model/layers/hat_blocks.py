@@ -160,16 +160,21 @@ class HybridAttentionBlock(nn.Module):
         self.mlp = FeedForward(dim, int(dim * mlp_ratio))
 
     def forward(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        residual, branch = self.residual_and_branch(tokens, height, width)
+        return residual + branch
+
+    def residual_and_branch(self, tokens: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output's two terms, (B, H*W, C) each: the refiner adds them inside its LayerNorm's pass."""
         batch, _, channels = tokens.shape
-        normed = normalize(tokens, self.norm1).view(batch, height, width, channels)
+        normed = normalize(tokens, self.norm1, for_products=True).view(batch, height, width, channels)
         # Attention before the conv branch (they are independent): its peak then does not hold the
         # branch's grid. Each of these is a full grid of features, freed as soon as it is used.
         attended = self.drop_path(self._window_attention(normed).reshape(tokens.shape))
         conv = self.conv_block(normed.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(tokens.shape)
         del normed
-        tokens, normed = add_and_normalize(tokens, attended, self.norm2, conv, self.conv_scale)
+        tokens, normed = add_and_normalize(tokens, attended, self.norm2, conv, self.conv_scale, for_products=True)
         del attended, conv
-        return tokens + self.drop_path(self.mlp(normed))
+        return tokens, self.drop_path(self.mlp(normed))
 
     def _window_attention(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C)."""
@@ -236,14 +241,26 @@ class OverlappingCrossAttentionBlock(nn.Module):
         relative_position_index: torch.Tensor,
     ) -> torch.Tensor:
         """(B, H*W, C) query tokens and context tokens of the same H x W grid -> (B, H*W, C)."""
+        residual, branch = self.residual_and_branch(tokens, context, height, width, relative_position_index)
+        return residual + branch
+
+    def residual_and_branch(
+        self,
+        tokens: torch.Tensor,
+        context: torch.Tensor,
+        height: int,
+        width: int,
+        relative_position_index: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output's two terms, (B, H*W, C) each: the refiner adds them inside its LayerNorm's pass."""
         batch, _, channels = tokens.shape
-        normed_context = normalize(context, self.norm1)
-        query = self.q(normalize(tokens, self.norm1)).view(batch, height, width, channels)
+        normed_context = normalize(context, self.norm1, for_products=True)
+        query = self.q(normalize(tokens, self.norm1, for_products=True)).view(batch, height, width, channels)
         key = self.k(normed_context).view(batch, height, width, channels)
         value = self.v(normed_context).view(batch, height, width, channels)
         attended = self._attend(query, key, value, relative_position_index).reshape(tokens.shape)
-        tokens, normed = add_and_normalize(self.proj(attended), tokens, self.norm2)
-        return tokens + self.mlp(normed)
+        tokens, normed = add_and_normalize(self.proj(attended), tokens, self.norm2, for_products=True)
+        return tokens, self.mlp(normed)
 
     def _attend(
         self,

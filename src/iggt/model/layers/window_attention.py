@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from iggt.model.layers.fused_conv_epilogue import conv2d
-from iggt.model.layers.fused_token_norm import normalize
+from iggt.model.layers.fused_token_norm import add_and_normalize, normalize
 from iggt.model.layers.hat_blocks import HybridAttentionBlock, OverlappingCrossAttentionBlock
 from iggt.model.layers.hat_windows import (
     overlapping_window_relative_position_index,
@@ -38,9 +38,11 @@ class _RefinerTail(nn.Module):
         # Contiguous already for the channels-last maps of CUDA inference; eager LayerNorm copies otherwise too.
         return normalize(grid.flatten(2).transpose(1, 2).contiguous(), self.patch_embed.norm)
 
-    def _finish(self, tokens: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-        """Attention output tokens (B, H*W, C) and the input grid (B, C, H, W) -> (B, C_out, H, W)."""
-        body = normalize(tokens, self.norm).transpose(1, 2).reshape(grid.shape)
+    def _finish(self, residual: torch.Tensor, branch: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """The attention block's output, as its two terms (B, H*W, C), and the input grid (B, C, H, W)
+        -> (B, C_out, H, W)."""
+        _, body = add_and_normalize(residual, branch, self.norm, keep_sum=False, for_products=True)
+        body = body.transpose(1, 2).reshape(grid.shape)
         refined = conv2d(body, self.conv_after_body, (grid,))
         conv, leaky_relu = self.conv_before_upsample
         hidden = conv2d(refined, conv, activation="leaky_relu", negative_slope=leaky_relu.negative_slope)
@@ -77,8 +79,7 @@ class WindowSelfAttention(_RefinerTail):
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         height, width = grid.shape[-2:]
-        tokens = self.atten_block(self._to_tokens(grid), height, width)
-        return self._finish(tokens, grid)
+        return self._finish(*self.atten_block.residual_and_branch(self._to_tokens(grid), height, width), grid)
 
 
 class OverlappingWindowCrossAttention(_RefinerTail):
@@ -109,7 +110,7 @@ class OverlappingWindowCrossAttention(_RefinerTail):
 
     def forward(self, grid: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         height, width = grid.shape[-2:]
-        tokens = self.atten_block(
+        terms = self.atten_block.residual_and_branch(
             self._to_tokens(grid), self._to_tokens(context), height, width, self.relative_position_index_OCA
         )
-        return self._finish(tokens, grid)
+        return self._finish(*terms, grid)
