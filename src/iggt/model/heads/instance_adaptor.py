@@ -6,14 +6,45 @@ convolutional residual projection (two for the 4x level, one per x2 step).
 """
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from iggt.errors import InputError
+from iggt.model.layers.fused_conv_epilogue import apply_epilogue, fusion_applies, pointwise_conv2d
 from iggt.model.layers.fused_token_norm import normalize
 
 
+def fold_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """(weight, bias) of the one convolution that computes ``norm(conv(x))`` with ``norm``'s running
+    statistics (eval mode), in float32: ``w * g / sqrt(var + eps)`` and ``beta + (b - mean) * g / sqrt(var + eps)``."""
+    gain = norm.weight.float() * torch.rsqrt(norm.running_var.float() + norm.eps)
+    bias = conv.bias.float() if conv.bias is not None else torch.zeros_like(gain)
+    weight = conv.weight.float() * gain.view(-1, 1, 1, 1)
+    return weight, norm.bias.float() + (bias - norm.running_mean.float()) * gain
+
+
+def _folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, residual: Tensor | None, relu: bool) -> Tensor:
+    """``relu?(norm(conv(x)) + residual?)`` as one convolution and one epilogue pass; eager where the
+    epilogue does not apply."""
+    weight, bias = fold_batch_norm(conv, norm)
+    out = F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    residuals = () if residual is None else (residual,)
+    if fusion_applies(out, residuals, weight, bias):
+        return apply_epilogue(out, bias, residuals, "relu" if relu else None)
+    out = out + bias.to(out.dtype).view(1, -1, 1, 1)
+    if residual is not None:
+        out = out + residual
+    return F.relu(out) if relu else out
+
+
 class ConvResidualProjection(nn.Module):
-    """1x1 conv + BN + ReLU, a residual pair of 3x3 conv + BN, then a 1x1 conv; (B, C, H, W) kept."""
+    """1x1 conv + BN + ReLU, a residual pair of 3x3 conv + BN, then a 1x1 conv; (B, C, H, W) kept.
+
+    In inference (eval mode, no gradient) each BatchNorm is folded into the convolution before it
+    (:func:`fold_batch_norm`) and its bias, the residual and the ReLU go into one epilogue pass
+    (:mod:`iggt.model.layers.fused_conv_epilogue`): the same function, rounded once per convolution
+    instead of after the convolution and again after the norm.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -30,8 +61,14 @@ class ConvResidualProjection(nn.Module):
         self.output_proj = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.input_proj(x)
-        return self.output_proj(self.residual_conv(x) + x)
+        if self.training or torch.is_grad_enabled():
+            x = self.input_proj(x)
+            return self.output_proj(self.residual_conv(x) + x)
+        input_conv, input_norm, _ = self.input_proj
+        first_conv, first_norm, _, second_conv, second_norm = self.residual_conv
+        x = _folded_conv(x, input_conv, input_norm, None, relu=True)
+        hidden = _folded_conv(x, first_conv, first_norm, None, relu=True)
+        return pointwise_conv2d(_folded_conv(hidden, second_conv, second_norm, x, relu=False), self.output_proj)
 
 
 def _resize_stages(features: int) -> nn.ModuleList:
