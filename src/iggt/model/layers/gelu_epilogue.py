@@ -10,7 +10,9 @@ Its GELU is the tanh approximation, not the exact (erf) GELU the weights were tr
 differ by at most 4.7e-4 (at x = 2.70, where a bf16 step is 1.6e-2): a thirtieth of the rounding the
 bf16 hidden layer gets anyway, so the result stays within the exact mode's bf16 tolerance. It runs
 only where the product is computed in bf16 or fp16 anyway (:func:`epilogue_dtype`): CUDA, no gradient
-to record, bf16 / fp16 autocast or inputs. Float32 MLPs (the heads') and training keep the exact GELU.
+to record, bf16 / fp16 autocast or inputs: the trunk's MLPs, and the instance head's window blocks'
+under float16 / bfloat16 heads (there a float16 step at 2.70 is 2.0e-3, four times the difference).
+Float32 MLPs (float32 heads) and training keep the exact GELU.
 
 On by default; ``IGGT_GELU_EPILOGUE=0`` or :func:`gelu_epilogue` (False) keeps eager's two passes.
 Measured on an H100 (2026-12-07, docs/performance.md): the trunk at 100 x 518 x 518 4.102 -> 4.049 s

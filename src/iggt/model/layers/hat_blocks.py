@@ -14,6 +14,7 @@ from torch import nn
 from iggt.errors import ConfigError
 from iggt.model.layers.attention_kernels import batched_sdpa
 from iggt.model.layers.fused_token_norm import add_and_normalize, normalize
+from iggt.model.layers.gelu_epilogue import epilogue_dtype, linear_gelu
 from iggt.model.layers.hat_windows import (
     merge_windows,
     overlapping_window_key_mask,
@@ -66,7 +67,9 @@ class FeedForward(nn.Module):
         return out.view(*x.shape[:-1], out.shape[-1])
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        dtype = epilogue_dtype(x, self.fc1)  # float16 / bfloat16 heads: GELU in fc1's epilogue
+        hidden = F.gelu(self.fc1(x)) if dtype is None else linear_gelu(x, self.fc1, dtype)
+        return self.fc2(hidden)
 
 
 class ChannelAttention(nn.Module):
