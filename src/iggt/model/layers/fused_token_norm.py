@@ -1,4 +1,4 @@
-"""The instance head's token LayerNorms, with the residual adds before them, in one pass (Triton).
+"""The heads' token LayerNorms, with the residual adds before them, in one pass (Triton).
 
 The instance head's window refiners normalise narrow tokens on fine grids: 128 channels on the 8x
 grid (12 frames at 518 x 518: 1.05 M rows) and 256 on the 4x grid. PyTorch's LayerNorm kernel
@@ -11,6 +11,9 @@ normalised rows:
 
 - :func:`layer_norm`: ``norm(x)``;
 - :func:`add_then_norm`: ``s = (x + y) + scale * z`` (``z`` optional) and ``norm(s)``.
+
+The dense heads and the instance adaptor normalise the trunk's patch tokens (1,024 channels) with the
+same kernel, reading them where they lie in the (B*S, P, dim) layers, past each frame's special tokens.
 
 Operands may be float32 or, under autocast (the float16 and bfloat16 heads), mixed: the residual
 stream is float32 while the branches come out of matrix products in the autocast dtype. The kernel
