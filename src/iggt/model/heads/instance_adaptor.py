@@ -6,11 +6,10 @@ convolutional residual projection (two for the 4x level, one per x2 step).
 """
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iggt.errors import InputError
-from iggt.model.layers.fused_conv_epilogue import apply_epilogue, fusion_applies, pointwise_conv2d
+from iggt.model.layers.fused_conv_epilogue import conv2d_weighted, pointwise_conv2d
 from iggt.model.layers.fused_token_norm import normalize
 
 
@@ -27,14 +26,8 @@ def _folded_conv(x: Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d, residual: Ten
     """``relu?(norm(conv(x)) + residual?)`` as one convolution and one epilogue pass; eager where the
     epilogue does not apply."""
     weight, bias = fold_batch_norm(conv, norm)
-    out = F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     residuals = () if residual is None else (residual,)
-    if fusion_applies(out, residuals, weight, bias):
-        return apply_epilogue(out, bias, residuals, "relu" if relu else None)
-    out = out + bias.to(out.dtype).view(1, -1, 1, 1)
-    if residual is not None:
-        out = out + residual
-    return F.relu(out) if relu else out
+    return conv2d_weighted(x, conv, weight, bias, residuals, "relu" if relu else None)
 
 
 class ConvResidualProjection(nn.Module):

@@ -145,18 +145,37 @@ def conv2d(
     ``activation``: None, "relu" or "leaky_relu" (with ``negative_slope``). On CUDA inference the
     bias, residuals and activation are one pass over the convolution's output (see the module).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown epilogue activation {activation!r}; choose from {sorted(map(str, ACTIVATIONS))}")
+    _check_activation(activation)
     if not triton_can_run(x) or conv.padding_mode != "zeros" or not SWITCH.enabled():
         return _eager_tail(conv(x), residuals, activation, negative_slope)
-    out = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
-    weights = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
+    return conv2d_weighted(x, conv, conv.weight, conv.bias, residuals, activation, negative_slope)
+
+
+def conv2d_weighted(
+    x: Tensor,
+    conv: nn.Conv2d,
+    weight: Tensor,
+    bias: Tensor | None,
+    residuals: tuple[Tensor, ...] = (),
+    activation: str | None = None,
+    negative_slope: float = 0.01,
+) -> Tensor:
+    """:func:`conv2d` with ``weight`` and ``bias`` in place of ``conv``'s own (its stride, padding,
+    dilation and groups kept), as a convolution with a BatchNorm folded into it needs: the
+    convolution without its bias, then the epilogue pass where it applies, else eager's adds."""
+    _check_activation(activation)
+    out = F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    weights = (weight,) if bias is None else (weight, bias)
     if not fusion_applies(out, residuals, *weights):
-        if conv.bias is not None:
-            out = out + conv.bias.to(out.dtype).view(1, -1, 1, 1)
+        if bias is not None:
+            out = out + bias.to(out.dtype).view(1, -1, 1, 1)
         return _eager_tail(out, residuals, activation, negative_slope)
-    bias = None if conv.bias is None else conv.bias.detach()
-    return apply_epilogue(out, bias, residuals, activation, negative_slope)
+    return apply_epilogue(out, None if bias is None else bias.detach(), residuals, activation, negative_slope)
+
+
+def _check_activation(activation: str | None) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown epilogue activation {activation!r}; choose from {sorted(map(str, ACTIVATIONS))}")
 
 
 def pointwise_conv2d(x: Tensor, conv: nn.Conv2d) -> Tensor:
